@@ -1,0 +1,71 @@
+//! The first admin: without one nobody could log in or create a token, so start-up
+//! creates it when no admin exists, from `ADMIN_EMAIL` / `ADMIN_NAME` /
+//! `ADMIN_PASSWORD` (a random password, logged once, when none is given).
+
+use anyhow::Context;
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use secrecy::ExposeSecret;
+use sqlx::PgPool;
+
+use super::PasswordHasher;
+use crate::{
+    config::AdminBootstrap,
+    db,
+    domain::{Password, UserEmail, UserName},
+};
+
+/// Creates the first admin unless an admin exists. Several instances starting at
+/// once create one admin: the check and the insert run under an advisory lock.
+pub async fn ensure_first_admin(
+    pool: &PgPool,
+    hasher: &PasswordHasher,
+    admin: &AdminBootstrap,
+) -> anyhow::Result<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("select pg_advisory_xact_lock(hashtext('useradmin:first-admin'))")
+        .execute(&mut *tx)
+        .await?;
+    let exists: bool = sqlx::query_scalar("select exists (select 1 from users where is_admin)")
+        .fetch_one(&mut *tx)
+        .await?;
+    if exists {
+        return Ok(());
+    }
+    let email = UserEmail::parse(&admin.email)
+        .map_err(|e| anyhow::anyhow!("invalid setting ADMIN_EMAIL: {e}"))?;
+    let name = UserName::parse(&admin.name)
+        .map_err(|e| anyhow::anyhow!("invalid setting ADMIN_NAME: {e}"))?;
+    let (password, generated) = match &admin.password {
+        Some(given) => (
+            Password::parse(given.expose_secret())
+                .map_err(|e| anyhow::anyhow!("invalid setting ADMIN_PASSWORD: {e}"))?,
+            false,
+        ),
+        None => (generate_password(), true),
+    };
+    let hash = hasher.hash(&password).await?;
+    db::users::upsert_admin(&mut *tx, name.as_str(), email.as_str(), &hash)
+        .await
+        .context("creating the first admin")?;
+    tx.commit().await?;
+
+    if generated {
+        tracing::warn!(
+            "\n\n==================== FIRST ADMIN CREATED ====================\n  \
+             email:    {email}\n  password: {}\n\n  \
+             This password is shown only once. Log in at /login and change it at\n  \
+             /account/password, or set ADMIN_PASSWORD before the first start.\n\
+             =============================================================\n",
+            password.expose()
+        );
+    } else {
+        tracing::info!(%email, "first admin created from ADMIN_EMAIL and ADMIN_PASSWORD");
+    }
+    Ok(())
+}
+
+/// A random password of 24 URL-safe characters (144 bits).
+pub fn generate_password() -> Password {
+    let bytes: [u8; 18] = rand::random();
+    Password::parse(&URL_SAFE_NO_PAD.encode(bytes)).expect("24 characters is a valid length")
+}

@@ -1,0 +1,22 @@
+//! Who may do what: password hashing, API tokens and the first admin.
+
+pub mod bootstrap;
+pub mod password;
+pub mod tokens;
+
+pub use password::PasswordHasher;
+
+/// The admin a request acts for, set by the authentication middleware.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CurrentAdmin {
+    pub user_id: i64,
+    pub via: AuthMethod,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// `Authorization: Bearer …`: no cookie, so no CSRF check.
+    Token,
+    /// The session cookie from `/login`.
+    Session,
+}

@@ -1,0 +1,118 @@
+//! The command line (SPEC §2): serve, migrate, create-admin, token, healthcheck.
+
+mod admin;
+mod healthcheck;
+mod token;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::{
+    config::Settings,
+    startup::{Application, shutdown_signal},
+    telemetry,
+};
+
+/// Manage users: HTML admin pages and a JSON API, on PostgreSQL and Redis.
+///
+/// Configuration comes from environment variables only; see README.md.
+#[derive(Debug, Parser)]
+#[command(name = "useradmin", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply pending migrations, then serve HTTP (the default).
+    Serve,
+    /// Apply pending migrations and exit.
+    Migrate,
+    /// Create an admin, or promote an existing user; the password comes from
+    /// ADMIN_PASSWORD or standard input.
+    CreateAdmin {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// Manage API tokens for scripts.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// GET /health of a running instance; exit 0 only on 200.
+    Healthcheck {
+        /// Default: http://127.0.0.1:$PORT/health
+        #[arg(long)]
+        url: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print only the token on standard output.
+    Create {
+        /// What the token is for, e.g. "nightly sync".
+        #[arg(long)]
+        name: String,
+        /// Email of the admin who owns it (default: the first admin).
+        #[arg(long)]
+        owner: Option<String>,
+    },
+    /// List tokens as JSON (id, label, created, last used, revoked).
+    List,
+    /// Revoke a token by id.
+    Revoke { id: i64 },
+}
+
+/// Runs one command to completion.
+pub async fn run(cli: Cli) -> ExitCode {
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Healthcheck { url } = command {
+        return healthcheck::run(url).await;
+    }
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("useradmin: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(settings.log_format);
+    let result = match command {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => migrate(settings).await,
+        Command::CreateAdmin { email, name } => admin::create(settings, &email, &name).await,
+        Command::Token { command } => token::run(settings, command).await,
+        Command::Healthcheck { .. } => unreachable!("handled above"),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "failed");
+            eprintln!("useradmin: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
+    let app = Application::build(settings).await?;
+    app.run_until(shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn migrate(settings: Settings) -> anyhow::Result<ExitCode> {
+    crate::db::prepare(&settings).await?;
+    tracing::info!("migrations applied");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// For commands that talk to the database only: migrate, then a small pool.
+async fn database(settings: &Settings) -> anyhow::Result<sqlx::PgPool> {
+    crate::db::prepare(settings).await?;
+    Ok(crate::db::pool(settings)?)
+}

@@ -1,0 +1,94 @@
+//! All SQL lives in this module. Functions take a pool or a transaction and return
+//! plain rows or outcomes; the HTTP layer decides what a client sees.
+
+pub mod tokens;
+pub mod users;
+
+use std::{str::FromStr, time::Duration};
+
+use secrecy::ExposeSecret;
+use sqlx::{
+    ConnectOptions, Connection, PgConnection, PgPool,
+    migrate::MigrateDatabase,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
+
+use crate::config::Settings;
+
+/// How long a request waits for a free connection before answering 503. Short, so
+/// a database outage is reported within seconds rather than hanging clients.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Upper bound for one statement, below the request timeout so a slow query ends
+/// as a clean error instead of a cut connection.
+const STATEMENT_TIMEOUT: &str = "5s";
+
+fn connect_options(settings: &Settings) -> Result<PgConnectOptions, sqlx::Error> {
+    Ok(
+        PgConnectOptions::from_str(settings.database_url.expose_secret())?
+            .application_name("useradmin")
+            .log_statements(tracing::log::LevelFilter::Debug)
+            .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_millis(500)),
+    )
+}
+
+/// The request pool. It connects lazily, so the process starts (and reports
+/// itself unhealthy) while PostgreSQL is still coming up.
+pub fn pool(settings: &Settings) -> Result<PgPool, sqlx::Error> {
+    let options = connect_options(settings)?.options([("statement_timeout", STATEMENT_TIMEOUT)]);
+    Ok(PgPoolOptions::new()
+        .max_connections(settings.db_max_connections)
+        .min_connections(0)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .idle_timeout(Duration::from_secs(600))
+        .connect_lazy_with(options))
+}
+
+/// Creates the database when it does not exist yet (a fresh local PostgreSQL), then
+/// applies pending migrations on a connection of its own: migrations may build
+/// indexes on large tables, which the request pool's statement timeout would cut.
+pub async fn prepare(settings: &Settings) -> anyhow::Result<()> {
+    let url = settings.database_url.expose_secret();
+    if !sqlx::Postgres::database_exists(url).await.unwrap_or(true) {
+        tracing::info!("creating the database");
+        sqlx::Postgres::create_database(url).await?;
+    }
+    let mut conn = PgConnection::connect_with(&connect_options(settings)?).await?;
+    crate::MIGRATOR.run(&mut conn).await?;
+    conn.close().await?;
+    Ok(())
+}
+
+/// True when the error means the database could not be reached (as opposed to a
+/// query it refused): the client gets 503 rather than 500.
+pub fn is_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            // admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections
+            matches!(
+                db.code().as_deref(),
+                Some("57P01" | "57P02" | "57P03" | "53300")
+            )
+        }
+        _ => false,
+    }
+}
+
+/// The name of the constraint a unique violation broke, if that is what happened.
+pub fn violated_unique_constraint(error: &sqlx::Error) -> Option<&str> {
+    match error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => db.constraint(),
+        _ => None,
+    }
+}
+
+/// Round trip used by `/health`.
+pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query("select 1").execute(pool).await.map(|_| ())
+}

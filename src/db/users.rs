@@ -1,0 +1,326 @@
+//! SQL for the `users` table.
+
+use sqlx::{PgPool, Postgres, QueryBuilder};
+use time::OffsetDateTime;
+
+use crate::domain::{Cursor, CursorKey, ListQuery, SortKey, SortOrder};
+
+/// A user as stored, without the password hash: rows of this type can be shown.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UserRow {
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+    pub is_admin: bool,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+    pub version: i32,
+}
+
+const COLUMNS: &str = "id, name, email, is_admin, created_at, updated_at, version";
+
+/// What a conditional write did.
+#[derive(Debug)]
+pub enum WriteOutcome<T> {
+    Done(T),
+    NotFound,
+    /// The row's version is not one the client said it had seen (`If-Match`).
+    VersionMismatch,
+    /// The change would leave no admin.
+    LastAdmin,
+}
+
+/// Values for a new row; the password is already hashed.
+pub struct NewUserRecord<'a> {
+    pub name: &'a str,
+    pub email: &'a str,
+    pub is_admin: bool,
+    pub password_hash: Option<String>,
+}
+
+/// Columns to change; `None` leaves a column as it is.
+#[derive(Default)]
+pub struct UserChangesRecord<'a> {
+    pub name: Option<&'a str>,
+    pub email: Option<&'a str>,
+    pub is_admin: Option<bool>,
+    pub password_hash: Option<String>,
+}
+
+pub async fn insert(db: &PgPool, user: NewUserRecord<'_>) -> Result<UserRow, sqlx::Error> {
+    sqlx::query_as(
+        "insert into users (name, email, is_admin, password_hash) values ($1, $2, $3, $4) \
+         returning id, name, email, is_admin, created_at, updated_at, version",
+    )
+    .bind(user.name)
+    .bind(user.email)
+    .bind(user.is_admin)
+    .bind(user.password_hash)
+    .fetch_one(db)
+    .await
+}
+
+pub async fn find(db: &PgPool, id: i64) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as(
+        "select id, name, email, is_admin, created_at, updated_at, version from users where id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Finds a user by email, ignoring letter case (as the unique index does).
+pub async fn find_by_email(db: &PgPool, email: &str) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as(
+        "select id, name, email, is_admin, created_at, updated_at, version \
+         from users where lower(email) = lower($1)",
+    )
+    .bind(email)
+    .fetch_optional(db)
+    .await
+}
+
+/// Makes `email` an admin with this password hash: creates the user, or promotes
+/// an existing one (keeping its name). True when the user was created.
+pub async fn upsert_admin(
+    db: impl sqlx::PgExecutor<'_>,
+    name: &str,
+    email: &str,
+    password_hash: &str,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "insert into users (name, email, is_admin, password_hash) values ($1, $2, true, $3) \
+         on conflict ((lower(email))) do update set \
+             is_admin = true, password_hash = excluded.password_hash, \
+             version = users.version + 1, updated_at = now() \
+         returning (xmax = 0)",
+    )
+    .bind(name)
+    .bind(email)
+    .bind(password_hash)
+    .fetch_one(db)
+    .await
+}
+
+pub async fn any_admin_exists(db: &PgPool) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("select exists (select 1 from users where is_admin)")
+        .fetch_one(db)
+        .await
+}
+
+/// The admin with the lowest id: the owner of tokens created from the command line
+/// when no owner is named.
+pub async fn first_admin(db: &PgPool) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as(
+        "select id, name, email, is_admin, created_at, updated_at, version \
+         from users where is_admin order by id limit 1",
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// Applies `changes` when the row's version is one of `expected` (any version when
+/// `None`). Taking admin rights away checks the last-admin rule under a lock on
+/// every admin row, so two concurrent demotions cannot both pass.
+pub async fn update(
+    db: &PgPool,
+    id: i64,
+    changes: UserChangesRecord<'_>,
+    expected: Option<&[i32]>,
+) -> Result<WriteOutcome<UserRow>, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    if changes.is_admin == Some(false) && is_last_admin(&mut tx, id).await? {
+        return Ok(WriteOutcome::LastAdmin);
+    }
+    let row: Option<UserRow> = sqlx::query_as(
+        "update users set \
+             name = coalesce($2, name), \
+             email = coalesce($3, email), \
+             is_admin = coalesce($4, is_admin), \
+             password_hash = coalesce($5, password_hash), \
+             version = version + 1, \
+             updated_at = now() \
+         where id = $1 and ($6::int4[] is null or version = any($6)) \
+         returning id, name, email, is_admin, created_at, updated_at, version",
+    )
+    .bind(id)
+    .bind(changes.name)
+    .bind(changes.email)
+    .bind(changes.is_admin)
+    .bind(changes.password_hash)
+    .bind(expected)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let outcome = match row {
+        Some(row) => WriteOutcome::Done(row),
+        None => missing_or_mismatch(&mut tx, id).await?,
+    };
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// Deletes a user (and its tokens) under the same rules as [`update`].
+pub async fn delete(
+    db: &PgPool,
+    id: i64,
+    expected: Option<&[i32]>,
+) -> Result<WriteOutcome<UserRow>, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    if is_last_admin(&mut tx, id).await? {
+        return Ok(WriteOutcome::LastAdmin);
+    }
+    let row: Option<UserRow> = sqlx::query_as(
+        "delete from users where id = $1 and ($2::int4[] is null or version = any($2)) \
+         returning id, name, email, is_admin, created_at, updated_at, version",
+    )
+    .bind(id)
+    .bind(expected)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let outcome = match row {
+        Some(row) => WriteOutcome::Done(row),
+        None => missing_or_mismatch(&mut tx, id).await?,
+    };
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// Locks every admin row, then tells whether `id` is the only admin.
+async fn is_last_admin(tx: &mut sqlx::PgConnection, id: i64) -> Result<bool, sqlx::Error> {
+    let admins: Vec<i64> =
+        sqlx::query_scalar("select id from users where is_admin order by id for update")
+            .fetch_all(&mut *tx)
+            .await?;
+    Ok(admins == [id])
+}
+
+async fn missing_or_mismatch<T>(
+    tx: &mut sqlx::PgConnection,
+    id: i64,
+) -> Result<WriteOutcome<T>, sqlx::Error> {
+    let exists: bool = sqlx::query_scalar("select exists (select 1 from users where id = $1)")
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+    Ok(if exists {
+        WriteOutcome::VersionMismatch
+    } else {
+        WriteOutcome::NotFound
+    })
+}
+
+/// One page of users in keyset order, and the cursor of the next page when there
+/// is one. Costs the same on page 10,000 as on page 1: it seeks by index.
+pub async fn list(
+    db: &PgPool,
+    query: &ListQuery,
+) -> Result<(Vec<UserRow>, Option<Cursor>), sqlx::Error> {
+    let column = query.sort.column();
+    let (direction, comparison) = match query.order {
+        SortOrder::Ascending => ("asc", ">"),
+        SortOrder::Descending => ("desc", "<"),
+    };
+    let mut sql: QueryBuilder<Postgres> = QueryBuilder::new("select ");
+    sql.push(COLUMNS).push(" from users where true");
+    if let Some(search) = &query.search {
+        push_search(&mut sql, search);
+    }
+    if let Some(after) = &query.after {
+        match (&after.key, query.sort) {
+            (None, _) => {
+                sql.push(format_args!(" and id {comparison} "))
+                    .push_bind(after.id);
+            }
+            (Some(CursorKey::Text(key)), _) => {
+                sql.push(format_args!(" and ({column}, id) {comparison} ("))
+                    .push_bind(key.clone())
+                    .push(", ")
+                    .push_bind(after.id)
+                    .push(")");
+            }
+            (Some(CursorKey::Micros(micros)), _) => {
+                let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(*micros) * 1000)
+                    .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+                sql.push(format_args!(" and ({column}, id) {comparison} ("))
+                    .push_bind(at)
+                    .push(", ")
+                    .push_bind(after.id)
+                    .push(")");
+            }
+        }
+    }
+    sql.push(format_args!(" order by {column} {direction}"));
+    if query.sort != SortKey::Id {
+        sql.push(format_args!(", id {direction}"));
+    }
+    // One row more than asked tells whether another page follows.
+    sql.push(" limit ").push_bind(i64::from(query.limit) + 1);
+
+    let mut rows: Vec<UserRow> = sql.build_query_as().fetch_all(db).await?;
+    let next = if rows.len() > query.limit as usize {
+        rows.truncate(query.limit as usize);
+        rows.last().map(|last| cursor_after(query, last))
+    } else {
+        None
+    };
+    Ok((rows, next))
+}
+
+/// How many users match the search (all users without one).
+pub async fn count(db: &PgPool, search: Option<&str>) -> Result<i64, sqlx::Error> {
+    let mut sql: QueryBuilder<Postgres> =
+        QueryBuilder::new("select count(*) from users where true");
+    if let Some(search) = search {
+        push_search(&mut sql, search);
+    }
+    sql.build_query_scalar().fetch_one(db).await
+}
+
+fn push_search(sql: &mut QueryBuilder<Postgres>, search: &str) {
+    let pattern = format!("%{}%", escape_like(search));
+    sql.push(" and (name ilike ")
+        .push_bind(pattern.clone())
+        .push(" or email ilike ")
+        .push_bind(pattern)
+        .push(")");
+}
+
+/// Makes `%`, `_` and `\` match themselves in an ILIKE pattern.
+fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+fn cursor_after(query: &ListQuery, last: &UserRow) -> Cursor {
+    let key = match query.sort {
+        SortKey::Id => None,
+        SortKey::Name => Some(CursorKey::Text(last.name.clone())),
+        SortKey::Email => Some(CursorKey::Text(last.email.clone())),
+        SortKey::CreatedAt => Some(CursorKey::Micros(
+            (last.created_at.unix_timestamp_nanos() / 1000) as i64,
+        )),
+    };
+    Cursor {
+        sort: query.sort,
+        order: query.order,
+        key,
+        id: last.id,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_like;
+
+    #[test]
+    fn like_wildcards_are_escaped() {
+        assert_eq!(escape_like(r"50%_off\"), r"50\%\_off\\");
+        assert_eq!(escape_like("plain"), "plain");
+    }
+}

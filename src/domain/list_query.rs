@@ -1,0 +1,278 @@
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use serde::{Deserialize, Serialize};
+
+/// The largest page a client may ask for.
+pub const MAX_PAGE_SIZE: u32 = 1000;
+const DEFAULT_PAGE_SIZE: u32 = 50;
+const MAX_SEARCH_CHARS: usize = 200;
+
+/// The column a list is ordered by; the id always breaks ties.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SortKey {
+    Id,
+    Name,
+    Email,
+    CreatedAt,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SortOrder {
+    #[serde(rename = "a")]
+    Ascending,
+    #[serde(rename = "d")]
+    Descending,
+}
+
+impl SortKey {
+    /// The column name; a fixed string, so it can be put into SQL text safely.
+    pub fn column(self) -> &'static str {
+        match self {
+            Self::Id => "id",
+            Self::Name => "name",
+            Self::Email => "email",
+            Self::CreatedAt => "created_at",
+        }
+    }
+}
+
+/// Where the previous page ended: the sort value and id of its last row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cursor {
+    #[serde(rename = "s")]
+    pub sort: SortKey,
+    #[serde(rename = "o")]
+    pub order: SortOrder,
+    #[serde(rename = "k", default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<CursorKey>,
+    #[serde(rename = "i")]
+    pub id: i64,
+}
+
+/// The last row's sort value (absent when sorting by id).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum CursorKey {
+    Text(String),
+    /// Microseconds since the epoch: PostgreSQL's own precision, so no row is skipped.
+    Micros(i64),
+}
+
+impl Cursor {
+    /// The opaque form sent to clients as `next`.
+    pub fn encode(&self) -> String {
+        let json = serde_json::to_vec(self).expect("a cursor always serialises");
+        URL_SAFE_NO_PAD.encode(json)
+    }
+
+    fn decode(raw: &str) -> Option<Self> {
+        let bytes = URL_SAFE_NO_PAD.decode(raw.trim()).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+}
+
+/// A bad list parameter; the message says which and why (answered as 400).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{0}")]
+pub struct ListQueryError(String);
+
+/// The list parameters as they arrive in the query string.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawListQuery {
+    pub limit: Option<String>,
+    pub after: Option<String>,
+    pub q: Option<String>,
+    pub sort: Option<String>,
+}
+
+/// A validated request for one page of users.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListQuery {
+    pub limit: u32,
+    pub sort: SortKey,
+    pub order: SortOrder,
+    /// Case-insensitive substring of name or email; `None` when absent or blank.
+    pub search: Option<String>,
+    pub after: Option<Cursor>,
+}
+
+impl Default for ListQuery {
+    fn default() -> Self {
+        Self {
+            limit: DEFAULT_PAGE_SIZE,
+            sort: SortKey::Id,
+            order: SortOrder::Ascending,
+            search: None,
+            after: None,
+        }
+    }
+}
+
+impl ListQuery {
+    pub fn parse(raw: RawListQuery) -> Result<Self, ListQueryError> {
+        let limit = match raw.limit.as_deref().map(str::trim) {
+            None | Some("") => DEFAULT_PAGE_SIZE,
+            Some(text) => match text.parse::<u32>() {
+                Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => n,
+                _ => {
+                    return Err(ListQueryError(format!(
+                        "limit must be an integer from 1 to {MAX_PAGE_SIZE}"
+                    )));
+                }
+            },
+        };
+        let (sort, order) = parse_sort(raw.sort.as_deref().unwrap_or("").trim())?;
+        let search = match raw.q {
+            Some(q) if !q.trim().is_empty() => {
+                let q = q.trim();
+                if q.chars().count() > MAX_SEARCH_CHARS {
+                    return Err(ListQueryError(format!(
+                        "q must be at most {MAX_SEARCH_CHARS} characters"
+                    )));
+                }
+                if q.contains('\0') {
+                    return Err(ListQueryError("q must not contain NUL characters".into()));
+                }
+                Some(q.to_owned())
+            }
+            _ => None,
+        };
+        let after = match raw.after.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(text) => {
+                let cursor = Cursor::decode(text)
+                    .filter(|c| c.sort == sort && c.order == order && key_fits(sort, &c.key))
+                    .ok_or_else(|| {
+                        ListQueryError(
+                            "after must be a `next` value from a list with the same sort".into(),
+                        )
+                    })?;
+                Some(cursor)
+            }
+        };
+        Ok(Self {
+            limit,
+            sort,
+            order,
+            search,
+            after,
+        })
+    }
+
+    /// One canonical text per distinct query, for cache keys.
+    pub fn canonical(&self) -> String {
+        let sign = match self.order {
+            SortOrder::Ascending => "",
+            SortOrder::Descending => "-",
+        };
+        let mut text = format!("limit={}&sort={sign}{}", self.limit, self.sort.column());
+        if let Some(q) = &self.search {
+            text.push_str("&q=");
+            text.push_str(
+                &percent_encoding::utf8_percent_encode(q, percent_encoding::NON_ALPHANUMERIC)
+                    .to_string(),
+            );
+        }
+        if let Some(after) = &self.after {
+            text.push_str("&after=");
+            text.push_str(&after.encode());
+        }
+        text
+    }
+}
+
+fn parse_sort(raw: &str) -> Result<(SortKey, SortOrder), ListQueryError> {
+    let (order, name) = match raw.strip_prefix('-') {
+        Some(rest) => (SortOrder::Descending, rest),
+        None => (SortOrder::Ascending, raw),
+    };
+    let key = match name {
+        "" | "id" => SortKey::Id,
+        "name" => SortKey::Name,
+        "email" => SortKey::Email,
+        "created_at" => SortKey::CreatedAt,
+        _ => {
+            return Err(ListQueryError(
+                "sort must be one of id, name, email, created_at, optionally prefixed with -"
+                    .into(),
+            ));
+        }
+    };
+    Ok((key, order))
+}
+
+fn key_fits(sort: SortKey, key: &Option<CursorKey>) -> bool {
+    matches!(
+        (sort, key),
+        (SortKey::Id, None)
+            | (SortKey::Name | SortKey::Email, Some(CursorKey::Text(_)))
+            | (SortKey::CreatedAt, Some(CursorKey::Micros(_)))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(pairs: &[(&str, &str)]) -> Result<ListQuery, ListQueryError> {
+        let mut raw = RawListQuery::default();
+        for (k, v) in pairs {
+            let v = Some(v.to_string());
+            match *k {
+                "limit" => raw.limit = v,
+                "after" => raw.after = v,
+                "q" => raw.q = v,
+                "sort" => raw.sort = v,
+                _ => unreachable!(),
+            }
+        }
+        ListQuery::parse(raw)
+    }
+
+    #[test]
+    fn defaults_are_fifty_by_id() {
+        assert_eq!(parse(&[]).unwrap(), ListQuery::default());
+    }
+
+    #[test]
+    fn limit_must_be_between_one_and_a_thousand() {
+        assert_eq!(parse(&[("limit", "1000")]).unwrap().limit, 1000);
+        for bad in ["0", "1001", "-1", "ten", "1e3"] {
+            assert!(parse(&[("limit", bad)]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sort_accepts_the_four_columns_both_ways() {
+        let q = parse(&[("sort", "-created_at")]).unwrap();
+        assert_eq!(
+            (q.sort, q.order),
+            (SortKey::CreatedAt, SortOrder::Descending)
+        );
+        assert!(parse(&[("sort", "password_hash")]).is_err());
+        assert!(parse(&[("sort", "name; drop table users")]).is_err());
+    }
+
+    #[test]
+    fn a_cursor_round_trips_and_must_match_the_sort() {
+        let cursor = Cursor {
+            sort: SortKey::Name,
+            order: SortOrder::Descending,
+            key: Some(CursorKey::Text("Zoë".into())),
+            id: 7,
+        };
+        let q = parse(&[("sort", "-name"), ("after", &cursor.encode())]).unwrap();
+        assert_eq!(q.after, Some(cursor.clone()));
+        assert!(parse(&[("sort", "name"), ("after", &cursor.encode())]).is_err());
+        assert!(parse(&[("after", "not a cursor")]).is_err());
+    }
+
+    #[test]
+    fn canonical_text_ignores_surrounding_blanks_and_defaults() {
+        let a = parse(&[("q", "alice"), ("limit", "")]).unwrap();
+        let b = parse(&[("q", " alice "), ("limit", "50"), ("sort", "id")]).unwrap();
+        assert_eq!(a.canonical(), b.canonical());
+        assert_ne!(a.canonical(), parse(&[("q", "bob")]).unwrap().canonical());
+        assert_eq!(parse(&[("q", "  ")]).unwrap().search, None);
+    }
+}

@@ -1,0 +1,64 @@
+//! `/health` (readiness: PostgreSQL and Redis answer) and `/health/live` (the
+//! process serves). The compose healthcheck and load balancers call these.
+
+use std::time::Duration;
+
+use axum::{
+    Json, Router,
+    extract::State,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use serde::Serialize;
+
+use crate::{db, redis, state::AppState};
+
+/// Each dependency gets this long to answer; both are asked at once.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/health", get(health))
+        .route("/health/live", get(live))
+}
+
+#[derive(Serialize)]
+struct HealthView {
+    status: &'static str,
+    checks: Checks,
+}
+
+#[derive(Serialize)]
+struct Checks {
+    database: &'static str,
+    cache: &'static str,
+}
+
+async fn health(State(state): State<AppState>) -> Response {
+    let (database, cache) = tokio::join!(
+        tokio::time::timeout(CHECK_TIMEOUT, db::ping(&state.db)),
+        tokio::time::timeout(CHECK_TIMEOUT, redis::ping(&state.redis)),
+    );
+    let database_up = matches!(database, Ok(Ok(())));
+    let cache_up = matches!(cache, Ok(Ok(())));
+    let healthy = database_up && cache_up;
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let up_down = |up: bool| if up { "up" } else { "down" };
+    let body = HealthView {
+        status: if healthy { "healthy" } else { "unhealthy" },
+        checks: Checks {
+            database: up_down(database_up),
+            cache: up_down(cache_up),
+        },
+    };
+    (status, Json(body)).into_response()
+}
+
+async fn live() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "alive" }))
+}

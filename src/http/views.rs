@@ -1,0 +1,99 @@
+//! What clients see. These are built from rows but are not rows: a password hash
+//! has no field to land in.
+
+use axum::{
+    Json,
+    http::{HeaderValue, header},
+    response::{IntoResponse, Response},
+};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::extract::etag;
+use crate::db::{tokens::TokenRow, users::UserRow};
+
+/// A user in JSON (SPEC §4).
+#[derive(Debug, Clone, Serialize)]
+pub struct UserView {
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+    pub is_admin: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    pub version: i32,
+}
+
+impl From<UserRow> for UserView {
+    fn from(row: UserRow) -> Self {
+        Self {
+            id: row.id,
+            name: row.name,
+            email: row.email,
+            is_admin: row.is_admin,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            version: row.version,
+        }
+    }
+}
+
+impl IntoResponse for UserView {
+    /// The user with its `ETag`, so a client can send it back in `If-Match`.
+    fn into_response(self) -> Response {
+        let tag = HeaderValue::from_str(&etag(self.version)).expect("digits and quotes are valid");
+        let mut response = Json(self).into_response();
+        response.headers_mut().insert(header::ETAG, tag);
+        response
+    }
+}
+
+/// Where a list came from: `"cache"` only on a cache hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    Cache,
+    Database,
+}
+
+/// One page of `GET /users`.
+#[derive(Debug, Serialize)]
+pub struct UserPage {
+    pub source: Source,
+    pub data: Vec<UserView>,
+    pub next: Option<String>,
+    pub total: i64,
+}
+
+/// A message body, as the original service answered for `/` and deletes.
+#[derive(Debug, Serialize)]
+pub struct MessageView {
+    pub message: String,
+}
+
+/// An API token as listed (never the token itself).
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenView {
+    pub id: i64,
+    pub label: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+impl From<TokenRow> for TokenView {
+    fn from(row: TokenRow) -> Self {
+        Self {
+            id: row.id,
+            label: row.label,
+            created_at: row.created_at,
+            last_used_at: row.last_used_at,
+            revoked_at: row.revoked_at,
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! useradmin: a web service for managing users. HTML admin pages for browsers and
+//! a JSON API for scripts, served by the same handlers; data in PostgreSQL; login
+//! sessions and the user-list cache in Redis.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod redis;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+
+/// The schema migrations, embedded at build time; shared by start-up and tests.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

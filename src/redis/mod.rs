@@ -1,0 +1,49 @@
+//! The one Redis client pool, shared by login sessions, throttling and the user-list
+//! cache. Redis is never required to start: the pool connects in the background
+//! and keeps reconnecting with backoff, and every command has a short timeout so an
+//! outage costs a request at most that long.
+
+use std::time::Duration;
+
+use fred::prelude::*;
+use secrecy::ExposeSecret;
+
+use crate::config::Settings;
+
+/// How long one Redis command may take before the caller gives up on it.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_millis(200);
+
+/// Builds the pool and starts connecting; does not wait for Redis.
+pub fn connect(settings: &Settings) -> Result<Pool, fred::error::Error> {
+    let mut config = Config::from_url(settings.redis_url.expose_secret())?;
+    // Start even when Redis is down; the reconnect policy takes over.
+    config.fail_fast = false;
+    let pool = Builder::from_config(config)
+        .with_connection_config(|c| {
+            c.connection_timeout = Duration::from_secs(1);
+            c.internal_command_timeout = Duration::from_secs(1);
+            c.max_command_attempts = 1;
+            c.tcp = TcpConfig {
+                nodelay: Some(true),
+                ..Default::default()
+            };
+        })
+        .with_performance_config(|p| {
+            p.default_command_timeout = COMMAND_TIMEOUT;
+        })
+        .set_policy(ReconnectPolicy::new_exponential(0, 100, 2_000, 2))
+        .build_pool(pool_size())?;
+    pool.connect_pool();
+    Ok(pool)
+}
+
+fn pool_size() -> usize {
+    std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(2, 8)
+}
+
+/// Round trip used by `/health`.
+pub async fn ping(pool: &Pool) -> Result<(), fred::error::Error> {
+    pool.ping::<()>(None).await
+}

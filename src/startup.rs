@@ -1,0 +1,120 @@
+//! Builds the service from settings and runs it until told to stop.
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    auth::{PasswordHasher, bootstrap},
+    config::{Settings, redacted_url},
+    db, http, redis,
+    state::AppState,
+};
+
+/// After a shutdown signal, in-flight requests get this long to finish (SPEC §7:
+/// above the request timeout, below compose's stop_grace_period).
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(10);
+
+/// A service bound to its port, ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Prepares the database (migrations, first admin), connects Redis in the
+    /// background and binds the listener (port 0 picks a free one, for tests).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        tracing::info!(
+            database = %redacted_url(&settings.database_url),
+            redis = %redacted_url(&settings.redis_url),
+            "starting"
+        );
+        db::prepare(&settings).await?;
+        let state = AppState {
+            db: db::pool(&settings)?,
+            redis: redis::connect(&settings)?,
+            hasher: PasswordHasher::default(),
+            settings: Arc::new(settings),
+        };
+        bootstrap::ensure_first_admin(&state.db, &state.hasher, &state.settings.admin).await?;
+        let address = state.settings.listen_address();
+        let listener = TcpListener::bind(address)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
+        Ok(Self { listener, state })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish for
+    /// at most [`DRAIN_LIMIT`].
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let address = self.local_addr();
+        let app = http::router(self.state.clone());
+        let stop = CancellationToken::new();
+        let stopping = stop.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            stopping.cancel();
+        });
+        tracing::info!(%address, "listening");
+        let server = axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stop.clone().cancelled_owned());
+        let drain_limit = async {
+            stop.cancelled().await;
+            tokio::time::sleep(DRAIN_LIMIT).await;
+        };
+        tokio::select! {
+            served = server => served?,
+            () = drain_limit => tracing::warn!("drain limit reached; closing remaining connections"),
+        }
+        self.state.db.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Completes on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,17 @@
+//! What every handler can reach.
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use sqlx::PgPool;
+
+use crate::{auth::PasswordHasher, config::Settings};
+
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub db: PgPool,
+    /// The one Redis pool: sessions, throttling and the list cache.
+    pub redis: fred::prelude::Pool,
+    pub settings: Arc<Settings>,
+    pub hasher: PasswordHasher,
+}
