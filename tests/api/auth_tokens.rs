@@ -1,0 +1,146 @@
+use serde_json::json;
+
+use crate::helpers::{assert_error, json_of, spawn_app};
+
+#[tokio::test]
+async fn every_users_route_requires_a_token() {
+    let app = spawn_app().await;
+    let requests = [
+        app.anonymous.get(app.url("/users")),
+        app.anonymous
+            .post(app.url("/users"))
+            .json(&json!({"name": "A", "email": "a@b.co"})),
+        app.anonymous
+            .get(app.url(&format!("/users/{}", app.admin_id))),
+        app.anonymous
+            .put(app.url("/users/1"))
+            .json(&json!({"name": "A"})),
+        app.anonymous
+            .patch(app.url("/users/1"))
+            .json(&json!({"name": "A"})),
+        app.anonymous.delete(app.url("/users/1")),
+    ];
+    for request in requests {
+        let response = request.send().await.unwrap();
+        assert_eq!(
+            response.headers()["www-authenticate"],
+            "Bearer realm=\"useradmin\""
+        );
+        let body = assert_error(response, 401).await;
+        assert_eq!(body["error"], "authentication required");
+    }
+    // Nothing was created or deleted.
+    let count: i64 = sqlx::query_scalar("select count(*) from users")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(count, 1);
+}
+
+#[tokio::test]
+async fn an_unknown_or_malformed_token_is_refused() {
+    let app = spawn_app().await;
+    for value in [
+        "Bearer ua_not-a-real-token",
+        "Bearer",
+        "Basic YWRtaW46YWRtaW4=",
+        "bearer  ",
+    ] {
+        let response = app
+            .anonymous
+            .get(app.url("/users"))
+            .header("authorization", value)
+            .send()
+            .await
+            .unwrap();
+        assert_error(response, 401).await;
+    }
+}
+
+#[tokio::test]
+async fn the_scheme_is_case_insensitive() {
+    let app = spawn_app().await;
+    let response = app
+        .anonymous
+        .get(app.url("/users"))
+        .header("authorization", format!("bearer {}", app.token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn a_revoked_token_stops_working() {
+    let app = spawn_app().await;
+    let id: i64 = sqlx::query_scalar("select id from api_tokens")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        app.api
+            .get(app.url("/users"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert!(useradmin::db::tokens::revoke(&app.db, id).await.unwrap());
+    assert_error(app.api.get(app.url("/users")).send().await.unwrap(), 401).await;
+}
+
+#[tokio::test]
+async fn a_token_stops_working_when_its_owner_is_no_longer_an_admin() {
+    let app = spawn_app().await;
+    let (second_id, second_token) = app.second_admin_with_token().await;
+    let with_second = |path: &str| app.anonymous.get(app.url(path)).bearer_auth(&second_token);
+    assert_eq!(with_second("/users").send().await.unwrap().status(), 200);
+
+    let demote = app
+        .api
+        .patch(app.url(&format!("/users/{second_id}")))
+        .json(&json!({"is_admin": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(demote.status(), 200);
+    assert_error(with_second("/users").send().await.unwrap(), 401).await;
+}
+
+#[tokio::test]
+async fn tokens_are_stored_as_hashes_and_their_use_is_recorded() {
+    let app = spawn_app().await;
+    let stored: Vec<u8> = sqlx::query_scalar("select token_hash from api_tokens")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 32);
+    assert!(!String::from_utf8_lossy(&stored).contains(&app.token));
+
+    let (status, _) = json_of(app.api.get(app.url("/users")).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    // The use is recorded in the background, at most once a minute.
+    let mut last_used = None;
+    for _ in 0..50 {
+        last_used = sqlx::query_scalar::<_, Option<time::OffsetDateTime>>(
+            "select last_used_at from api_tokens",
+        )
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+        if last_used.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let first = last_used.expect("last_used_at is set after a request");
+    app.api.get(app.url("/users")).send().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let second: Option<time::OffsetDateTime> =
+        sqlx::query_scalar("select last_used_at from api_tokens")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(second, Some(first), "no write within the same minute");
+}

@@ -1,0 +1,11 @@
+//! Behaviour through HTTP against the real service, PostgreSQL and Redis.
+
+mod helpers;
+mod proxy;
+
+mod auth_tokens;
+mod cli;
+mod health;
+mod root_and_limits;
+mod users_list;
+mod users_write;

@@ -1,0 +1,167 @@
+use serde_json::Value;
+
+use crate::helpers::{TestApp, assert_error, spawn_app};
+
+/// 40 users whose name, email and creation orders all differ from id order, with
+/// repeated names and creation times so the id tie-breaker matters.
+async fn seed_shuffled(app: &TestApp) {
+    sqlx::query(
+        "insert into users (name, email, created_at) \
+         select 'name ' || ((n * 7) % 13), \
+                'mail' || ((n * 11) % 40) || '@example.com', \
+                timestamptz '2026-01-01' + ((n * 17) % 9) * interval '1 minute' \
+                    + (n % 3) * interval '1 microsecond' \
+         from generate_series(1, 40) as n",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+}
+
+async fn expected_ids(app: &TestApp, order_by: &str) -> Vec<i64> {
+    let sql = format!("select id from users order by {order_by}");
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .fetch_all(&app.db)
+        .await
+        .unwrap()
+}
+
+/// Follows `next` from the first page to the last; returns every id seen in order.
+async fn walk(app: &TestApp, params: &str) -> (Vec<i64>, usize) {
+    let mut ids = Vec::new();
+    let mut pages = 0;
+    let mut path = format!("/users?{params}");
+    loop {
+        let (status, page) = app.get_json(&path).await;
+        assert_eq!(status, 200, "{page}");
+        pages += 1;
+        assert_eq!(page["source"], "database");
+        ids.extend(
+            page["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| u["id"].as_i64().unwrap()),
+        );
+        match &page["next"] {
+            Value::Null => break,
+            Value::String(cursor) => path = format!("/users?{params}&after={cursor}"),
+            other => panic!("next must be a string or null, got {other}"),
+        }
+        assert!(pages < 100, "pagination does not end");
+    }
+    (ids, pages)
+}
+
+#[tokio::test]
+async fn every_sort_order_pages_through_all_users_both_ways() {
+    let app = spawn_app().await;
+    seed_shuffled(&app).await;
+    for (sort, order_by) in [
+        ("id", "id"),
+        ("-id", "id desc"),
+        ("name", "name, id"),
+        ("-name", "name desc, id desc"),
+        ("email", "email, id"),
+        ("-email", "email desc, id desc"),
+        ("created_at", "created_at, id"),
+        ("-created_at", "created_at desc, id desc"),
+    ] {
+        let (ids, pages) = walk(&app, &format!("sort={sort}&limit=7")).await;
+        assert_eq!(ids, expected_ids(&app, order_by).await, "sort={sort}");
+        assert_eq!(pages, 6, "41 users in pages of 7 (sort={sort})");
+    }
+}
+
+#[tokio::test]
+async fn the_last_page_has_no_next_and_total_counts_all() {
+    let app = spawn_app().await;
+    app.seed_users(9).await;
+    let (_, page) = app.get_json("/users?limit=10").await;
+    assert_eq!(page["data"].as_array().unwrap().len(), 10);
+    assert_eq!(page["next"], Value::Null);
+    assert_eq!(page["total"], 10);
+    let (_, page) = app.get_json("/users?limit=5").await;
+    assert_eq!(page["data"].as_array().unwrap().len(), 5);
+    assert!(page["next"].is_string());
+    assert_eq!(page["total"], 10);
+    let (_, page) = app.get_json("/users").await;
+    assert_eq!(
+        page["data"].as_array().unwrap().len(),
+        10,
+        "default limit is 50"
+    );
+}
+
+#[tokio::test]
+async fn q_matches_a_case_insensitive_substring_of_name_or_email() {
+    let app = spawn_app().await;
+    app.create_user("Alice Smith", "alice@mail.com").await;
+    app.create_user("Bob", "bob@SMITHS.org").await;
+    app.create_user("Carol", "carol@mail.com").await;
+    app.create_user("100% Dan_", "dan@mail.com").await;
+
+    let names = |page: &Value| -> Vec<String> {
+        page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (_, page) = app.get_json("/users?q=smith").await;
+    assert_eq!(names(&page), ["Alice Smith", "Bob"]);
+    assert_eq!(page["total"], 2);
+    let (_, page) = app.get_json("/users?q=MAIL.COM&sort=-name").await;
+    assert_eq!(names(&page), ["Carol", "Alice Smith", "100% Dan_"]);
+    // LIKE wildcards in q match themselves only.
+    let (_, page) = app.get_json("/users?q=%25").await;
+    assert_eq!(names(&page), ["100% Dan_"]);
+    let (_, page) = app.get_json("/users?q=_").await;
+    assert_eq!(names(&page), ["100% Dan_"]);
+    let (_, page) = app.get_json("/users?q=nobody").await;
+    assert_eq!(page["data"], serde_json::json!([]));
+    assert_eq!(page["total"], 0);
+    assert_eq!(page["next"], Value::Null);
+
+    // Paging through a search keeps to the search.
+    app.seed_users(12).await;
+    let (ids, _) = walk(&app, "q=user%200&limit=5&sort=-name").await;
+    assert_eq!(ids.len(), 12);
+}
+
+#[tokio::test]
+async fn bad_list_parameters_are_400() {
+    let app = spawn_app().await;
+    app.seed_users(2).await;
+    let (_, first) = app.get_json("/users?limit=1&sort=name").await;
+    let name_cursor = first["next"].as_str().unwrap().to_owned();
+    for query in [
+        "limit=0".to_owned(),
+        "limit=1001".to_owned(),
+        "limit=-5".to_owned(),
+        "limit=abc".to_owned(),
+        "sort=password_hash".to_owned(),
+        "sort=name;drop".to_owned(),
+        "after=garbage".to_owned(),
+        "after=eyJ9".to_owned(),
+        format!("sort=email&after={name_cursor}"),
+        format!("q={}", "x".repeat(201)),
+        "q=a%00b".to_owned(),
+    ] {
+        let response = app
+            .api
+            .get(app.url(&format!("/users?{query}")))
+            .send()
+            .await
+            .unwrap();
+        assert_error(response, 400).await;
+    }
+    let response = app
+        .api
+        .get(app.url("/users?limit=1000"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
