@@ -3,6 +3,7 @@
 //! sessions and the user-list cache in Redis.
 
 pub mod auth;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod db;

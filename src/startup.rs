@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     auth::{PasswordHasher, bootstrap},
+    cache::UserListCache,
     config::{Settings, redacted_url},
     db, http, redis,
     state::AppState,
@@ -32,13 +33,21 @@ impl Application {
             "starting"
         );
         db::prepare(&settings).await?;
+        let redis = redis::connect(&settings)?;
         let state = AppState {
             db: db::pool(&settings)?,
-            redis: redis::connect(&settings)?,
+            user_cache: UserListCache::new(
+                redis.clone(),
+                &settings.redis_key_prefix,
+                settings.cache_ttl,
+            ),
+            redis,
             hasher: PasswordHasher::default(),
             settings: Arc::new(settings),
         };
-        bootstrap::ensure_first_admin(&state.db, &state.hasher, &state.settings.admin).await?;
+        if bootstrap::ensure_first_admin(&state.db, &state.hasher, &state.settings.admin).await? {
+            state.user_cache.invalidate().await;
+        }
         let address = state.settings.listen_address();
         let listener = TcpListener::bind(address)
             .await

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use sqlx::PgPool;
 
-use crate::{auth::PasswordHasher, config::Settings};
+use crate::{auth::PasswordHasher, cache::UserListCache, config::Settings};
 
 #[derive(Clone, FromRef)]
 pub struct AppState {
@@ -13,5 +13,7 @@ pub struct AppState {
     /// The one Redis pool: sessions, throttling and the list cache.
     pub redis: fred::prelude::Pool,
     pub settings: Arc<Settings>,
+    /// Pages of `GET /users`, over `redis`.
+    pub user_cache: UserListCache,
     pub hasher: PasswordHasher,
 }

@@ -14,13 +14,14 @@ use crate::{
     domain::{Password, UserEmail, UserName},
 };
 
-/// Creates the first admin unless an admin exists. Several instances starting at
-/// once create one admin: the check and the insert run under an advisory lock.
+/// Creates the first admin unless an admin exists; true when it did. Several
+/// instances starting at once create one admin: the check and the insert run under
+/// an advisory lock.
 pub async fn ensure_first_admin(
     pool: &PgPool,
     hasher: &PasswordHasher,
     admin: &AdminBootstrap,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
     let mut tx = pool.begin().await?;
     sqlx::query("select pg_advisory_xact_lock(hashtext('useradmin:first-admin'))")
         .execute(&mut *tx)
@@ -29,7 +30,7 @@ pub async fn ensure_first_admin(
         .fetch_one(&mut *tx)
         .await?;
     if exists {
-        return Ok(());
+        return Ok(false);
     }
     let email = UserEmail::parse(&admin.email)
         .map_err(|e| anyhow::anyhow!("invalid setting ADMIN_EMAIL: {e}"))?;
@@ -61,7 +62,7 @@ pub async fn ensure_first_admin(
     } else {
         tracing::info!(%email, "first admin created from ADMIN_EMAIL and ADMIN_PASSWORD");
     }
-    Ok(())
+    Ok(true)
 }
 
 /// A random password of 24 URL-safe characters (144 bits).

@@ -25,6 +25,7 @@ pub async fn create(settings: Settings, email: &str, name: &str) -> anyhow::Resu
     let pool = super::database(&settings).await?;
     let hash = PasswordHasher::default().hash(&password).await?;
     let created = db::users::upsert_admin(&pool, name.as_str(), email.as_str(), &hash).await?;
+    super::invalidate_user_cache(&settings).await;
     if created {
         println!("created admin {email}");
     } else {

@@ -7,6 +7,7 @@ mod token;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use fred::prelude::ClientLike;
 
 use crate::{
     config::Settings,
@@ -115,4 +116,23 @@ async fn migrate(settings: Settings) -> anyhow::Result<ExitCode> {
 async fn database(settings: &Settings) -> anyhow::Result<sqlx::PgPool> {
     crate::db::prepare(settings).await?;
     Ok(crate::db::pool(settings)?)
+}
+
+/// Tells running instances that users changed outside them, so no cached list
+/// shows the old data. Best effort: without Redis, cached pages expire within
+/// `CACHE_TTL_SECONDS`.
+async fn invalidate_user_cache(settings: &Settings) {
+    let Ok(redis) = crate::redis::connect(settings) else {
+        return;
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), redis.wait_for_connect()).await;
+    let cache =
+        crate::cache::UserListCache::new(redis, &settings.redis_key_prefix, settings.cache_ttl);
+    cache.invalidate().await;
+    if cache.is_bypassed() {
+        tracing::warn!(
+            "could not reach Redis to refresh cached user lists; they expire within {} s",
+            settings.cache_ttl.as_secs()
+        );
+    }
 }

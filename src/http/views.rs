@@ -6,14 +6,15 @@ use axum::{
     http::{HeaderValue, header},
     response::{IntoResponse, Response},
 };
-use serde::Serialize;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::extract::etag;
 use crate::db::{tokens::TokenRow, users::UserRow};
 
 /// A user in JSON (SPEC §4).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UserView {
     pub id: i64,
     pub name: String,
@@ -58,13 +59,40 @@ pub enum Source {
     Database,
 }
 
-/// One page of `GET /users`.
-#[derive(Debug, Serialize)]
+/// One page of `GET /users`, without its `source`: the form it is cached in.
+#[derive(Debug, Serialize, Deserialize)]
 pub struct UserPage {
-    pub source: Source,
     pub data: Vec<UserView>,
     pub next: Option<String>,
     pub total: i64,
+}
+
+impl UserPage {
+    /// The page as JSON bytes, as they are cached.
+    pub fn to_bytes(&self) -> Bytes {
+        Bytes::from(serde_json::to_vec(self).expect("a page always serialises"))
+    }
+}
+
+/// The response body of `GET /users`: `{"source": …}` followed by the fields of a
+/// serialised [`UserPage`], so a cached page is sent without being parsed again.
+pub fn user_page_response(source: Source, page: &[u8]) -> Response {
+    let fields = page.strip_prefix(b"{").unwrap_or(page);
+    let head: &[u8] = match source {
+        Source::Cache => br#"{"source":"cache","#,
+        Source::Database => br#"{"source":"database","#,
+    };
+    let mut body = Vec::with_capacity(head.len() + fields.len());
+    body.extend_from_slice(head);
+    body.extend_from_slice(fields);
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 /// A message body, as the original service answered for `/` and deletes.

@@ -7,8 +7,10 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
+use bytes::Bytes;
 
 use crate::{
+    cache::Lookup,
     db::{
         self,
         users::{NewUserRecord, UserChangesRecord, WriteOutcome},
@@ -18,7 +20,7 @@ use crate::{
     http::{
         body::Body,
         extract::{IfMatch, UserIdPath},
-        views::{MessageView, Source, UserPage, UserView},
+        views::{MessageView, Source, UserPage, UserView, user_page_response},
     },
     state::AppState,
 };
@@ -33,20 +35,33 @@ pub fn router() -> Router<AppState> {
 async fn list(
     State(state): State<AppState>,
     query: Result<Query<RawListQuery>, axum::extract::rejection::QueryRejection>,
-) -> AppResult<Json<UserPage>> {
+) -> AppResult<Response> {
     let Query(raw) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
     let query = ListQuery::parse(raw).map_err(|e| AppError::BadRequest(e.to_string()))?;
-    let (page, total) = tokio::try_join!(
-        db::users::list(&state.db, &query),
+    let page = match state.user_cache.lookup(&query).await {
+        Lookup::Hit(page) => return Ok(user_page_response(Source::Cache, &page)),
+        Lookup::Miss(ticket) => {
+            let page = read_page(&state, &query).await?;
+            state.user_cache.fill(ticket, page.clone()).await;
+            page
+        }
+        Lookup::Skip => read_page(&state, &query).await?,
+    };
+    Ok(user_page_response(Source::Database, &page))
+}
+
+/// One page from PostgreSQL, serialised as it is cached.
+async fn read_page(state: &AppState, query: &ListQuery) -> AppResult<Bytes> {
+    let ((rows, next), total) = tokio::try_join!(
+        db::users::list(&state.db, query),
         db::users::count(&state.db, query.search.as_deref()),
     )?;
-    let (rows, next) = page;
-    Ok(Json(UserPage {
-        source: Source::Database,
+    let page = UserPage {
         data: rows.into_iter().map(UserView::from).collect(),
         next: next.map(|cursor| cursor.encode()),
         total,
-    }))
+    };
+    Ok(page.to_bytes())
 }
 
 async fn create(
@@ -68,6 +83,7 @@ async fn create(
         },
     )
     .await?;
+    state.user_cache.invalidate().await;
     let location = format!("/users/{}", row.id);
     Ok((
         StatusCode::CREATED,
@@ -102,6 +118,7 @@ async fn update(
         password_hash,
     };
     let row = written(db::users::update(&state.db, id.get(), record, expected.as_deref()).await?)?;
+    state.user_cache.invalidate().await;
     Ok(UserView::from(row))
 }
 
@@ -111,6 +128,7 @@ async fn destroy(
     IfMatch(expected): IfMatch,
 ) -> AppResult<Json<MessageView>> {
     let row = written(db::users::delete(&state.db, id.get(), expected.as_deref()).await?)?;
+    state.user_cache.invalidate().await;
     Ok(Json(MessageView {
         message: format!("user {} deleted", row.id),
     }))

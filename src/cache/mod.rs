@@ -1,0 +1,7 @@
+//! Redis-backed caches over the one shared pool.
+
+mod breaker;
+mod user_list;
+
+pub use breaker::Breaker;
+pub use user_list::{Lookup, Ticket, UserListCache};

@@ -1,0 +1,229 @@
+//! Cache-aside for `GET /users` pages (SPEC §6).
+//!
+//! Pages are stored under a *generation* number: a reader reads the generation
+//! before its SELECT and stores its page under that generation; every write bumps
+//! the generation after its commit. A page read before a write can therefore only
+//! ever be stored under an old generation, which no later reader asks for — so no
+//! stale page is served after a write returns, across any number of instances.
+//!
+//! The generation read and the page read are one Lua script, so a hit costs one
+//! round trip, and the page is stored as the final JSON bytes, so a hit costs no
+//! serialisation either.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use bytes::Bytes;
+use fred::{
+    prelude::*,
+    types::{Expiration, Value, scripts::Script},
+};
+
+use super::Breaker;
+use crate::domain::ListQuery;
+
+/// How long Redis is skipped after a failure before a probe tries it again.
+const COOLDOWN: Duration = Duration::from_millis(500);
+
+/// Returns `{generation, page or nil}`. A missing generation (a fresh or flushed
+/// Redis) starts from the server's clock in microseconds, so it never repeats a
+/// generation that pages may still be stored under.
+const READ_SCRIPT: &str = r"
+local gen = redis.call('GET', KEYS[1])
+if not gen then
+  local t = redis.call('TIME')
+  redis.call('SET', KEYS[1], t[1] .. string.format('%06d', t[2]), 'NX')
+  gen = redis.call('GET', KEYS[1])
+end
+return {gen, redis.call('GET', ARGV[1] .. gen .. ARGV[2])}
+";
+
+/// Moves to the next generation (starting from the clock, as above, if missing).
+const BUMP_SCRIPT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  local t = redis.call('TIME')
+  redis.call('SET', KEYS[1], t[1] .. string.format('%06d', t[2]))
+end
+return redis.call('INCR', KEYS[1])
+";
+
+/// What a reader should do.
+pub enum Lookup {
+    /// The page, exactly as it was stored.
+    Hit(Bytes),
+    /// Not cached: read the database, then [`UserListCache::fill`] with this ticket.
+    Miss(Ticket),
+    /// Redis is unavailable (or a generation bump is still owed): use the database
+    /// and do not store.
+    Skip,
+}
+
+/// Where to store a page: the key under the generation read *before* the SELECT.
+pub struct Ticket {
+    key: String,
+}
+
+#[derive(Clone)]
+pub struct UserListCache {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    redis: Pool,
+    generation_key: String,
+    page_prefix: String,
+    ttl_secs: i64,
+    breaker: Breaker,
+    /// Bumps owed: a write committed but its bump did not reach Redis. Nothing is
+    /// served from the cache while this is not zero. A counter rather than a flag,
+    /// so a bump that succeeds concurrently with another's failure cannot clear a
+    /// debt it did not pay.
+    bumps_owed: AtomicU64,
+    read: Script,
+    bump: Script,
+}
+
+impl UserListCache {
+    pub fn new(redis: Pool, key_prefix: &str, ttl: Duration) -> Self {
+        // One hash tag for every key of this cache, so the script's keys share a
+        // slot on Redis Cluster.
+        Self {
+            inner: Arc::new(Inner {
+                redis,
+                generation_key: format!("{key_prefix}{{users}}:generation"),
+                page_prefix: format!("{key_prefix}{{users}}:page:"),
+                ttl_secs: ttl.as_secs().max(1) as i64,
+                breaker: Breaker::new(COOLDOWN),
+                bumps_owed: AtomicU64::new(0),
+                read: Script::from_lua(READ_SCRIPT),
+                bump: Script::from_lua(BUMP_SCRIPT),
+            }),
+        }
+    }
+
+    /// Looks a page up under the current generation.
+    pub async fn lookup(&self, query: &ListQuery) -> Lookup {
+        let inner = &self.inner;
+        if !self.ready().await {
+            return Lookup::Skip;
+        }
+        let suffix = format!(":{}", query.canonical());
+        let result: Result<Vec<Value>, _> = inner
+            .read
+            .evalsha_with_reload(
+                inner.redis.next(),
+                vec![inner.generation_key.clone()],
+                vec![inner.page_prefix.clone(), suffix.clone()],
+            )
+            .await;
+        let mut values = match result {
+            Ok(values) => values.into_iter(),
+            Err(e) => {
+                inner.breaker.record_failure(&e);
+                return Lookup::Skip;
+            }
+        };
+        inner.breaker.record_success();
+        let generation = values.next().and_then(value_bytes);
+        let page = values.next().and_then(value_bytes);
+        match (generation, page) {
+            (_, Some(page)) => Lookup::Hit(page),
+            (Some(generation), None) => Lookup::Miss(Ticket {
+                key: format!(
+                    "{}{}{suffix}",
+                    inner.page_prefix,
+                    String::from_utf8_lossy(&generation)
+                ),
+            }),
+            (None, None) => Lookup::Skip,
+        }
+    }
+
+    /// Stores a page read from the database under the ticket's generation.
+    pub async fn fill(&self, ticket: Ticket, page: Bytes) {
+        let inner = &self.inner;
+        if !inner.breaker.allow() {
+            return;
+        }
+        let result: Result<(), _> = inner
+            .redis
+            .set(
+                ticket.key,
+                page,
+                Some(Expiration::EX(inner.ttl_secs)),
+                None,
+                false,
+            )
+            .await;
+        match result {
+            Ok(()) => inner.breaker.record_success(),
+            Err(e) => inner.breaker.record_failure(&e),
+        }
+    }
+
+    /// Called after every committed write to users: later readers miss every page
+    /// stored so far. If Redis cannot be told, the bump is owed and this instance
+    /// does not use the cache until it is paid.
+    pub async fn invalidate(&self) {
+        let owed_before = self.inner.bumps_owed.load(Ordering::Acquire);
+        if !self.inner.breaker.allow() || !self.bump(owed_before).await {
+            self.inner.bumps_owed.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+
+    /// True when Redis is reachable and no bump is owed.
+    async fn ready(&self) -> bool {
+        if !self.inner.breaker.allow() {
+            return false;
+        }
+        let owed = self.inner.bumps_owed.load(Ordering::Acquire);
+        owed == 0 || (self.bump(owed).await && self.inner.bumps_owed.load(Ordering::Acquire) == 0)
+    }
+
+    /// Moves to a new generation; on success, clears the debt seen before it
+    /// (unless more was owed meanwhile).
+    async fn bump(&self, owed_before: u64) -> bool {
+        let inner = &self.inner;
+        let result: Result<i64, _> = inner
+            .bump
+            .evalsha_with_reload(inner.redis.next(), vec![inner.generation_key.clone()], ())
+            .await;
+        match result {
+            Ok(_) => {
+                if owed_before > 0 {
+                    let _ = inner.bumps_owed.compare_exchange(
+                        owed_before,
+                        0,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    );
+                }
+                inner.breaker.record_success();
+                true
+            }
+            Err(e) => {
+                inner.breaker.record_failure(&e);
+                false
+            }
+        }
+    }
+
+    /// Whether Redis is currently being skipped (for `/health` and tests).
+    pub fn is_bypassed(&self) -> bool {
+        self.inner.breaker.is_open() || self.inner.bumps_owed.load(Ordering::Acquire) > 0
+    }
+}
+
+fn value_bytes(value: Value) -> Option<Bytes> {
+    match value {
+        Value::Bytes(bytes) => Some(bytes),
+        Value::String(text) => Some(text.into_inner()),
+        Value::Integer(n) => Some(Bytes::from(n.to_string())),
+        _ => None,
+    }
+}
