@@ -2,6 +2,7 @@
 
 mod admin;
 mod healthcheck;
+mod seed;
 mod token;
 
 use std::process::ExitCode;
@@ -50,6 +51,14 @@ pub enum Command {
         #[arg(long)]
         url: Option<String>,
     },
+    /// Fill the database with COUNT demo users (set-based SQL, for demos and
+    /// benchmarks); refuses when users other than admins exist, unless --force.
+    SeedDemo {
+        #[arg(long)]
+        count: u64,
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -88,6 +97,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Migrate => migrate(settings).await,
         Command::CreateAdmin { email, name } => admin::create(settings, &email, &name).await,
         Command::Token { command } => token::run(settings, command).await,
+        Command::SeedDemo { count, force } => seed::run(settings, count, force).await,
         Command::Healthcheck { .. } => unreachable!("handled above"),
     };
     match result {

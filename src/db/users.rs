@@ -92,11 +92,57 @@ pub async fn upsert_admin(
         "insert into users (name, email, is_admin, password_hash) values ($1, $2, true, $3) \
          on conflict ((lower(email))) do update set \
              is_admin = true, password_hash = excluded.password_hash, \
+             session_epoch = users.session_epoch + 1, \
              version = users.version + 1, updated_at = now() \
          returning (xmax = 0)",
     )
     .bind(name)
     .bind(email)
+    .bind(password_hash)
+    .fetch_one(db)
+    .await
+}
+
+/// What login needs to know about an account.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Credentials {
+    pub id: i64,
+    pub name: String,
+    pub is_admin: bool,
+    pub password_hash: Option<String>,
+    pub session_epoch: i32,
+}
+
+pub async fn credentials_by_email(
+    db: &PgPool,
+    email: &str,
+) -> Result<Option<Credentials>, sqlx::Error> {
+    sqlx::query_as(
+        "select id, name, is_admin, password_hash, session_epoch from users \
+         where lower(email) = lower($1)",
+    )
+    .bind(email)
+    .fetch_optional(db)
+    .await
+}
+
+pub async fn credentials_by_id(db: &PgPool, id: i64) -> Result<Option<Credentials>, sqlx::Error> {
+    sqlx::query_as(
+        "select id, name, is_admin, password_hash, session_epoch from users where id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Sets a new password and moves the session epoch on; returns the new epoch.
+pub async fn set_password(db: &PgPool, id: i64, password_hash: &str) -> Result<i32, sqlx::Error> {
+    sqlx::query_scalar(
+        "update users set password_hash = $2, session_epoch = session_epoch + 1, \
+             version = version + 1, updated_at = now() \
+         where id = $1 returning session_epoch",
+    )
+    .bind(id)
     .bind(password_hash)
     .fetch_one(db)
     .await
@@ -138,6 +184,7 @@ pub async fn update(
              email = coalesce($3, email), \
              is_admin = coalesce($4, is_admin), \
              password_hash = coalesce($5, password_hash), \
+             session_epoch = session_epoch + (case when $5 is null then 0 else 1 end), \
              version = version + 1, \
              updated_at = now() \
          where id = $1 and ($6::int4[] is null or version = any($6)) \
@@ -209,42 +256,52 @@ async fn missing_or_mismatch<T>(
     })
 }
 
-/// One page of users in keyset order, and the cursor of the next page when there
-/// is one. Costs the same on page 10,000 as on page 1: it seeks by index.
-pub async fn list(
-    db: &PgPool,
-    query: &ListQuery,
-) -> Result<(Vec<UserRow>, Option<Cursor>), sqlx::Error> {
+/// One page of users in keyset order.
+pub struct PageRows {
+    pub rows: Vec<UserRow>,
+    /// Where the next page starts, when there is one.
+    pub next: Option<Cursor>,
+    /// Where the previous page ends, when there is one.
+    pub prev: Option<Cursor>,
+}
+
+/// One page of users in keyset order, with the cursors of its neighbours. Costs
+/// the same on page 10,000 as on page 1: it seeks by index, never skips rows.
+pub async fn list(db: &PgPool, query: &ListQuery) -> Result<PageRows, sqlx::Error> {
     let column = query.sort.column();
-    let (direction, comparison) = match query.order {
-        SortOrder::Ascending => ("asc", ">"),
-        SortOrder::Descending => ("desc", "<"),
+    // Paging backwards reads in the opposite order, then turns the rows around.
+    let backwards = query.before.is_some();
+    let ascending = (query.order == SortOrder::Ascending) != backwards;
+    let (direction, comparison) = if ascending {
+        ("asc", ">")
+    } else {
+        ("desc", "<")
     };
     let mut sql: QueryBuilder<Postgres> = QueryBuilder::new("select ");
     sql.push(COLUMNS).push(" from users where true");
     if let Some(search) = &query.search {
         push_search(&mut sql, search);
     }
-    if let Some(after) = &query.after {
-        match (&after.key, query.sort) {
-            (None, _) => {
+    if let Some(cursor) = query.after.as_ref().or(query.before.as_ref()) {
+        match &cursor.key {
+            None => {
                 sql.push(format_args!(" and id {comparison} "))
-                    .push_bind(after.id);
+                    .push_bind(cursor.id);
             }
-            (Some(CursorKey::Text(key)), _) => {
+            Some(CursorKey::Text(key)) => {
                 sql.push(format_args!(" and ({column}, id) {comparison} ("))
                     .push_bind(key.clone())
                     .push(", ")
-                    .push_bind(after.id)
+                    .push_bind(cursor.id)
                     .push(")");
             }
-            (Some(CursorKey::Micros(micros)), _) => {
+            Some(CursorKey::Micros(micros)) => {
                 let at = OffsetDateTime::from_unix_timestamp_nanos(i128::from(*micros) * 1000)
                     .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
                 sql.push(format_args!(" and ({column}, id) {comparison} ("))
                     .push_bind(at)
                     .push(", ")
-                    .push_bind(after.id)
+                    .push_bind(cursor.id)
                     .push(")");
             }
         }
@@ -253,17 +310,26 @@ pub async fn list(
     if query.sort != SortKey::Id {
         sql.push(format_args!(", id {direction}"));
     }
-    // One row more than asked tells whether another page follows.
+    // One row more than asked tells whether the list goes on in this direction.
     sql.push(" limit ").push_bind(i64::from(query.limit) + 1);
 
     let mut rows: Vec<UserRow> = sql.build_query_as().fetch_all(db).await?;
-    let next = if rows.len() > query.limit as usize {
-        rows.truncate(query.limit as usize);
-        rows.last().map(|last| cursor_after(query, last))
+    let more = rows.len() > query.limit as usize;
+    rows.truncate(query.limit as usize);
+    if backwards {
+        rows.reverse();
+    }
+    let first = rows.first().map(|row| cursor_at(query, row));
+    let last = rows.last().map(|row| cursor_at(query, row));
+    let (next, prev) = if backwards {
+        (last, first.filter(|_| more))
     } else {
-        None
+        (
+            last.filter(|_| more),
+            first.filter(|_| query.after.is_some()),
+        )
     };
-    Ok((rows, next))
+    Ok(PageRows { rows, next, prev })
 }
 
 /// How many users match the search (all users without one).
@@ -297,7 +363,7 @@ fn escape_like(text: &str) -> String {
     escaped
 }
 
-fn cursor_after(query: &ListQuery, last: &UserRow) -> Cursor {
+fn cursor_at(query: &ListQuery, last: &UserRow) -> Cursor {
     let key = match query.sort {
         SortKey::Id => None,
         SortKey::Name => Some(CursorKey::Text(last.name.clone())),

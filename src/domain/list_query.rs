@@ -81,6 +81,7 @@ pub struct ListQueryError(String);
 pub struct RawListQuery {
     pub limit: Option<String>,
     pub after: Option<String>,
+    pub before: Option<String>,
     pub q: Option<String>,
     pub sort: Option<String>,
 }
@@ -93,7 +94,10 @@ pub struct ListQuery {
     pub order: SortOrder,
     /// Case-insensitive substring of name or email; `None` when absent or blank.
     pub search: Option<String>,
+    /// Start after this row (the `next` of the page before).
     pub after: Option<Cursor>,
+    /// End before this row (the `prev` of the page after): paging backwards.
+    pub before: Option<Cursor>,
 }
 
 impl Default for ListQuery {
@@ -104,6 +108,7 @@ impl Default for ListQuery {
             order: SortOrder::Ascending,
             search: None,
             after: None,
+            before: None,
         }
     }
 }
@@ -137,25 +142,29 @@ impl ListQuery {
             }
             _ => None,
         };
-        let after = match raw.after.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(text) => {
-                let cursor = Cursor::decode(text)
-                    .filter(|c| c.sort == sort && c.order == order && key_fits(sort, &c.key))
-                    .ok_or_else(|| {
-                        ListQueryError(
-                            "after must be a `next` value from a list with the same sort".into(),
-                        )
-                    })?;
-                Some(cursor)
-            }
+        let cursor = |name: &str, raw: Option<String>| match raw.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(text) => Cursor::decode(text)
+                .filter(|c| c.sort == sort && c.order == order && key_fits(sort, &c.key))
+                .map(Some)
+                .ok_or_else(|| {
+                    ListQueryError(format!(
+                        "{name} must be a cursor from a list with the same sort"
+                    ))
+                }),
         };
+        let after = cursor("after", raw.after)?;
+        let before = cursor("before", raw.before)?;
+        if after.is_some() && before.is_some() {
+            return Err(ListQueryError("send after or before, not both".into()));
+        }
         Ok(Self {
             limit,
             sort,
             order,
             search,
             after,
+            before,
         })
     }
 
@@ -176,6 +185,10 @@ impl ListQuery {
         if let Some(after) = &self.after {
             text.push_str("&after=");
             text.push_str(&after.encode());
+        }
+        if let Some(before) = &self.before {
+            text.push_str("&before=");
+            text.push_str(&before.encode());
         }
         text
     }
@@ -221,6 +234,7 @@ mod tests {
             match *k {
                 "limit" => raw.limit = v,
                 "after" => raw.after = v,
+                "before" => raw.before = v,
                 "q" => raw.q = v,
                 "sort" => raw.sort = v,
                 _ => unreachable!(),
@@ -265,6 +279,12 @@ mod tests {
         assert_eq!(q.after, Some(cursor.clone()));
         assert!(parse(&[("sort", "name"), ("after", &cursor.encode())]).is_err());
         assert!(parse(&[("after", "not a cursor")]).is_err());
+        let both = parse(&[
+            ("sort", "-name"),
+            ("after", &cursor.encode()),
+            ("before", &cursor.encode()),
+        ]);
+        assert!(both.is_err());
     }
 
     #[test]

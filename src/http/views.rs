@@ -64,6 +64,8 @@ pub enum Source {
 pub struct UserPage {
     pub data: Vec<UserView>,
     pub next: Option<String>,
+    /// Cursor for `before=`: the page before this one (not in the original contract).
+    pub prev: Option<String>,
     pub total: i64,
 }
 

@@ -140,10 +140,11 @@ async fn a_slow_reader_cannot_store_its_pre_write_page_where_readers_look() {
     let Lookup::Miss(ticket) = reader.lookup(&query).await else {
         panic!("expected a miss on an empty cache");
     };
-    let (rows, _) = db::users::list(&app.db, &query).await.unwrap();
+    let rows = db::users::list(&app.db, &query).await.unwrap().rows;
     let stale = UserPage {
         data: rows.into_iter().map(UserView::from).collect(),
         next: None,
+        prev: None,
         total: 1,
     };
     // ...then pauses while a write commits and returns...

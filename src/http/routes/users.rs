@@ -52,13 +52,14 @@ async fn list(
 
 /// One page from PostgreSQL, serialised as it is cached.
 async fn read_page(state: &AppState, query: &ListQuery) -> AppResult<Bytes> {
-    let ((rows, next), total) = tokio::try_join!(
+    let (rows, total) = tokio::try_join!(
         db::users::list(&state.db, query),
         db::users::count(&state.db, query.search.as_deref()),
     )?;
     let page = UserPage {
-        data: rows.into_iter().map(UserView::from).collect(),
-        next: next.map(|cursor| cursor.encode()),
+        data: rows.rows.into_iter().map(UserView::from).collect(),
+        next: rows.next.map(|cursor| cursor.encode()),
+        prev: rows.prev.map(|cursor| cursor.encode()),
         total,
     };
     Ok(page.to_bytes())
