@@ -6,7 +6,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    auth::{PasswordHasher, bootstrap},
+    auth::{PasswordHasher, bootstrap, throttle::LoginThrottle},
     cache::UserListCache,
     config::{Settings, redacted_url},
     db, http, redis,
@@ -41,6 +41,7 @@ impl Application {
                 &settings.redis_key_prefix,
                 settings.cache_ttl,
             ),
+            throttle: LoginThrottle::new(redis.clone(), &settings.redis_key_prefix),
             redis,
             hasher: PasswordHasher::default(),
             settings: Arc::new(settings),

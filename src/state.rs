@@ -5,7 +5,11 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use sqlx::PgPool;
 
-use crate::{auth::PasswordHasher, cache::UserListCache, config::Settings};
+use crate::{
+    auth::{PasswordHasher, throttle::LoginThrottle},
+    cache::UserListCache,
+    config::Settings,
+};
 
 #[derive(Clone, FromRef)]
 pub struct AppState {
@@ -15,5 +19,7 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Pages of `GET /users`, over `redis`.
     pub user_cache: UserListCache,
+    /// Failed-login counters, over `redis`.
+    pub throttle: LoginThrottle,
     pub hasher: PasswordHasher,
 }

@@ -2,14 +2,17 @@
 
 pub mod bootstrap;
 pub mod password;
+pub mod session;
+pub mod throttle;
 pub mod tokens;
 
 pub use password::PasswordHasher;
 
 /// The admin a request acts for, set by the authentication middleware.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CurrentAdmin {
     pub user_id: i64,
+    pub name: String,
     pub via: AuthMethod,
 }
 

@@ -19,6 +19,7 @@ pub struct TokenRow {
 pub struct TokenOwner {
     pub token_id: i64,
     pub user_id: i64,
+    pub name: String,
     pub last_used_at: Option<OffsetDateTime>,
 }
 
@@ -65,7 +66,7 @@ pub async fn authenticate(
     token_hash: &[u8],
 ) -> Result<Option<TokenOwner>, sqlx::Error> {
     sqlx::query_as(
-        "select t.id as token_id, u.id as user_id, t.last_used_at \
+        "select t.id as token_id, u.id as user_id, u.name, t.last_used_at \
          from api_tokens t join users u on u.id = t.created_by \
          where t.token_hash = $1 and t.revoked_at is null and u.is_admin",
     )

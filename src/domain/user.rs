@@ -39,6 +39,21 @@ pub struct UserInput {
     pub email: Option<String>,
     pub is_admin: Option<bool>,
     pub password: Option<String>,
+    /// The version the client last read: the HTML edit form's stand-in for
+    /// `If-Match`.
+    pub version: Option<i32>,
+    /// Checked by the CSRF middleware; accepted here so forms may carry it.
+    pub csrf_token: Option<String>,
+}
+
+impl UserInput {
+    /// A browser form sends an empty password field to mean "no change".
+    pub fn blank_password_means_none(mut self) -> Self {
+        if self.password.as_deref().is_some_and(str::is_empty) {
+            self.password = None;
+        }
+        self
+    }
 }
 
 /// Everything needed to create a user.

@@ -1,30 +1,30 @@
-//! Cross-cutting request handling: authentication, error bodies, panics.
+//! Cross-cutting request handling: authentication, CSRF, error responses in the
+//! client's format, security headers, panics.
 
 use std::any::Any;
 
 use axum::{
     Json,
+    body::Body,
     extract::{Request, State},
-    http::{HeaderMap, StatusCode},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
     middleware::Next,
-    response::{IntoResponse, Response},
+    response::{IntoResponse, Redirect, Response},
 };
+use tower_sessions::Session;
 
+use super::{body::BODY_LIMIT, negotiate::Format, pages};
 use crate::{
-    auth::{AuthMethod, CurrentAdmin, tokens},
+    auth::{AuthMethod, CurrentAdmin, session, tokens},
     db,
     error::{AppError, ErrorBody, ErrorDetails},
     state::AppState,
 };
 
 /// Lets a request through only for an authenticated admin, and records who it is.
-pub async fn require_admin(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    match authenticate(&state, request.headers()).await {
-        Ok(admin) => {
+pub async fn require_admin(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match authenticate(&state, request).await {
+        Ok((admin, mut request)) => {
             request.extensions_mut().insert(admin);
             next.run(request).await
         }
@@ -32,10 +32,28 @@ pub async fn require_admin(
     }
 }
 
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<CurrentAdmin, AppError> {
-    let Some(token) = tokens::bearer(headers) else {
-        return Err(AppError::Unauthenticated);
+async fn authenticate(state: &AppState, request: Request) -> Result<(CurrentAdmin, Request), AppError> {
+    if let Some(token) = tokens::bearer(request.headers()) {
+        let admin = authenticate_token(state, token).await?;
+        return Ok((admin, request));
+    }
+    let session = request
+        .extensions()
+        .get::<Session>()
+        .cloned()
+        .ok_or(AppError::Unauthenticated)?;
+    let admin = authenticate_session(state, &session).await?;
+    // Cookies are sent by browsers on their own, so a state-changing request made
+    // with one must prove it came from our page.
+    let request = if is_state_changing(request.method()) {
+        check_csrf(&session, request).await?
+    } else {
+        request
     };
+    Ok((admin, request))
+}
+
+async fn authenticate_token(state: &AppState, token: &str) -> Result<CurrentAdmin, AppError> {
     let owner = db::tokens::authenticate(&state.db, &tokens::hash(token))
         .await?
         .ok_or(AppError::Unauthenticated)?;
@@ -53,55 +71,189 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<CurrentAd
     }
     Ok(CurrentAdmin {
         user_id: owner.user_id,
+        name: owner.name,
         via: AuthMethod::Token,
     })
 }
 
-/// Gives every error response a body in the error format, including those made
-/// outside our handlers (unknown route, wrong method, body limit, timeout).
-pub async fn error_bodies(request: Request, next: Next) -> Response {
+/// The session's admin, if the session is still valid: within its absolute
+/// lifetime, the account still an admin, and its password unchanged since login.
+async fn authenticate_session(state: &AppState, session: &Session) -> Result<CurrentAdmin, AppError> {
+    let login = session::login(session).await?.ok_or(AppError::Unauthenticated)?;
+    let age = time::OffsetDateTime::now_utc().unix_timestamp() - login.at;
+    if age < 0 || age as u64 > state.settings.session_max.as_secs() {
+        session::end(session).await?;
+        return Err(AppError::Unauthenticated);
+    }
+    match db::users::credentials_by_id(&state.db, login.user_id).await? {
+        Some(account) if account.is_admin && account.session_epoch == login.epoch => Ok(CurrentAdmin {
+            user_id: account.id,
+            name: account.name,
+            via: AuthMethod::Session,
+        }),
+        _ => {
+            session::end(session).await?;
+            Err(AppError::Unauthenticated)
+        }
+    }
+}
+
+pub fn is_state_changing(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// Checks the CSRF token from `X-CSRF-Token` or, for a form, its `csrf_token`
+/// field (the body is read here and handed on unchanged).
+async fn check_csrf(session: &Session, request: Request) -> Result<Request, AppError> {
+    if let Some(token) = request.headers().get("x-csrf-token").and_then(|v| v.to_str().ok()) {
+        session::verify_csrf(session, Some(token)).await?;
+        return Ok(request);
+    }
+    let is_form = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        session::verify_csrf(session, None).await?;
+        return Ok(request);
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, BODY_LIMIT)
+        .await
+        .map_err(|_| AppError::PayloadTooLarge)?;
+    let token = form_urlencoded::parse(&bytes)
+        .find(|(name, _)| name == "csrf_token")
+        .map(|(_, value)| value.into_owned());
+    session::verify_csrf(session, token.as_deref()).await?;
+    Ok(Request::from_parts(parts, Body::from(bytes)))
+}
+
+/// Shapes every error response for its client: JSON errors for scripts; for
+/// browsers an error page in the site's layout, or the login page when they are
+/// not logged in. Errors made outside our handlers (unknown route, wrong method,
+/// body limit, timeout, CSRF origin check) get the same treatment.
+pub async fn error_responses(request: Request, next: Next) -> Response {
+    let format = Format::from_headers(request.headers());
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let return_to = (request.method() == Method::GET)
+        .then(|| request.uri().path_and_query().map(|p| p.as_str().to_owned()))
+        .flatten();
     let response = next.run(request).await;
     let status = response.status();
-    let already_shaped = response.extensions().get::<ErrorDetails>().is_some()
-        || response
-            .headers()
-            .get(axum::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|t| t.starts_with("application/json") || t.starts_with("text/html"));
-    if !(status.is_client_error() || status.is_server_error()) || already_shaped {
+    if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    let message = match status {
-        StatusCode::NOT_FOUND => "not found".to_owned(),
-        StatusCode::METHOD_NOT_ALLOWED => "method not allowed".to_owned(),
-        StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge.to_string(),
-        StatusCode::SERVICE_UNAVAILABLE | StatusCode::REQUEST_TIMEOUT => {
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    match format {
+        Format::Json if content_type.starts_with("application/json") => response,
+        Format::Json => replace_body(response, |status, message| {
+            (
+                status,
+                Json(ErrorBody {
+                    error: message.to_owned(),
+                    fields: None,
+                }),
+            )
+                .into_response()
+        }),
+        // A page a handler rendered itself (a form with its errors) stays.
+        Format::Html if content_type.starts_with("text/html") => response,
+        Format::Html if status == StatusCode::UNAUTHORIZED => {
+            let target = match return_to {
+                Some(path) => format!(
+                    "/login?next={}",
+                    percent_encoding::utf8_percent_encode(&path, percent_encoding::NON_ALPHANUMERIC)
+                ),
+                None => "/login".to_owned(),
+            };
+            Redirect::to(&target).into_response()
+        }
+        Format::Html => replace_body(response, |status, message| {
+            let page = pages::ErrorPage {
+                layout: pages::Layout::anonymous(status.canonical_reason().unwrap_or("Error"), String::new()),
+                status: status.as_u16(),
+                reason: status.canonical_reason().unwrap_or("Error").to_owned(),
+                message: message.to_owned(),
+                request_id: request_id.clone(),
+            };
+            (status, page).into_response()
+        }),
+    }
+}
+
+/// Rebuilds an error response with a new body, keeping its status, its message
+/// and headers such as `Allow`, `Retry-After` and `WWW-Authenticate`.
+fn replace_body(response: Response, render: impl FnOnce(StatusCode, &str) -> Response) -> Response {
+    let mut status = response.status();
+    let details = response.extensions().get::<ErrorDetails>().cloned();
+    let message = match (&details, status) {
+        (Some(details), _) => details.message.clone(),
+        // tower-sessions answers a bare 500 when it cannot save a session.
+        (None, StatusCode::INTERNAL_SERVER_ERROR) => {
+            status = StatusCode::SERVICE_UNAVAILABLE;
+            "login sessions are unavailable right now; try again shortly".to_owned()
+        }
+        (None, StatusCode::NOT_FOUND) => "not found".to_owned(),
+        (None, StatusCode::METHOD_NOT_ALLOWED) => "method not allowed".to_owned(),
+        (None, StatusCode::PAYLOAD_TOO_LARGE) => AppError::PayloadTooLarge.to_string(),
+        (None, StatusCode::FORBIDDEN) => "cross-site request refused".to_owned(),
+        (None, StatusCode::SERVICE_UNAVAILABLE | StatusCode::REQUEST_TIMEOUT) => {
             "the request took too long; try again".to_owned()
         }
-        _ => status
-            .canonical_reason()
-            .unwrap_or("error")
-            .to_ascii_lowercase(),
+        (None, _) => status.canonical_reason().unwrap_or("error").to_ascii_lowercase(),
     };
-    let (mut parts, _) = response.into_parts();
-    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
-    parts.headers.remove(axum::http::header::CONTENT_TYPE);
-    let mut fresh = (
-        status,
-        Json(ErrorBody {
-            error: message.clone(),
-            fields: None,
-        }),
-    )
-        .into_response();
-    for (name, value) in parts.headers.iter() {
-        fresh.headers_mut().insert(name, value.clone());
+    let keep: Vec<_> = [header::ALLOW, header::RETRY_AFTER, header::WWW_AUTHENTICATE]
+        .into_iter()
+        .filter_map(|name| response.headers().get(&name).map(|v| (name, v.clone())))
+        .collect();
+    let mut fresh = render(status, &message);
+    for (name, value) in keep {
+        fresh.headers_mut().insert(name, value);
     }
-    fresh.extensions_mut().insert(ErrorDetails {
+    fresh.extensions_mut().insert(details.unwrap_or(ErrorDetails {
         message,
         fields: None,
-    });
+    }));
     fresh
+}
+
+/// SPEC §5's headers on every HTML page; pages are never cached (they show
+/// personal data and a CSRF token).
+pub async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    let is_html = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if is_html {
+        set_page_headers(headers);
+    }
+    response
+}
+
+fn set_page_headers(headers: &mut HeaderMap) {
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+        ),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
 
 /// A panic in a handler is a bug: it is logged, and the client gets a plain 500

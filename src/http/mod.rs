@@ -1,9 +1,12 @@
 //! The HTTP surface: routes, extractors, responders and middleware.
 
 pub mod body;
+pub mod client_ip;
 pub mod extract;
+pub mod layout;
 pub mod middleware;
 pub mod negotiate;
+pub mod pages;
 pub mod routes;
 pub mod views;
 
@@ -19,11 +22,16 @@ use tower::ServiceBuilder;
 use tower_http::{
     catch_panic::CatchPanicLayer,
     compression::CompressionLayer,
+    csrf::CsrfLayer,
+    services::ServeDir,
     limit::RequestBodyLimitLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     timeout::TimeoutLayer,
     trace::{DefaultOnResponse, TraceLayer},
 };
+
+use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
+use tower_sessions_redis_store::RedisStore;
 
 use crate::state::AppState;
 
@@ -36,7 +44,20 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn router(state: AppState) -> Router {
     let protected = Router::new()
         .merge(routes::users::router())
+        .merge(routes::tokens::router())
+        .merge(routes::auth::router())
         .route_layer(from_fn_with_state(state.clone(), middleware::require_admin));
+
+    let settings = &state.settings;
+    let idle = time::Duration::try_from(settings.session_idle).unwrap_or(time::Duration::minutes(30));
+    let sessions = SessionManagerLayer::new(RedisStore::new(state.redis.clone()))
+        .with_name("useradmin_session")
+        .with_http_only(true)
+        .with_secure(settings.cookie_secure)
+        .with_same_site(SameSite::Lax)
+        // Sliding idle expiry: every request of a logged-in admin moves it on.
+        .with_expiry(Expiry::OnInactivity(idle))
+        .with_always_save(true);
 
     let layers = ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
@@ -58,7 +79,8 @@ pub fn router(state: AppState) -> Router {
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(from_fn(middleware::error_bodies))
+        .layer(from_fn(middleware::security_headers))
+        .layer(from_fn(middleware::error_responses))
         .layer(CatchPanicLayer::custom(middleware::panic_response))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -66,12 +88,30 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(CompressionLayer::new())
         .layer(RequestBodyLimitLayer::new(body::BODY_LIMIT))
-        .layer(DefaultBodyLimit::max(body::BODY_LIMIT));
+        .layer(DefaultBodyLimit::max(body::BODY_LIMIT))
+        // Refuses cross-site state-changing requests by Origin / Sec-Fetch-Site;
+        // the per-session token (in `require_admin` and the login form) is the
+        // second line.
+        .layer(CsrfLayer::new())
+        .layer(sessions);
 
     Router::new()
         .merge(routes::root::router())
         .merge(routes::health::router())
+        .merge(routes::auth::public_router())
         .merge(protected)
+        .nest_service("/static", ServeDir::new(static_dir()))
         .with_state(state)
         .layer(layers)
+}
+
+/// `static/` beside the working directory (the container's /app), else the one
+/// in the source tree (for `cargo run` from elsewhere).
+fn static_dir() -> std::path::PathBuf {
+    let here = std::path::PathBuf::from("static");
+    if here.is_dir() {
+        here
+    } else {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("static")
+    }
 }

@@ -127,3 +127,42 @@ impl From<TokenRow> for TokenView {
         }
     }
 }
+
+const DISPLAY: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+
+fn display(at: OffsetDateTime) -> String {
+    at.format(DISPLAY).unwrap_or_default()
+}
+
+fn iso(at: OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+/// Formatting for the HTML pages.
+impl UserView {
+    pub fn created_at_iso(&self) -> String {
+        iso(self.created_at)
+    }
+    pub fn created_at_display(&self) -> String {
+        display(self.created_at)
+    }
+    pub fn updated_at_iso(&self) -> String {
+        iso(self.updated_at)
+    }
+    pub fn updated_at_display(&self) -> String {
+        display(self.updated_at)
+    }
+}
+
+impl TokenView {
+    pub fn created_display(&self) -> String {
+        display(self.created_at)
+    }
+    pub fn last_used_display(&self) -> String {
+        self.last_used_at.map_or_else(|| "never".into(), display)
+    }
+    pub fn revoked_display(&self) -> String {
+        self.revoked_at.map(display).unwrap_or_default()
+    }
+}

@@ -1,5 +1,7 @@
 //! One module per area, each with its own `router()`.
 
+pub mod auth;
 pub mod health;
 pub mod root;
+pub mod tokens;
 pub mod users;

@@ -1,0 +1,122 @@
+//! HTML pages: one Askama template per struct, mirroring `templates/`. Each page
+//! carries a [`Layout`] for the parts every page shares.
+
+use askama::Template;
+use askama_web::WebTemplate;
+
+use super::views::{TokenView, UserPage, UserView};
+use crate::domain::FieldErrors;
+
+/// What `base.html` needs.
+pub struct Layout {
+    pub title: String,
+    /// The logged-in admin's name; `None` on the login and error pages.
+    pub admin: Option<String>,
+    pub csrf: String,
+    pub flash: Option<String>,
+}
+
+impl Layout {
+    /// For pages shown without a logged-in admin.
+    pub fn anonymous(title: impl Into<String>, csrf: String) -> Self {
+        Self {
+            title: title.into(),
+            admin: None,
+            csrf,
+            flash: None,
+        }
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "auth/login.html")]
+pub struct LoginPage {
+    pub layout: Layout,
+    pub email: String,
+    pub next: String,
+    pub error: Option<String>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "account/password.html")]
+pub struct PasswordPage {
+    pub layout: Layout,
+    pub errors: FieldErrors,
+}
+
+/// A sortable column header of the user list.
+pub struct SortLink {
+    pub label: &'static str,
+    pub href: String,
+    /// ▲ or ▼ on the column the list is sorted by.
+    pub indicator: &'static str,
+    /// `ascending`, `descending` or `none` (for screen readers).
+    pub aria_sort: &'static str,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "users/list.html")]
+pub struct UsersListPage {
+    pub layout: Layout,
+    pub page: UserPage,
+    pub q: String,
+    pub sort: String,
+    pub columns: Vec<SortLink>,
+    pub next_href: Option<String>,
+    pub prev_href: Option<String>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "users/show.html")]
+pub struct UserDetailPage {
+    pub layout: Layout,
+    pub user: UserView,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "users/form.html")]
+pub struct UserFormPage {
+    pub layout: Layout,
+    pub heading: String,
+    pub action: String,
+    pub submit_label: &'static str,
+    pub cancel_href: String,
+    /// Present on the edit form: the version the form was filled from.
+    pub version: Option<i32>,
+    pub name: String,
+    pub email: String,
+    pub is_admin: bool,
+    pub errors: FieldErrors,
+    /// Set when someone else saved first: the current values, shown in the form.
+    pub conflict: Option<UserView>,
+    pub submitted_name: String,
+    pub submitted_email: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "users/delete.html")]
+pub struct DeletePage {
+    pub layout: Layout,
+    pub user: UserView,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "tokens/list.html")]
+pub struct TokensPage {
+    pub layout: Layout,
+    pub tokens: Vec<TokenView>,
+    /// A token just created: shown once, never again.
+    pub new_token: Option<String>,
+    pub label: String,
+    pub errors: FieldErrors,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub layout: Layout,
+    pub status: u16,
+    pub reason: String,
+    pub message: String,
+    pub request_id: String,
+}
