@@ -39,7 +39,10 @@ pub async fn start(session: &Session, user_id: i64, epoch: i32) -> Result<(), Ap
         at: time::OffsetDateTime::now_utc().unix_timestamp(),
     };
     session.insert(LOGIN, login).await.map_err(unavailable)?;
-    session.insert(CSRF, new_token()).await.map_err(unavailable)?;
+    session
+        .insert(CSRF, new_token())
+        .await
+        .map_err(unavailable)?;
     session.save().await.map_err(unavailable)
 }
 
@@ -81,7 +84,10 @@ pub async fn verify_csrf(session: &Session, provided: Option<&str>) -> Result<()
 }
 
 pub async fn set_flash(session: &Session, message: impl Into<String>) -> Result<(), AppError> {
-    session.insert(FLASH, message.into()).await.map_err(unavailable)
+    session
+        .insert(FLASH, message.into())
+        .await
+        .map_err(unavailable)
 }
 
 pub async fn take_flash(session: &Session) -> Result<Option<String>, AppError> {

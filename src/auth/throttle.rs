@@ -19,7 +19,9 @@ pub struct LoginThrottle {
 
 fn unavailable(error: fred::error::Error) -> AppError {
     tracing::warn!(error = %error, "Redis unavailable for login throttling");
-    AppError::Unavailable("logging in is unavailable right now (the session store is down); try again shortly")
+    AppError::Unavailable(
+        "logging in is unavailable right now (the session store is down); try again shortly",
+    )
 }
 
 impl LoginThrottle {

@@ -136,7 +136,10 @@ pub async fn drop_secondary_indexes(conn: &mut PgConnection) -> Result<Vec<Strin
             .execute(&mut *conn)
             .await?;
     }
-    Ok(indexes.into_iter().map(|(_, definition)| definition).collect())
+    Ok(indexes
+        .into_iter()
+        .map(|(_, definition)| definition)
+        .collect())
 }
 
 /// Recreates indexes from the definitions [`drop_secondary_indexes`] returned.
@@ -181,6 +184,8 @@ pub async fn insert_batch(
 /// Fresh statistics and visibility map, so the planner and index-only scans see
 /// the new rows at once rather than after autovacuum. Outside a transaction.
 pub async fn vacuum_analyze(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::raw_sql("vacuum (analyze) users").execute(conn).await?;
+    sqlx::raw_sql("vacuum (analyze) users")
+        .execute(conn)
+        .await?;
     Ok(())
 }

@@ -10,7 +10,11 @@ use crate::{
 
 /// The layout for a logged-in admin: their name, the session's CSRF token and the
 /// flash message left by the previous request (shown once).
-pub async fn for_admin(session: &Session, admin: &CurrentAdmin, title: impl Into<String>) -> AppResult<Layout> {
+pub async fn for_admin(
+    session: &Session,
+    admin: &CurrentAdmin,
+    title: impl Into<String>,
+) -> AppResult<Layout> {
     Ok(Layout {
         title: title.into(),
         admin: Some(admin.name.clone()),

@@ -22,7 +22,11 @@ use crate::{
 };
 
 /// Lets a request through only for an authenticated admin, and records who it is.
-pub async fn require_admin(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn require_admin(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     match authenticate(&state, request).await {
         Ok((admin, mut request)) => {
             request.extensions_mut().insert(admin);
@@ -32,7 +36,10 @@ pub async fn require_admin(State(state): State<AppState>, request: Request, next
     }
 }
 
-async fn authenticate(state: &AppState, request: Request) -> Result<(CurrentAdmin, Request), AppError> {
+async fn authenticate(
+    state: &AppState,
+    request: Request,
+) -> Result<(CurrentAdmin, Request), AppError> {
     if let Some(token) = tokens::bearer(request.headers()) {
         let admin = authenticate_token(state, token).await?;
         return Ok((admin, request));
@@ -78,19 +85,26 @@ async fn authenticate_token(state: &AppState, token: &str) -> Result<CurrentAdmi
 
 /// The session's admin, if the session is still valid: within its absolute
 /// lifetime, the account still an admin, and its password unchanged since login.
-async fn authenticate_session(state: &AppState, session: &Session) -> Result<CurrentAdmin, AppError> {
-    let login = session::login(session).await?.ok_or(AppError::Unauthenticated)?;
+async fn authenticate_session(
+    state: &AppState,
+    session: &Session,
+) -> Result<CurrentAdmin, AppError> {
+    let login = session::login(session)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
     let age = time::OffsetDateTime::now_utc().unix_timestamp() - login.at;
     if age < 0 || age as u64 > state.settings.session_max.as_secs() {
         session::end(session).await?;
         return Err(AppError::Unauthenticated);
     }
     match db::users::credentials_by_id(&state.db, login.user_id).await? {
-        Some(account) if account.is_admin && account.session_epoch == login.epoch => Ok(CurrentAdmin {
-            user_id: account.id,
-            name: account.name,
-            via: AuthMethod::Session,
-        }),
+        Some(account) if account.is_admin && account.session_epoch == login.epoch => {
+            Ok(CurrentAdmin {
+                user_id: account.id,
+                name: account.name,
+                via: AuthMethod::Session,
+            })
+        }
         _ => {
             session::end(session).await?;
             Err(AppError::Unauthenticated)
@@ -105,7 +119,11 @@ pub fn is_state_changing(method: &Method) -> bool {
 /// Checks the CSRF token from `X-CSRF-Token` or, for a form, its `csrf_token`
 /// field (the body is read here and handed on unchanged).
 async fn check_csrf(session: &Session, request: Request) -> Result<Request, AppError> {
-    if let Some(token) = request.headers().get("x-csrf-token").and_then(|v| v.to_str().ok()) {
+    if let Some(token) = request
+        .headers()
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+    {
         session::verify_csrf(session, Some(token)).await?;
         return Ok(request);
     }
@@ -142,7 +160,12 @@ pub async fn error_responses(request: Request, next: Next) -> Response {
         .unwrap_or_default()
         .to_owned();
     let return_to = (request.method() == Method::GET)
-        .then(|| request.uri().path_and_query().map(|p| p.as_str().to_owned()))
+        .then(|| {
+            request
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str().to_owned())
+        })
         .flatten();
     let response = next.run(request).await;
     let status = response.status();
@@ -173,7 +196,10 @@ pub async fn error_responses(request: Request, next: Next) -> Response {
             let target = match return_to {
                 Some(path) => format!(
                     "/login?next={}",
-                    percent_encoding::utf8_percent_encode(&path, percent_encoding::NON_ALPHANUMERIC)
+                    percent_encoding::utf8_percent_encode(
+                        &path,
+                        percent_encoding::NON_ALPHANUMERIC
+                    )
                 ),
                 None => "/login".to_owned(),
             };
@@ -181,7 +207,10 @@ pub async fn error_responses(request: Request, next: Next) -> Response {
         }
         Format::Html => replace_body(response, |status, message| {
             let page = pages::ErrorPage {
-                layout: pages::Layout::anonymous(status.canonical_reason().unwrap_or("Error"), String::new()),
+                layout: pages::Layout::anonymous(
+                    status.canonical_reason().unwrap_or("Error"),
+                    String::new(),
+                ),
                 status: status.as_u16(),
                 reason: status.canonical_reason().unwrap_or("Error").to_owned(),
                 message: message.to_owned(),
@@ -211,7 +240,10 @@ fn replace_body(response: Response, render: impl FnOnce(StatusCode, &str) -> Res
         (None, StatusCode::SERVICE_UNAVAILABLE | StatusCode::REQUEST_TIMEOUT) => {
             "the request took too long; try again".to_owned()
         }
-        (None, _) => status.canonical_reason().unwrap_or("error").to_ascii_lowercase(),
+        (None, _) => status
+            .canonical_reason()
+            .unwrap_or("error")
+            .to_ascii_lowercase(),
     };
     let keep: Vec<_> = [header::ALLOW, header::RETRY_AFTER, header::WWW_AUTHENTICATE]
         .into_iter()
@@ -221,10 +253,12 @@ fn replace_body(response: Response, render: impl FnOnce(StatusCode, &str) -> Res
     for (name, value) in keep {
         fresh.headers_mut().insert(name, value);
     }
-    fresh.extensions_mut().insert(details.unwrap_or(ErrorDetails {
-        message,
-        fields: None,
-    }));
+    fresh
+        .extensions_mut()
+        .insert(details.unwrap_or(ErrorDetails {
+            message,
+            fields: None,
+        }));
     fresh
 }
 
@@ -233,7 +267,10 @@ fn replace_body(response: Response, render: impl FnOnce(StatusCode, &str) -> Res
 pub async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     let is_html = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -252,7 +289,10 @@ fn set_page_headers(headers: &mut HeaderMap) {
         ),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
 

@@ -23,9 +23,9 @@ use tower_http::{
     catch_panic::CatchPanicLayer,
     compression::CompressionLayer,
     csrf::CsrfLayer,
-    services::ServeDir,
     limit::RequestBodyLimitLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    services::ServeDir,
     timeout::TimeoutLayer,
     trace::{DefaultOnResponse, TraceLayer},
 };
@@ -49,7 +49,8 @@ pub fn router(state: AppState) -> Router {
         .route_layer(from_fn_with_state(state.clone(), middleware::require_admin));
 
     let settings = &state.settings;
-    let idle = time::Duration::try_from(settings.session_idle).unwrap_or(time::Duration::minutes(30));
+    let idle =
+        time::Duration::try_from(settings.session_idle).unwrap_or(time::Duration::minutes(30));
     let sessions = SessionManagerLayer::new(RedisStore::new(state.redis.clone()))
         .with_name("useradmin_session")
         .with_http_only(true)

@@ -136,7 +136,8 @@ fn display(at: OffsetDateTime) -> String {
 }
 
 fn iso(at: OffsetDateTime) -> String {
-    at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 /// Formatting for the HTML pages.

@@ -289,3 +289,85 @@ impl Drop for OwnedRedis {
         self.stop();
     }
 }
+
+/// A browser-like client: keeps cookies, asks for HTML, does not follow redirects.
+pub fn browser() -> Client {
+    let mut headers = header::HeaderMap::new();
+    headers.insert(
+        header::ACCEPT,
+        "text/html,application/xhtml+xml,*/*;q=0.8".parse().unwrap(),
+    );
+    Client::builder()
+        .cookie_store(true)
+        .default_headers(headers)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The value of the first `name="csrf_token"` field of a page.
+pub fn csrf_in(html: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker).expect("the page has a CSRF field") + marker.len();
+    html[start..start + 64].to_owned()
+}
+
+/// The session cookie a response sets, if any.
+pub fn session_cookie(response: &Response) -> Option<String> {
+    response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("useradmin_session="))
+        .map(|v| v.split(';').next().unwrap_or_default().to_owned())
+}
+
+impl TestApp {
+    /// Opens the login page and logs in; returns the page's CSRF token after login.
+    pub async fn log_in(&self, client: &Client, email: &str, password: &str) -> Response {
+        let page = client
+            .get(self.url("/login"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        client
+            .post(self.url("/login"))
+            .form(&[
+                ("email", email),
+                ("password", password),
+                ("csrf_token", &csrf_in(&page)),
+                ("next", "/users"),
+            ])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn log_in_as_admin(&self, client: &Client) {
+        let response = self.log_in(client, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        assert_eq!(response.status(), 303, "login failed");
+    }
+
+    /// A page's HTML, asserting its status.
+    pub async fn page(&self, client: &Client, path: &str, status: u16) -> String {
+        let response = client.get(self.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), status, "GET {path}");
+        response.text().await.unwrap()
+    }
+
+    /// The CSRF token of the logged-in session (read from a page).
+    pub async fn csrf(&self, client: &Client) -> String {
+        csrf_in(&self.page(client, "/users/new", 200).await)
+    }
+
+    pub async fn user_count(&self) -> i64 {
+        sqlx::query_scalar("select count(*) from users")
+            .fetch_one(&self.db)
+            .await
+            .unwrap()
+    }
+}

@@ -7,6 +7,7 @@ mod auth_tokens;
 mod cache;
 mod cli;
 mod health;
+mod html_auth;
 mod root_and_limits;
 mod users_list;
 mod users_write;

@@ -35,7 +35,10 @@ pub fn public_router() -> Router<AppState> {
 
 /// Routes for a logged-in admin.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/account/password", get(password_form).post(change_password))
+    Router::new().route(
+        "/account/password",
+        get(password_form).post(change_password),
+    )
 }
 
 const NO_JSON_LOGIN: &str =
@@ -228,9 +231,15 @@ async fn change_password(
     let epoch = db::users::set_password(&state.db, admin.user_id, &hash).await?;
     state.user_cache.invalidate().await;
     // This session stays logged in, under a new id; every other one has ended.
-    let login = session::login(&session).await?.ok_or(AppError::Unauthenticated)?;
+    let login = session::login(&session)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
     session::renew(&session, login, epoch).await?;
-    session::set_flash(&session, "Your password was changed. Other sessions were logged out.").await?;
+    session::set_flash(
+        &session,
+        "Your password was changed. Other sessions were logged out.",
+    )
+    .await?;
     Ok(Redirect::to("/users").into_response())
 }
 
@@ -242,7 +251,15 @@ mod tests {
     fn only_same_site_paths_are_followed() {
         assert_eq!(safe_next(Some("/users?q=a")), "/users?q=a");
         assert_eq!(safe_next(Some("/users/5/edit")), "/users/5/edit");
-        for evil in ["https://evil.example", "//evil.example", "/\\evil.example", "evil", "", "/a\nb", "/\\/x"] {
+        for evil in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "evil",
+            "",
+            "/a\nb",
+            "/\\/x",
+        ] {
             assert_eq!(safe_next(Some(evil)), "/users", "{evil:?}");
         }
         assert_eq!(safe_next(None), "/users");

@@ -18,7 +18,9 @@ use crate::{
         self,
         users::{NewUserRecord, UserChangesRecord, WriteOutcome},
     },
-    domain::{FieldErrors, ListQuery, NewUser, RawListQuery, SortKey, SortOrder, UserChanges, UserInput},
+    domain::{
+        FieldErrors, ListQuery, NewUser, RawListQuery, SortKey, SortOrder, UserChanges, UserInput,
+    },
     error::{AppError, AppResult},
     http::{
         body::Body,
@@ -37,7 +39,11 @@ pub fn router() -> Router<AppState> {
         .route("/users/new", get(new_form))
         .route(
             "/users/{id}",
-            get(show).put(update).patch(update).post(update).delete(destroy),
+            get(show)
+                .put(update)
+                .patch(update)
+                .post(update)
+                .delete(destroy),
         )
         .route("/users/{id}/edit", get(edit_form))
         .route("/users/{id}/delete", get(delete_form).post(destroy))
@@ -66,7 +72,12 @@ async fn list(
         Format::Html => {
             let page: UserPage = serde_json::from_slice(&page)
                 .map_err(|e| AppError::Internal(anyhow::anyhow!("cached page unreadable: {e}")))?;
-            Ok(list_page(&query, page, layout::for_admin(&session, &admin, "Users").await?).into_response())
+            Ok(list_page(
+                &query,
+                page,
+                layout::for_admin(&session, &admin, "Users").await?,
+            )
+            .into_response())
         }
     }
 }
@@ -86,9 +97,17 @@ async fn read_page(state: &AppState, query: &ListQuery) -> AppResult<Bytes> {
     Ok(page.to_bytes())
 }
 
-fn list_page(query: &ListQuery, page: UserPage, layout: crate::http::pages::Layout) -> UsersListPage {
+fn list_page(
+    query: &ListQuery,
+    page: UserPage,
+    layout: crate::http::pages::Layout,
+) -> UsersListPage {
     let sort_param = |key: SortKey, order: SortOrder| {
-        let sign = if order == SortOrder::Descending { "-" } else { "" };
+        let sign = if order == SortOrder::Descending {
+            "-"
+        } else {
+            ""
+        };
         format!("{sign}{}", key.column())
     };
     let q = query.search.clone().unwrap_or_default();
@@ -139,8 +158,14 @@ fn list_page(query: &ListQuery, page: UserPage, layout: crate::http::pages::Layo
     })
     .collect();
     UsersListPage {
-        next_href: page.next.as_deref().map(|c| href(&current, Some(("after", c)))),
-        prev_href: page.prev.as_deref().map(|c| href(&current, Some(("before", c)))),
+        next_href: page
+            .next
+            .as_deref()
+            .map(|c| href(&current, Some(("after", c)))),
+        prev_href: page
+            .prev
+            .as_deref()
+            .map(|c| href(&current, Some(("before", c)))),
         layout,
         page,
         q: q.clone(),
@@ -269,7 +294,11 @@ async fn edit_form(
     Ok(edit_page(layout, &user, FieldErrors::default()).into_response())
 }
 
-fn edit_page(layout: crate::http::pages::Layout, user: &UserView, errors: FieldErrors) -> UserFormPage {
+fn edit_page(
+    layout: crate::http::pages::Layout,
+    user: &UserView,
+    errors: FieldErrors,
+) -> UserFormPage {
     UserFormPage {
         layout,
         heading: format!("Edit {}", user.name),
@@ -323,7 +352,8 @@ async fn update(
         (Err(AppError::PreconditionFailed), Format::Html) => {
             // Someone saved first: show their values, keep nothing of ours.
             let current = find(&state, id.get()).await?;
-            let layout = layout::for_admin(&session, &admin, format!("Edit {}", current.name)).await?;
+            let layout =
+                layout::for_admin(&session, &admin, format!("Edit {}", current.name)).await?;
             let mut page = edit_page(layout, &current, FieldErrors::default());
             page.submitted_name = name;
             page.submitted_email = email;
@@ -332,10 +362,14 @@ async fn update(
         }
         (Err(error), Format::Html) => {
             let current = find(&state, id.get()).await?;
-            let layout = layout::for_admin(&session, &admin, format!("Edit {}", current.name)).await?;
+            let layout =
+                layout::for_admin(&session, &admin, format!("Edit {}", current.name)).await?;
             let mut page = edit_page(layout, &current, FieldErrors::default());
             // The input is kept; the version stays the one the form was read at.
-            page.version = expected.as_ref().and_then(|v| v.first().copied()).or(page.version);
+            page.version = expected
+                .as_ref()
+                .and_then(|v| v.first().copied())
+                .or(page.version);
             (page.name, page.email, page.is_admin) = (name, email, is_admin);
             return form_error(error, &mut page).map(|status| (status, page).into_response());
         }
