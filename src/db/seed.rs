@@ -103,13 +103,15 @@ pub async fn user_counts(conn: &mut PgConnection) -> Result<(i64, i64), sqlx::Er
         .await
 }
 
-/// The first row number of a new run: above every id ever handed out, so emails
-/// of an earlier run (which carry its row numbers, each at most an id it used)
-/// are not repeated.
+/// The first row number of a new run: above every id handed out so far, so the
+/// emails of an earlier run (which carry its row numbers, each at most an id it
+/// used) are not repeated. On a fresh table row numbers and ids coincide.
 pub async fn first_number(conn: &mut PgConnection) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
-        "select greatest(coalesce((select max(id) from users), 0), \
-                         (select last_value from users_id_seq)) + 1",
+        "select greatest( \
+             coalesce((select max(id) from users), 0), \
+             (select case when is_called then last_value else last_value - 1 end \
+              from users_id_seq)) + 1",
     )
     .fetch_one(conn)
     .await

@@ -8,6 +8,7 @@ mod cache;
 mod cli;
 mod health;
 mod html_auth;
+mod html_pages;
 mod root_and_limits;
 mod users_list;
 mod users_write;
