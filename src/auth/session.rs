@@ -21,6 +21,13 @@ pub struct Login {
     pub at: i64,
 }
 
+/// The idle expiry from the settings: it slides with every authenticated request.
+pub fn idle_expiry(settings: &crate::config::Settings) -> tower_sessions::Expiry {
+    let idle =
+        time::Duration::try_from(settings.session_idle).unwrap_or(time::Duration::minutes(30));
+    tower_sessions::Expiry::OnInactivity(idle)
+}
+
 fn unavailable(error: tower_sessions::session::Error) -> AppError {
     tracing::warn!(error = %error, "session store unavailable");
     AppError::Unavailable("login sessions are unavailable right now; try again shortly")

@@ -30,7 +30,7 @@ use tower_http::{
     trace::{DefaultOnResponse, TraceLayer},
 };
 
-use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
+use tower_sessions::{SessionManagerLayer, cookie::SameSite};
 use tower_sessions_redis_store::RedisStore;
 
 use crate::state::AppState;
@@ -49,16 +49,16 @@ pub fn router(state: AppState) -> Router {
         .route_layer(from_fn_with_state(state.clone(), middleware::require_admin));
 
     let settings = &state.settings;
-    let idle =
-        time::Duration::try_from(settings.session_idle).unwrap_or(time::Duration::minutes(30));
     let sessions = SessionManagerLayer::new(RedisStore::new(state.redis.clone()))
         .with_name("useradmin_session")
         .with_http_only(true)
         .with_secure(settings.cookie_secure)
         .with_same_site(SameSite::Lax)
-        // Sliding idle expiry: every request of a logged-in admin moves it on.
-        .with_expiry(Expiry::OnInactivity(idle))
-        .with_always_save(true);
+        // Idle expiry; `require_admin` slides it on every request of a logged-in
+        // admin. Not `always_save`: that would re-send the cookie on every request,
+        // and a request still in flight with the pre-login id would overwrite
+        // the browser's new cookie.
+        .with_expiry(crate::auth::session::idle_expiry(settings));
 
     let layers = ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))

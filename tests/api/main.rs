@@ -4,6 +4,7 @@ mod helpers;
 mod proxy;
 
 mod auth_tokens;
+mod browser;
 mod cache;
 mod cli;
 mod health;
