@@ -2,8 +2,16 @@
 
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
+use axum::{Router, body::Body, extract::ConnectInfo, http::Request};
+use hyper::body::Incoming;
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo, TokioTimer},
+    server::{conn::auto::Builder, graceful::GracefulShutdown},
+    service::TowerToHyperService,
+};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
 
 use crate::{
     auth::{PasswordHasher, bootstrap, throttle::LoginThrottle},
@@ -16,6 +24,9 @@ use crate::{
 /// After a shutdown signal, in-flight requests get this long to finish (SPEC §7:
 /// above the request timeout, below compose's stop_grace_period).
 pub const DRAIN_LIMIT: Duration = Duration::from_secs(10);
+
+/// How long a client may take to send a request head.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A service bound to its port, ready to serve.
 pub struct Application {
@@ -66,8 +77,8 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` completes, then lets in-flight requests finish for
-    /// at most [`DRAIN_LIMIT`].
+    /// Serves until `shutdown` completes, then stops accepting connections and
+    /// lets in-flight requests finish for at most [`DRAIN_LIMIT`].
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -82,22 +93,59 @@ impl Application {
             stopping.cancel();
         });
         tracing::info!(%address, "listening");
-        let server = axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(stop.clone().cancelled_owned());
-        let drain_limit = async {
-            stop.cancelled().await;
-            tokio::time::sleep(DRAIN_LIMIT).await;
-        };
-        tokio::select! {
-            served = server => served?,
-            () = drain_limit => tracing::warn!("drain limit reached; closing remaining connections"),
-        }
+        serve(self.listener, app, stop).await;
         self.state.db.close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// The accept loop. Hand-rolled on hyper-util rather than `axum::serve` for one
+/// setting axum does not expose: a header-read timeout, so a client that sends
+/// its request head slowly (or never) cannot hold a connection forever.
+async fn serve(listener: TcpListener, app: Router, stop: CancellationToken) {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let connections = GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(connection) => connection,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    tracing::warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = stop.cancelled() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let router = app.clone();
+        let service = tower::service_fn(move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            router.clone().oneshot(request.map(Body::new))
+        });
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+            .into_owned();
+        let connection = connections.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    // New connections are refused from here on; open ones finish their request.
+    drop(listener);
+    tokio::select! {
+        () = connections.shutdown() => {}
+        () = tokio::time::sleep(DRAIN_LIMIT) => {
+            tracing::warn!("drain limit reached; closing remaining connections");
+        }
     }
 }
 

@@ -72,3 +72,54 @@ fn a_panic_becomes_a_generic_500() {
     });
     assert_eq!(body, r#"{"error":"internal error"}"#);
 }
+
+#[tokio::test]
+async fn a_client_that_sends_its_headers_too_slowly_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app().await;
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", app.port))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    // A slowloris: one byte of the request head every 500 ms, never finishing.
+    let head = b"GET /health/live HTTP/1.1\r\nHost: localhost\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    let mut closed = false;
+    for byte in head {
+        if stream.write_all(&[*byte]).await.is_err() {
+            closed = true;
+            break;
+        }
+        let mut buf = [0u8; 1024];
+        match tokio::time::timeout(std::time::Duration::from_millis(500), stream.read(&mut buf))
+            .await
+        {
+            Ok(Ok(_)) | Ok(Err(_)) => {
+                closed = true;
+                break;
+            }
+            Err(_) => {}
+        }
+    }
+    assert!(
+        closed,
+        "the connection is still open after {:?}",
+        started.elapsed()
+    );
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= useradmin::startup::HEADER_READ_TIMEOUT - std::time::Duration::from_secs(1)
+            && elapsed
+                < useradmin::startup::HEADER_READ_TIMEOUT + std::time::Duration::from_secs(5),
+        "cut off after {elapsed:?}"
+    );
+    // Real requests are served meanwhile and after.
+    assert_eq!(
+        app.anonymous
+            .get(app.url("/health/live"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
