@@ -332,13 +332,17 @@ pub async fn list(db: &PgPool, query: &ListQuery) -> Result<PageRows, sqlx::Erro
     Ok(PageRows { rows, next, prev })
 }
 
-/// How many users match the search (all users without one).
+/// How many users match the search. Without one, the kept count (migration
+/// 0004) answers at once instead of counting every row.
 pub async fn count(db: &PgPool, search: Option<&str>) -> Result<i64, sqlx::Error> {
+    let Some(search) = search else {
+        return sqlx::query_scalar("select coalesce(sum(n), 0)::bigint from user_count_shards")
+            .fetch_one(db)
+            .await;
+    };
     let mut sql: QueryBuilder<Postgres> =
         QueryBuilder::new("select count(*) from users where true");
-    if let Some(search) = search {
-        push_search(&mut sql, search);
-    }
+    push_search(&mut sql, search);
     sql.build_query_scalar().fetch_one(db).await
 }
 
