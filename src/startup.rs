@@ -53,6 +53,7 @@ impl Application {
                 settings.cache_ttl,
             ),
             throttle: LoginThrottle::new(redis.clone(), &settings.redis_key_prefix),
+            tokens: Arc::default(),
             redis,
             hasher: PasswordHasher::default(),
             settings: Arc::new(settings),

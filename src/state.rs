@@ -6,7 +6,7 @@ use axum::extract::FromRef;
 use sqlx::PgPool;
 
 use crate::{
-    auth::{PasswordHasher, throttle::LoginThrottle},
+    auth::{PasswordHasher, throttle::LoginThrottle, token_cache::TokenCache},
     cache::UserListCache,
     config::Settings,
 };
@@ -21,5 +21,7 @@ pub struct AppState {
     pub user_cache: UserListCache,
     /// Failed-login counters, over `redis`.
     pub throttle: LoginThrottle,
+    /// Bearer tokens already checked, trusted per cache generation.
+    pub tokens: Arc<TokenCache>,
     pub hasher: PasswordHasher,
 }

@@ -4,6 +4,7 @@ pub mod bootstrap;
 pub mod password;
 pub mod session;
 pub mod throttle;
+pub mod token_cache;
 pub mod tokens;
 
 pub use password::PasswordHasher;

@@ -43,6 +43,17 @@ end
 return {gen, redis.call('GET', ARGV[1] .. gen .. ARGV[2])}
 ";
 
+/// Returns the generation, starting it as above when missing.
+const GENERATION_SCRIPT: &str = r"
+local gen = redis.call('GET', KEYS[1])
+if not gen then
+  local t = redis.call('TIME')
+  redis.call('SET', KEYS[1], t[1] .. string.format('%06d', t[2]), 'NX')
+  gen = redis.call('GET', KEYS[1])
+end
+return gen
+";
+
 /// Moves to the next generation (starting from the clock, as above, if missing).
 const BUMP_SCRIPT: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then
@@ -85,6 +96,7 @@ struct Inner {
     /// debt it did not pay.
     bumps_owed: AtomicU64,
     read: Script,
+    generation: Script,
     bump: Script,
 }
 
@@ -101,6 +113,7 @@ impl UserListCache {
                 breaker: Breaker::new(COOLDOWN),
                 bumps_owed: AtomicU64::new(0),
                 read: Script::from_lua(READ_SCRIPT),
+                generation: Script::from_lua(GENERATION_SCRIPT),
                 bump: Script::from_lua(BUMP_SCRIPT),
             }),
         }
@@ -144,6 +157,29 @@ impl UserListCache {
         }
     }
 
+    /// The current generation, for other caches that must not outlive a write
+    /// (token authentication); `None` when Redis cannot be trusted right now.
+    pub async fn generation(&self) -> Option<Bytes> {
+        let inner = &self.inner;
+        if !self.ready().await {
+            return None;
+        }
+        let result: Result<Value, _> = inner
+            .generation
+            .evalsha_with_reload(inner.redis.next(), vec![inner.generation_key.clone()], ())
+            .await;
+        match result {
+            Ok(value) => {
+                inner.breaker.record_success();
+                value_bytes(value)
+            }
+            Err(e) => {
+                inner.breaker.record_failure(&e);
+                None
+            }
+        }
+    }
+
     /// Stores a page read from the database under the ticket's generation.
     pub async fn fill(&self, ticket: Ticket, page: Bytes) {
         let inner = &self.inner;
@@ -166,8 +202,8 @@ impl UserListCache {
         }
     }
 
-    /// Called after every committed write to users: later readers miss every page
-    /// stored so far. If Redis cannot be told, the bump is owed and this instance
+    /// Called after every committed write to users or tokens: later readers miss
+    /// every page stored so far, and cached token checks are made again. If Redis cannot be told, the bump is owed and this instance
     /// does not use the cache until it is paid.
     pub async fn invalidate(&self) {
         let owed_before = self.inner.bumps_owed.load(Ordering::Acquire);

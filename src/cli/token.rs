@@ -39,6 +39,7 @@ pub async fn run(settings: Settings, command: TokenCommand) -> anyhow::Result<Ex
                 eprintln!("useradmin: no token with id {id}");
                 return Ok(ExitCode::FAILURE);
             }
+            super::invalidate_user_cache(&settings).await;
             println!("token {id} revoked");
         }
     }

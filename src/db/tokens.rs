@@ -15,7 +15,7 @@ pub struct TokenRow {
 }
 
 /// The admin a valid token speaks for.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct TokenOwner {
     pub token_id: i64,
     pub user_id: i64,

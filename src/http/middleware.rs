@@ -61,13 +61,31 @@ async fn authenticate(
 }
 
 async fn authenticate_token(state: &AppState, token: &str) -> Result<CurrentAdmin, AppError> {
-    let owner = db::tokens::authenticate(&state.db, &tokens::hash(token))
-        .await?
-        .ok_or(AppError::Unauthenticated)?;
-    let stale = owner
+    let hash = tokens::hash(token);
+    // Read before the database, as a list reader does: a revoke committed after
+    // this read moves the generation on, so what we store is never trusted again.
+    let generation = state.user_cache.generation().await;
+    let cached = generation
+        .as_ref()
+        .and_then(|generation| state.tokens.get(&hash, generation));
+    let owner = match cached {
+        Some(owner) => owner,
+        None => {
+            let owner = db::tokens::authenticate(&state.db, &hash)
+                .await?
+                .ok_or(AppError::Unauthenticated)?;
+            if let Some(generation) = generation {
+                state.tokens.put(hash, generation, owner.clone());
+            }
+            owner
+        }
+    };
+    let now = time::OffsetDateTime::now_utc();
+    if owner
         .last_used_at
-        .is_none_or(|at| time::OffsetDateTime::now_utc() - at > time::Duration::MINUTE);
-    if stale {
+        .is_none_or(|at| now - at > time::Duration::MINUTE)
+    {
+        state.tokens.touched(&hash, now);
         // Bookkeeping only: the request does not wait for it, nor fail with it.
         let db = state.db.clone();
         tokio::spawn(async move {

@@ -86,8 +86,56 @@ async fn a_revoked_token_stops_working() {
             .status(),
         200
     );
-    assert!(useradmin::db::tokens::revoke(&app.db, id).await.unwrap());
+    let (status, revoked) = json_of(
+        app.api
+            .post(app.url(&format!("/tokens/{id}/revoke")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(revoked["revoked_at"].is_string());
     assert_error(app.api.get(app.url("/users")).send().await.unwrap(), 401).await;
+}
+
+#[tokio::test]
+async fn a_token_revoked_through_one_instance_is_refused_at_once_by_another() {
+    let first = spawn_app().await;
+    let second = crate::helpers::spawn_app_with(crate::helpers::Options {
+        env: vec![("REDIS_KEY_PREFIX", first.key_prefix.clone())],
+        database_name: Some(first.database_name.clone()),
+    })
+    .await;
+    let (_, token) = first.second_admin_with_token().await;
+    let use_on = |app: &crate::helpers::TestApp| {
+        app.anonymous
+            .get(app.url("/users/1"))
+            .bearer_auth(&token)
+            .send()
+    };
+    // Both instances have checked (and remembered) the token.
+    for _ in 0..3 {
+        assert_eq!(use_on(&first).await.unwrap().status(), 200);
+        assert_eq!(use_on(&second).await.unwrap().status(), 200);
+    }
+    let (_, tokens) = first.get_json("/tokens").await;
+    let id = tokens
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["label"] == "second")
+        .unwrap()["id"]
+        .clone();
+    let response = first
+        .api
+        .post(first.url(&format!("/tokens/{id}/revoke")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_error(use_on(&second).await.unwrap(), 401).await;
+    assert_error(use_on(&first).await.unwrap(), 401).await;
 }
 
 #[tokio::test]

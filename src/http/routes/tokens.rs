@@ -135,6 +135,8 @@ async fn revoke(
     if !db::tokens::revoke(&state.db, id).await? {
         return Err(AppError::NotFound);
     }
+    // Ends the trust every instance has in its cached token checks.
+    state.user_cache.invalidate().await;
     match format {
         Format::Json => {
             let token = all_tokens(&state)
