@@ -46,7 +46,7 @@ pub enum AppError {
 }
 
 /// The JSON error body of SPEC §4.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub error: String,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -214,13 +214,19 @@ fn parse_sort(raw: &str) -> Result<(SortKey, SortOrder), ListQueryError> {
     Ok((key, order))
 }
 
+/// A cursor's key must be of the sort's kind, and one the database can compare
+/// with (no NUL in text, a representable time): a crafted cursor is a 400.
 fn key_fits(sort: SortKey, key: &Option<CursorKey>) -> bool {
-    matches!(
-        (sort, key),
-        (SortKey::Id, None)
-            | (SortKey::Name | SortKey::Email, Some(CursorKey::Text(_)))
-            | (SortKey::CreatedAt, Some(CursorKey::Micros(_)))
-    )
+    match (sort, key) {
+        (SortKey::Id, None) => true,
+        (SortKey::Name | SortKey::Email, Some(CursorKey::Text(text))) => {
+            !text.contains('\0') && text.chars().count() <= 200
+        }
+        (SortKey::CreatedAt, Some(CursorKey::Micros(micros))) => {
+            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(*micros) * 1000).is_ok()
+        }
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -279,6 +285,36 @@ mod tests {
         assert_eq!(q.after, Some(cursor.clone()));
         assert!(parse(&[("sort", "name"), ("after", &cursor.encode())]).is_err());
         assert!(parse(&[("after", "not a cursor")]).is_err());
+        for crafted in [
+            Cursor {
+                sort: SortKey::Name,
+                order: SortOrder::Ascending,
+                key: Some(CursorKey::Text("a\0".into())),
+                id: 1,
+            },
+            Cursor {
+                sort: SortKey::CreatedAt,
+                order: SortOrder::Ascending,
+                key: Some(CursorKey::Micros(i64::MAX)),
+                id: 1,
+            },
+            Cursor {
+                sort: SortKey::CreatedAt,
+                order: SortOrder::Ascending,
+                key: Some(CursorKey::Micros(253_402_300_800_000_000)),
+                id: 1,
+            },
+        ] {
+            let sort = if crafted.sort == SortKey::Name {
+                "name"
+            } else {
+                "created_at"
+            };
+            assert!(
+                parse(&[("sort", sort), ("after", &crafted.encode())]).is_err(),
+                "{crafted:?}"
+            );
+        }
         let both = parse(&[
             ("sort", "-name"),
             ("after", &cursor.encode()),

@@ -32,12 +32,18 @@ impl UserId {
 
 /// A user body as sent, JSON or form. Unknown fields are refused (422) so a typo
 /// such as `"emial"` is not silently ignored.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserInput {
+    /// 1 to 100 characters once trimmed. Required to create.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: Option<String>,
+    /// A valid address of at most 120 characters, unique whatever its case. Required to create.
+    #[schema(format = Email, max_length = 120)]
     pub email: Option<String>,
     pub is_admin: Option<bool>,
+    /// Write-only: 8 to 128 characters.
+    #[schema(min_length = 8, max_length = 128, write_only)]
     pub password: Option<String>,
     /// The version the client last read: the HTML edit form's stand-in for
     /// `If-Match`.

@@ -246,8 +246,11 @@ fn replace_body(response: Response, render: impl FnOnce(StatusCode, &str) -> Res
     let details = response.extensions().get::<ErrorDetails>().cloned();
     let message = match (&details, status) {
         (Some(details), _) => details.message.clone(),
-        // tower-sessions answers a bare 500 when it cannot save a session.
-        (None, StatusCode::INTERNAL_SERVER_ERROR) => {
+        // tower-sessions answers a bare 500 when it cannot save a session; every
+        // response from further in carries `PastSessions`.
+        (None, StatusCode::INTERNAL_SERVER_ERROR)
+            if response.extensions().get::<PastSessions>().is_none() =>
+        {
             status = StatusCode::SERVICE_UNAVAILABLE;
             "login sessions are unavailable right now; try again shortly".to_owned()
         }
@@ -278,6 +281,27 @@ fn replace_body(response: Response, render: impl FnOnce(StatusCode, &str) -> Res
             fields: None,
         }));
     fresh
+}
+
+/// Marks a response as made inside the session layer, so a bare 500 without it
+/// is known to be the session layer's own (its store failed).
+#[derive(Debug, Clone, Copy)]
+pub struct PastSessions;
+
+pub async fn mark_past_sessions(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    response.extensions_mut().insert(PastSessions);
+    response
+}
+
+/// A static file that cannot be read for any reason is simply not there (the file
+/// system's "name too long" would otherwise be a bare 500).
+pub async fn static_errors_are_not_found(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    if response.status().is_server_error() {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    response
 }
 
 /// SPEC §5's headers on every HTML page; pages are never cached (they show

@@ -6,6 +6,7 @@ pub mod extract;
 pub mod layout;
 pub mod middleware;
 pub mod negotiate;
+pub mod openapi;
 pub mod pages;
 pub mod routes;
 pub mod views;
@@ -99,10 +100,17 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(routes::root::router())
         .merge(routes::health::router())
+        .merge(openapi::router())
         .merge(routes::auth::public_router())
         .merge(protected)
-        .nest_service("/static", ServeDir::new(static_dir()))
+        .nest_service(
+            "/static",
+            ServiceBuilder::new()
+                .layer(from_fn(middleware::static_errors_are_not_found))
+                .service(ServeDir::new(static_dir())),
+        )
         .with_state(state)
+        .layer(from_fn(middleware::mark_past_sessions))
         .layer(layers)
 }
 

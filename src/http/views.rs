@@ -14,7 +14,7 @@ use super::extract::etag;
 use crate::db::{tokens::TokenRow, users::UserRow};
 
 /// A user in JSON (SPEC §4).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UserView {
     pub id: i64,
     pub name: String,
@@ -52,7 +52,7 @@ impl IntoResponse for UserView {
 }
 
 /// Where a list came from: `"cache"` only on a cache hit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
     Cache,
@@ -74,6 +74,21 @@ impl UserPage {
     pub fn to_bytes(&self) -> Bytes {
         Bytes::from(serde_json::to_vec(self).expect("a page always serialises"))
     }
+}
+
+/// The shape of `GET /users` for the API document: what [`user_page_response`]
+/// writes (a test checks they agree).
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct UserListResponse {
+    /// `cache` when the page came from the cache, `database` otherwise.
+    pub source: Source,
+    pub data: Vec<UserView>,
+    /// Send as `after` (with the same `q`, `sort` and `limit`) for the next page.
+    pub next: Option<String>,
+    /// Send as `before` for the previous page.
+    pub prev: Option<String>,
+    /// How many users match `q` (all users without it).
+    pub total: i64,
 }
 
 /// The response body of `GET /users`: `{"source": …}` followed by the fields of a
@@ -98,13 +113,13 @@ pub fn user_page_response(source: Source, page: &[u8]) -> Response {
 }
 
 /// A message body, as the original service answered for `/` and deletes.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct MessageView {
     pub message: String,
 }
 
 /// An API token as listed (never the token itself).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TokenView {
     pub id: i64,
     pub label: String,

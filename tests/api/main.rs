@@ -10,6 +10,7 @@ mod cli;
 mod health;
 mod html_auth;
 mod html_pages;
+mod openapi;
 mod root_and_limits;
 mod users_list;
 mod users_write;

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use crate::{
-    auth::{CurrentAdmin, session},
+    auth::{AuthMethod, CurrentAdmin, session},
     db,
     domain::{FieldErrors, Password},
     error::{AppError, AppResult},
@@ -205,6 +205,13 @@ async fn change_password(
     Extension(admin): Extension<CurrentAdmin>,
     Body(form): Body<PasswordForm>,
 ) -> AppResult<Response> {
+    // This page renews the browser session it changes the password for; scripts
+    // set passwords with PATCH /users/{id}.
+    if admin.via != AuthMethod::Session {
+        return Err(AppError::BadRequest(
+            "change a password with PATCH /users/{id} {\"password\": …}".into(),
+        ));
+    }
     let mut errors = FieldErrors::default();
     let account = db::users::credentials_by_id(&state.db, admin.user_id)
         .await?

@@ -23,19 +23,28 @@ pub fn router() -> Router<AppState> {
         .route("/health/live", get(live))
 }
 
-#[derive(Serialize)]
-struct HealthView {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct HealthView {
     status: &'static str,
     checks: Checks,
 }
 
-#[derive(Serialize)]
-struct Checks {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Checks {
     database: &'static str,
     cache: &'static str,
 }
 
-async fn health(State(state): State<AppState>) -> Response {
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "health",
+    responses(
+        (status = 200, description = "PostgreSQL and Redis answer", body = HealthView),
+        (status = 503, description = "a dependency is down", body = HealthView),
+    )
+)]
+pub async fn health(State(state): State<AppState>) -> Response {
     let (database, cache) = tokio::join!(
         tokio::time::timeout(CHECK_TIMEOUT, db::ping(&state.db)),
         tokio::time::timeout(CHECK_TIMEOUT, redis::ping(&state.redis)),
@@ -59,6 +68,12 @@ async fn health(State(state): State<AppState>) -> Response {
     (status, Json(body)).into_response()
 }
 
-async fn live() -> Json<serde_json::Value> {
+#[utoipa::path(
+    get,
+    path = "/health/live",
+    tag = "health",
+    responses((status = 200, description = "the process serves", body = serde_json::Value))
+)]
+pub async fn live() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "alive" }))
 }

@@ -15,7 +15,12 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/", get(index))
 }
 
-async fn index(format: Format) -> Response {
+#[utoipa::path(
+    get,
+    path = "/",
+    responses((status = 200, description = "a greeting", body = MessageView))
+)]
+pub async fn index(format: Format) -> Response {
     match format {
         Format::Html => Redirect::to("/users").into_response(),
         Format::Json => Json(MessageView {

@@ -14,7 +14,7 @@ use crate::{
     auth::{CurrentAdmin, session, tokens},
     db,
     domain::FieldErrors,
-    error::{AppError, AppResult},
+    error::{AppError, AppResult, ErrorBody},
     http::{body::Body, layout, negotiate::Format, pages::TokensPage, views::TokenView},
     state::AppState,
 };
@@ -25,7 +25,17 @@ pub fn router() -> Router<AppState> {
         .route("/tokens/{id}/revoke", post(revoke))
 }
 
-async fn list(
+#[utoipa::path(
+    get,
+    path = "/tokens",
+    tag = "tokens",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "every token (never the tokens themselves)", body = Vec<TokenView>),
+        (status = 401, body = ErrorBody), (status = 503, body = ErrorBody),
+    )
+)]
+pub async fn list(
     State(state): State<AppState>,
     format: Format,
     session: Session,
@@ -53,21 +63,36 @@ async fn all_tokens(state: &AppState) -> AppResult<Vec<TokenView>> {
         .collect())
 }
 
-#[derive(Deserialize)]
-struct NewToken {
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct NewToken {
+    /// What the token is for: 1 to 100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     #[serde(default)]
     label: String,
 }
 
 /// A token as created: the only time the token itself is in a response.
-#[derive(Serialize)]
-struct CreatedToken {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CreatedToken {
     #[serde(flatten)]
     view: TokenView,
     token: String,
 }
 
-async fn create(
+#[utoipa::path(
+    post,
+    path = "/tokens",
+    tag = "tokens",
+    security(("bearer" = [])),
+    request_body(content = NewToken, content_type = "application/json"),
+    responses(
+        (status = 201, description = "the new token: shown this once", body = CreatedToken),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody),
+    )
+)]
+pub async fn create(
     State(state): State<AppState>,
     format: Format,
     session: Session,
@@ -125,7 +150,19 @@ async fn create(
     }
 }
 
-async fn revoke(
+#[utoipa::path(
+    post,
+    path = "/tokens/{id}/revoke",
+    tag = "tokens",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "the token's id")),
+    responses(
+        (status = 200, description = "the revoked token", body = TokenView),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 503, body = ErrorBody),
+    )
+)]
+pub async fn revoke(
     State(state): State<AppState>,
     format: Format,
     session: Session,

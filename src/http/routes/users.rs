@@ -21,14 +21,14 @@ use crate::{
     domain::{
         FieldErrors, ListQuery, NewUser, RawListQuery, SortKey, SortOrder, UserChanges, UserInput,
     },
-    error::{AppError, AppResult},
+    error::{AppError, AppResult, ErrorBody},
     http::{
         body::Body,
         extract::{IfMatch, UserIdPath},
         layout,
         negotiate::Format,
         pages::{DeletePage, SortLink, UserDetailPage, UserFormPage, UsersListPage},
-        views::{MessageView, Source, UserPage, UserView, user_page_response},
+        views::{MessageView, Source, UserListResponse, UserPage, UserView, user_page_response},
     },
     state::AppState,
 };
@@ -49,7 +49,24 @@ pub fn router() -> Router<AppState> {
         .route("/users/{id}/delete", get(delete_form).post(destroy))
 }
 
-async fn list(
+#[utoipa::path(
+    get,
+    path = "/users",
+    tag = "users",
+    security(("bearer" = [])),
+    params(
+        ("limit" = Option<u32>, Query, description = "page size, 1 to 1000 (default 50)"),
+        ("after" = Option<String>, Query, description = "`next` of the previous page"),
+        ("before" = Option<String>, Query, description = "`prev` of the following page"),
+        ("q" = Option<String>, Query, description = "case-insensitive substring of name or email"),
+        ("sort" = Option<String>, Query, description = "id, name, email or created_at; prefix - for descending"),
+    ),
+    responses(
+        (status = 200, description = "one page of users", body = UserListResponse),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody),
+    )
+)]
+pub async fn list(
     State(state): State<AppState>,
     format: Format,
     session: Session,
@@ -198,7 +215,23 @@ async fn new_form(
     Ok(page.into_response())
 }
 
-async fn create(
+#[utoipa::path(
+    post,
+    path = "/users",
+    tag = "users",
+    security(("bearer" = [])),
+    request_body(content = UserInput, content_type = "application/json"),
+    responses(
+        (status = 201, description = "created", body = UserView,
+            headers(("Location" = String), ("ETag" = String))),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 409, description = "email already used", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, description = "validation failed", body = ErrorBody),
+        (status = 503, body = ErrorBody),
+    )
+)]
+pub async fn create(
     State(state): State<AppState>,
     format: Format,
     session: Session,
@@ -263,7 +296,19 @@ async fn create(
     }
 }
 
-async fn show(
+#[utoipa::path(
+    get,
+    path = "/users/{id}",
+    tag = "users",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, minimum = 1, description = "the user's id")),
+    responses(
+        (status = 200, body = UserView, headers(("ETag" = String))),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody),
+    )
+)]
+pub async fn show(
     State(state): State<AppState>,
     format: Format,
     session: Session,
@@ -316,7 +361,28 @@ fn edit_page(
     }
 }
 
-async fn update(
+#[utoipa::path(
+    method(put, patch),
+    path = "/users/{id}",
+    tag = "users",
+    security(("bearer" = [])),
+    params(
+        ("id" = i64, Path, minimum = 1, description = "the user's id"),
+        ("If-Match" = Option<String>, Header, description = "the ETag last read; 412 when it is stale"),
+    ),
+    request_body(content = UserInput, content_type = "application/json",
+        description = "absent fields stay as they are"),
+    responses(
+        (status = 200, body = UserView, headers(("ETag" = String))),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "email already used, or the last admin", body = ErrorBody),
+        (status = 412, description = "If-Match does not match", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody),
+    )
+)]
+pub async fn update(
     State(state): State<AppState>,
     format: Format,
     session: Session,
@@ -402,11 +468,28 @@ async fn delete_form(
 
 /// The delete confirmation form: the version it was shown at.
 #[derive(serde::Deserialize, Default)]
-struct DeleteForm {
-    version: Option<i32>,
+pub struct DeleteForm {
+    pub version: Option<i32>,
 }
 
-async fn destroy(
+#[utoipa::path(
+    delete,
+    path = "/users/{id}",
+    tag = "users",
+    security(("bearer" = [])),
+    params(
+        ("id" = i64, Path, minimum = 1, description = "the user's id"),
+        ("If-Match" = Option<String>, Header, description = "the ETag last read; 412 when it is stale"),
+    ),
+    responses(
+        (status = 200, body = MessageView),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "the last admin", body = ErrorBody),
+        (status = 412, body = ErrorBody), (status = 503, body = ErrorBody),
+    )
+)]
+pub async fn destroy(
     State(state): State<AppState>,
     format: Format,
     session: Session,
