@@ -6,9 +6,9 @@
 //! ever be stored under an old generation, which no later reader asks for — so no
 //! stale page is served after a write returns, across any number of instances.
 //!
-//! The generation read and the page read are one Lua script, so a hit costs one
-//! round trip, and the page is stored as the final JSON bytes, so a hit costs no
-//! serialisation either.
+//! A hit costs two small round trips (the generation, usually already read while
+//! authenticating the request, then a plain GET of the page) and no
+//! serialisation: the page is stored as its final JSON bytes.
 
 use std::{
     sync::{
@@ -30,20 +30,9 @@ use crate::domain::ListQuery;
 /// How long Redis is skipped after a failure before a probe tries it again.
 const COOLDOWN: Duration = Duration::from_millis(500);
 
-/// Returns `{generation, page or nil}`. A missing generation (a fresh or flushed
-/// Redis) starts from the server's clock in microseconds, so it never repeats a
-/// generation that pages may still be stored under.
-const READ_SCRIPT: &str = r"
-local gen = redis.call('GET', KEYS[1])
-if not gen then
-  local t = redis.call('TIME')
-  redis.call('SET', KEYS[1], t[1] .. string.format('%06d', t[2]), 'NX')
-  gen = redis.call('GET', KEYS[1])
-end
-return {gen, redis.call('GET', ARGV[1] .. gen .. ARGV[2])}
-";
-
-/// Returns the generation, starting it as above when missing.
+/// Returns the generation. A missing one (a fresh or flushed Redis) starts from
+/// the server's clock in microseconds, so it never repeats a generation that
+/// pages may still be stored under.
 const GENERATION_SCRIPT: &str = r"
 local gen = redis.call('GET', KEYS[1])
 if not gen then
@@ -95,7 +84,6 @@ struct Inner {
     /// so a bump that succeeds concurrently with another's failure cannot clear a
     /// debt it did not pay.
     bumps_owed: AtomicU64,
-    read: Script,
     generation: Script,
     bump: Script,
 }
@@ -112,48 +100,46 @@ impl UserListCache {
                 ttl_secs: ttl.as_secs().max(1) as i64,
                 breaker: Breaker::new(COOLDOWN),
                 bumps_owed: AtomicU64::new(0),
-                read: Script::from_lua(READ_SCRIPT),
                 generation: Script::from_lua(GENERATION_SCRIPT),
                 bump: Script::from_lua(BUMP_SCRIPT),
             }),
         }
     }
 
-    /// Looks a page up under the current generation.
-    pub async fn lookup(&self, query: &ListQuery) -> Lookup {
+    /// Looks a page up under the current generation: the one this request already
+    /// read (while authenticating its token), else a fresh read. Either way it was
+    /// read before the page's SELECT, which is what keeps stale pages out.
+    pub async fn lookup(&self, query: &ListQuery, generation: Option<Bytes>) -> Lookup {
         let inner = &self.inner;
-        if !self.ready().await {
-            return Lookup::Skip;
-        }
-        let suffix = format!(":{}", query.canonical());
-        let result: Result<Vec<Value>, _> = inner
-            .read
-            .evalsha_with_reload(
-                inner.redis.next(),
-                vec![inner.generation_key.clone()],
-                vec![inner.page_prefix.clone(), suffix.clone()],
-            )
-            .await;
-        let mut values = match result {
-            Ok(values) => values.into_iter(),
+        let generation = match generation {
+            Some(generation) if self.ready().await => generation,
+            Some(_) => return Lookup::Skip,
+            None => match self.generation().await {
+                Some(generation) => generation,
+                None => return Lookup::Skip,
+            },
+        };
+        let key = format!(
+            "{}{}:{}",
+            inner.page_prefix,
+            String::from_utf8_lossy(&generation),
+            query.canonical()
+        );
+        // A plain GET: the page comes back as stored, with no copy through Lua.
+        let result: Result<Option<Bytes>, _> = inner.redis.get(&key).await;
+        match result {
+            Ok(Some(page)) => {
+                inner.breaker.record_success();
+                Lookup::Hit(page)
+            }
+            Ok(None) => {
+                inner.breaker.record_success();
+                Lookup::Miss(Ticket { key })
+            }
             Err(e) => {
                 inner.breaker.record_failure(&e);
-                return Lookup::Skip;
+                Lookup::Skip
             }
-        };
-        inner.breaker.record_success();
-        let generation = values.next().and_then(value_bytes);
-        let page = values.next().and_then(value_bytes);
-        match (generation, page) {
-            (_, Some(page)) => Lookup::Hit(page),
-            (Some(generation), None) => Lookup::Miss(Ticket {
-                key: format!(
-                    "{}{}{suffix}",
-                    inner.page_prefix,
-                    String::from_utf8_lossy(&generation)
-                ),
-            }),
-            (None, None) => Lookup::Skip,
         }
     }
 

@@ -38,10 +38,13 @@ pub async fn require_admin(
 
 async fn authenticate(
     state: &AppState,
-    request: Request,
+    mut request: Request,
 ) -> Result<(CurrentAdmin, Request), AppError> {
     if let Some(token) = tokens::bearer(request.headers()) {
-        let admin = authenticate_token(state, token).await?;
+        let (admin, generation) = authenticate_token(state, token).await?;
+        if let Some(generation) = generation {
+            request.extensions_mut().insert(CacheGeneration(generation));
+        }
         return Ok((admin, request));
     }
     let session = request
@@ -60,7 +63,15 @@ async fn authenticate(
     Ok((admin, request))
 }
 
-async fn authenticate_token(state: &AppState, token: &str) -> Result<CurrentAdmin, AppError> {
+/// The cache generation read while authenticating, handed on so the list cache
+/// need not read it again.
+#[derive(Debug, Clone)]
+pub struct CacheGeneration(pub bytes::Bytes);
+
+async fn authenticate_token(
+    state: &AppState,
+    token: &str,
+) -> Result<(CurrentAdmin, Option<bytes::Bytes>), AppError> {
     let hash = tokens::hash(token);
     // Read before the database, as a list reader does: a revoke committed after
     // this read moves the generation on, so what we store is never trusted again.
@@ -74,8 +85,8 @@ async fn authenticate_token(state: &AppState, token: &str) -> Result<CurrentAdmi
             let owner = db::tokens::authenticate(&state.db, &hash)
                 .await?
                 .ok_or(AppError::Unauthenticated)?;
-            if let Some(generation) = generation {
-                state.tokens.put(hash, generation, owner.clone());
+            if let Some(generation) = &generation {
+                state.tokens.put(hash, generation.clone(), owner.clone());
             }
             owner
         }
@@ -94,11 +105,12 @@ async fn authenticate_token(state: &AppState, token: &str) -> Result<CurrentAdmi
             }
         });
     }
-    Ok(CurrentAdmin {
+    let admin = CurrentAdmin {
         user_id: owner.user_id,
         name: owner.name,
         via: AuthMethod::Token,
-    })
+    };
+    Ok((admin, generation))
 }
 
 /// The session's admin, if the session is still valid: within its absolute

@@ -137,7 +137,7 @@ async fn a_slow_reader_cannot_store_its_pre_write_page_where_readers_look() {
     let reader = UserListCache::new(redis, &app.key_prefix, Duration::from_secs(300));
 
     // A reader reads the generation, misses, and reads the database...
-    let Lookup::Miss(ticket) = reader.lookup(&query).await else {
+    let Lookup::Miss(ticket) = reader.lookup(&query, None).await else {
         panic!("expected a miss on an empty cache");
     };
     let rows = db::users::list(&app.db, &query).await.unwrap().rows;
@@ -159,7 +159,7 @@ async fn a_slow_reader_cannot_store_its_pre_write_page_where_readers_look() {
     let page = list(&app, "/users").await;
     assert_eq!(page["source"], "cache");
     assert!(emails(&page).contains(&"written@mail.com".to_owned()));
-    assert!(matches!(reader.lookup(&query).await, Lookup::Hit(_)));
+    assert!(matches!(reader.lookup(&query, None).await, Lookup::Hit(_)));
 }
 
 fn settings_for_cache(app: &TestApp) -> useradmin::config::Settings {

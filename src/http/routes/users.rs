@@ -26,6 +26,7 @@ use crate::{
         body::Body,
         extract::{IfMatch, UserIdPath},
         layout,
+        middleware::CacheGeneration,
         negotiate::Format,
         pages::{DeletePage, SortLink, UserDetailPage, UserFormPage, UsersListPage},
         views::{MessageView, Source, UserListResponse, UserPage, UserView, user_page_response},
@@ -71,11 +72,13 @@ pub async fn list(
     format: Format,
     session: Session,
     Extension(admin): Extension<CurrentAdmin>,
+    generation: Option<Extension<CacheGeneration>>,
     query: Result<Query<RawListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> AppResult<Response> {
     let Query(raw) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
     let query = ListQuery::parse(raw).map_err(|e| AppError::BadRequest(e.to_string()))?;
-    let (source, page) = match state.user_cache.lookup(&query).await {
+    let generation = generation.map(|Extension(CacheGeneration(generation))| generation);
+    let (source, page) = match state.user_cache.lookup(&query, generation).await {
         Lookup::Hit(page) => (Source::Cache, page),
         Lookup::Miss(ticket) => {
             let page = read_page(&state, &query).await?;
