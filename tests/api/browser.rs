@@ -2,6 +2,7 @@
 //! driven over WebDriver: what an admin does, with JavaScript never needed.
 
 use std::{
+    os::unix::process::CommandExt,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
@@ -20,7 +21,10 @@ struct Driver {
 impl Driver {
     fn start() -> Self {
         let port = closed_port();
+        // A process group of its own, so dropping the driver also ends the
+        // Chromium it started, even when a test fails before closing it.
         let child = Command::new("chromedriver")
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -59,7 +63,8 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.wait();
     }
 }
