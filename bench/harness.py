@@ -1,0 +1,404 @@
+#!/usr/bin/env python3
+"""Helpers for bench/run: waiting for health, parsing tool output, the report.
+
+Subcommands (all write machine-readable lines to files in the run directory,
+OUT, so the report can be rebuilt from a finished run):
+
+  wait-healthy URL START_NS TIMEOUT_S   poll URL until 200; print ms since START_NS
+  record OUT ID GROUP TITLE FILE        parse a wrk run (BENCH_JSON line) into OUT/results.jsonl
+  value OUT KEY VALUE                   record a scalar into OUT/values.jsonl
+  pgbench OUT ID TITLE FILE LOGPREFIX   record a pgbench run (tps; p50/p99 from its -l logs)
+  redis OUT ID TITLE CSVFILE TEST       record one test of redis-benchmark --csv
+  cursor-after-id ID                    print a list cursor (sort by id) positioned after ID
+  json-field FIELD                      read JSON on stdin, print one top-level field
+  report OUT RESULTS_MD                 print the table and write RESULTS_MD
+"""
+
+import base64
+import json
+import re
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+MIB = 1024 * 1024
+
+
+def wait_healthy(url, start_ns, timeout_s):
+    start_ns = int(start_ns)
+    deadline = time.monotonic() + float(timeout_s)
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    print(f"{(time.time_ns() - start_ns) / 1e6:.0f}")
+                    return 0
+        except (urllib.error.URLError, ConnectionError, OSError):
+            pass
+        time.sleep(0.002)
+    print(f"timeout waiting for {url}", file=sys.stderr)
+    return 1
+
+
+def append(out, name, record):
+    with open(Path(out) / name, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def record(out, ident, group, title, path):
+    text = Path(path).read_text(encoding="utf-8", errors="replace")
+    match = re.search(r"^BENCH_JSON (\{.*\})$", text, re.M)
+    if not match:
+        print(f"no BENCH_JSON line in {path}:\n{text}", file=sys.stderr)
+        append(out, "results.jsonl", {"id": ident, "group": group, "title": title, "failed": True})
+        return 1
+    data = json.loads(match.group(1))
+    seconds = data["duration_us"] / 1e6
+    errors = sum(data[k] for k in data if k.startswith("errors_"))
+    row = {
+            "id": ident,
+            "group": group,
+            "title": title,
+            "rps": data["requests"] / seconds if seconds else 0.0,
+            "requests": data["requests"],
+            "p50_ms": data["p50_us"] / 1000,
+            "p90_ms": data["p90_us"] / 1000,
+            "p99_ms": data["p99_us"] / 1000,
+            "max_ms": data["max_us"] / 1000,
+            "errors": errors,
+            "bytes_per_request": data["bytes"] / data["requests"] if data["requests"] else 0,
+    }
+    append(out, "results.jsonl", row)
+    print(
+        f"{row['rps']:>9.0f} req/s  p50 {row['p50_ms']:.2f} ms  p99 {row['p99_ms']:.2f} ms"
+        f"  errors {row['errors']}"
+    )
+    return 0
+
+
+def value(out, key, val):
+    try:
+        val = float(val)
+    except ValueError:
+        pass
+    append(out, "values.jsonl", {"key": key, "value": val})
+    return 0
+
+
+def percentile(sorted_values, q):
+    if not sorted_values:
+        return None
+    index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
+    return sorted_values[index]
+
+
+def pgbench(out, ident, title, path, log_prefix):
+    """tps from pgbench's summary; p50/p99 from its per-transaction logs (-l)."""
+    text = Path(path).read_text(encoding="utf-8", errors="replace")
+    match = re.search(r"^tps = ([0-9.]+)", text, re.M)
+    if not match:
+        print(f"no tps in {path}:\n{text}", file=sys.stderr)
+        append(out, "results.jsonl", {"id": ident, "group": "reference ceilings", "title": title, "failed": True})
+        return 1
+    failed = re.search(r"^number of failed transactions: (\d+)", text, re.M)
+    latencies = []
+    for log in Path(log_prefix).parent.glob(Path(log_prefix).name + ".[0-9]*"):
+        for line in log.read_text(encoding="utf-8").splitlines():
+            fields = line.split()
+            if len(fields) >= 3 and fields[2].isdigit():
+                latencies.append(int(fields[2]))
+    latencies.sort()
+    p50, p99 = percentile(latencies, 0.50), percentile(latencies, 0.99)
+    append(
+        out,
+        "results.jsonl",
+        {
+            "id": ident,
+            "group": "reference ceilings",
+            "title": title,
+            "rps": float(match.group(1)),
+            "p50_ms": None if p50 is None else p50 / 1000,
+            "p99_ms": None if p99 is None else p99 / 1000,
+            "errors": int(failed.group(1)) if failed else 0,
+        },
+    )
+    print(match.group(1))
+    return 0
+
+
+def redis(out, ident, title, path, test):
+    """One test of `redis-benchmark --csv`: rps, p50, p99."""
+    lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+    header = None
+    for line in lines:
+        cells = [c.strip('"') for c in line.split(",")]
+        if cells and cells[0] == "test":
+            header = cells
+            continue
+        if header and cells and cells[0].upper() == test.upper():
+            row = dict(zip(header, cells))
+            append(
+                out,
+                "results.jsonl",
+                {
+                    "id": ident,
+                    "group": "reference ceilings",
+                    "title": title,
+                    "rps": float(row["rps"]),
+                    "p50_ms": float(row["p50_latency_ms"]),
+                    "p99_ms": float(row["p99_latency_ms"]),
+                    "errors": 0,
+                },
+            )
+            print(row["rps"])
+            return 0
+    print(f"no {test} line in {path}", file=sys.stderr)
+    append(out, "results.jsonl", {"id": ident, "group": "reference ceilings", "title": title, "failed": True})
+    return 1
+
+
+def cursor_after_id(ident):
+    raw = json.dumps({"s": "id", "o": "a", "i": int(ident)}, separators=(",", ":"))
+    print(base64.urlsafe_b64encode(raw.encode()).decode().rstrip("="))
+    return 0
+
+
+def json_field(field):
+    data = json.load(sys.stdin)
+    result = data.get(field)
+    print("" if result is None else result)
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# The report
+
+
+def load(out):
+    results, values = {}, {}
+    path = Path(out) / "results.jsonl"
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            results[row["id"]] = row
+    path = Path(out) / "values.jsonl"
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            values[row["key"]] = row["value"]
+    return results, values
+
+
+def fmt_num(x, digits=0):
+    if x is None:
+        return "–"
+    return f"{x:,.{digits}f}"
+
+
+def fmt_ms(x):
+    if x is None:
+        return "–"
+    if x < 1:
+        return f"{x:.3f}"
+    return f"{x:.2f}" if x < 10 else f"{x:.1f}"
+
+
+def targets(results, values):
+    """(target text, measured text, ok or None) for each target of issue 6."""
+    rows = []
+
+    def rps(ident):
+        row = results.get(ident)
+        return None if row is None or row.get("failed") else row["rps"]
+
+    def p99(ident):
+        row = results.get(ident)
+        return None if row is None or row.get("failed") else row["p99_ms"]
+
+    def ratio(name, ident, ref_ident, ref_label, minimum):
+        a, b = rps(ident), rps(ref_ident)
+        if a is None or not b:
+            rows.append((f"{name} ≥ {minimum:.0%} of {ref_label}", "not measured", None))
+            return
+        r = a / b
+        rows.append(
+            (
+                f"{name} ≥ {minimum:.0%} of {ref_label}",
+                f"{fmt_num(a)} / {fmt_num(b)} = {r:.1%}",
+                r >= minimum,
+            )
+        )
+
+    ratio("get by id", "1k_get", "ref_pgbench_S", "`pgbench -S` tps", 0.60)
+    ratio("create", "1k_create", "ref_pgbench_N", "`pgbench -N` tps", 0.50)
+    ratio(
+        "cached list of 1,000",
+        "1k_list_cached",
+        "ref_redis_get",
+        "`redis-benchmark` GET ops/s (same value size)",
+        0.50,
+    )
+    for ident, label, limit in [
+        ("1m_first_uncached", "1M first page p99 (uncached)", 10.0),
+        ("1m_deep_uncached", "1M deep cursor page p99 (uncached)", 10.0),
+        ("1m_name_uncached", "1M `sort=name` p99 (uncached)", 10.0),
+        ("1m_created_uncached", "1M `sort=-created_at` p99 (uncached)", 10.0),
+        ("1m_q_uncached", "1M `q` search p99 (uncached)", 50.0),
+    ]:
+        v = p99(ident)
+        rows.append(
+            (
+                f"{label} < {limit:.0f} ms",
+                "not measured" if v is None else f"{fmt_ms(v)} ms",
+                None if v is None else v < limit,
+            )
+        )
+    rss = [values.get(k) for k in ("rss_peak_1k_kib", "rss_peak_1m_kib") if values.get(k)]
+    if rss:
+        peak = max(rss) / 1024
+        rows.append(("peak RSS under load ≤ 64 MiB", f"{peak:.1f} MiB", peak <= 64))
+    else:
+        rows.append(("peak RSS under load ≤ 64 MiB", "not measured", None))
+    start = values.get("start_warm_1m_ms")
+    rows.append(
+        (
+            "start → healthy ≤ 1 s (migrations applied, 1M users)",
+            "not measured" if start is None else f"{start:.0f} ms",
+            None if start is None else start <= 1000,
+        )
+    )
+    return rows
+
+
+def verdict(ok):
+    return "–" if ok is None else ("met" if ok else "**missed**")
+
+
+def report(out, results_md):
+    results, values = load(out)
+    lines = []
+    lines.append("| scenario | requests/s | p50 ms | p99 ms | errors |")
+    lines.append("|---|---:|---:|---:|---:|")
+    group = None
+    for row in results.values():
+        if row["group"] != group:
+            group = row["group"]
+            lines.append(f"| **{group}** | | | | |")
+        if row.get("failed"):
+            lines.append(f"| {row['title']} | failed | | | |")
+            continue
+        lines.append(
+            f"| {row['title']} | {fmt_num(row['rps'])} | {fmt_ms(row['p50_ms'])} "
+            f"| {fmt_ms(row['p99_ms'])} | {row['errors']} |"
+        )
+    table = "\n".join(lines)
+
+    tlines = ["| target | measured | verdict |", "|---|---|---|"]
+    for name, measured, ok in targets(results, values):
+        tlines.append(f"| {name} | {measured} | {verdict(ok)} |")
+    target_table = "\n".join(tlines)
+
+    other = ["| measurement | value |", "|---|---|"]
+    for key, label, unit in [
+        ("seed_1m_s", "`seed-demo` of 1,000,000 users", "s"),
+        ("start_cold_ms", "start → healthy, empty server: create database, all migrations, first admin", "ms"),
+        ("start_warm_1k_ms", "start → healthy, 1,000 users, migrations applied", "ms"),
+        ("start_warm_1m_ms", "start → healthy, 1,000,000 users, migrations applied", "ms"),
+        ("rss_peak_1k_kib", "peak RSS (VmHWM), cached instance, 1,000-user scenarios", "KiB"),
+        ("rss_peak_1k_uncached_kib", "peak RSS (VmHWM), uncached instance, 1,000-user scenarios", "KiB"),
+        ("rss_peak_1m_kib", "peak RSS (VmHWM), cached instance, 1,000,000-user scenarios", "KiB"),
+        ("rss_peak_1m_uncached_kib", "peak RSS (VmHWM), uncached instance, 1,000,000-user scenarios", "KiB"),
+        ("page_1000_bytes", "size of the cached 1,000-user page", "bytes"),
+    ]:
+        if key in values:
+            v = values[key]
+            if unit == "KiB":
+                text = f"{v / 1024:.1f} MiB"
+            elif unit == "s":
+                text = f"{v:.1f} s"
+            else:
+                text = f"{fmt_num(v)} {unit}"
+            other.append(f"| {label} | {text} |")
+    other_table = "\n".join(other)
+
+    machine = Path(out, "machine.txt").read_text(encoding="utf-8") if Path(out, "machine.txt").exists() else ""
+    settings = Path(out, "settings.txt").read_text(encoding="utf-8") if Path(out, "settings.txt").exists() else ""
+
+    print()
+    print(table)
+    print()
+    print(target_table)
+    print()
+    print(other_table)
+
+    md = f"""# Benchmark results
+
+Written by `bench/run` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}); raw output of
+every tool is in `{out}/`. The load generator, the app, PostgreSQL and Redis share
+the machine, so every ratio below compares figures taken in this same run.
+
+## Machine
+
+```
+{machine.strip()}
+```
+
+## Settings
+
+```
+{settings.strip()}
+```
+
+## Scenarios
+
+"uncached" pages come from a second instance whose Redis refuses writes (a throwaway
+`redis-server` with `SET` disabled), so no page is ever stored and every request runs
+the page query and the count in PostgreSQL. That instance sees its Redis as failing,
+so its bearer-token checks (cached per Redis generation) also go to PostgreSQL: the
+uncached figures include one indexed token query per request. "Cached" pages come from
+the normal instance after a warm-up, so every measured request is a cache hit.
+Latencies are wrk's, closed loop: {values.get('connections', 0):.0f} connections, except the
+large-table pages ({values.get('page_connections', 0):.0f} connections, two requests in flight per core:
+their targets are latencies, and at 16 connections on 2 cores queueing dominates them); p50/p99 in
+milliseconds; errors are connection errors, timeouts and non-2xx answers.
+
+{table}
+
+## Targets (issue 6)
+
+{target_table}
+
+## Other measurements
+
+{other_table}
+"""
+    Path(results_md).write_text(md, encoding="utf-8")
+    print(f"\nwritten to {results_md}")
+    return 0
+
+
+def main(argv):
+    if len(argv) < 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    command, args = argv[1], argv[2:]
+    commands = {
+        "wait-healthy": wait_healthy,
+        "record": record,
+        "value": value,
+        "pgbench": pgbench,
+        "redis": redis,
+        "cursor-after-id": cursor_after_id,
+        "json-field": json_field,
+        "report": report,
+    }
+    if command not in commands:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return commands[command](*args)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
