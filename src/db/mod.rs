@@ -20,6 +20,9 @@ use crate::config::Settings;
 /// a database outage is reported within seconds rather than hanging clients.
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// A pooled connection idle longer than this is pinged before it is used.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(5);
+
 /// Upper bound for one statement, below the request timeout so a slow query ends
 /// as a clean error instead of a cut connection.
 const STATEMENT_TIMEOUT: &str = "5s";
@@ -42,6 +45,19 @@ pub fn pool(settings: &Settings) -> Result<PgPool, sqlx::Error> {
         .min_connections(0)
         .acquire_timeout(ACQUIRE_TIMEOUT)
         .idle_timeout(Duration::from_secs(600))
+        // Pinging every connection before every query doubles the round trips of
+        // a simple read; ping only those that sat idle long enough to have been
+        // cut. A connection that died meanwhile fails its query with an I/O
+        // error (a 503) and is dropped from the pool.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for < IDLE_BEFORE_PING {
+                    return Ok(true);
+                }
+                Ok(conn.ping().await.is_ok())
+            })
+        })
         .connect_lazy_with(options))
 }
 

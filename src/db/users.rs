@@ -265,11 +265,56 @@ pub struct PageRows {
     pub prev: Option<Cursor>,
 }
 
-/// One page of users in keyset order, with the cursors of its neighbours. Costs
-/// the same on page 10,000 as on page 1: it seeks by index, never skips rows.
+/// One page of users in keyset order, with the cursors of its neighbours and the
+/// number of users matching the search. Costs the same on page 10,000 as on
+/// page 1: it seeks by index, never skips rows.
+pub async fn page(db: &PgPool, query: &ListQuery) -> Result<(PageRows, i64), sqlx::Error> {
+    let Some(search) = &query.search else {
+        // The kept count answers at once, so page and total go in parallel.
+        return tokio::try_join!(list(db, query), count(db, None));
+    };
+    // With a search, both need the same matching rows: find them once.
+    let mut sql: QueryBuilder<Postgres> =
+        QueryBuilder::new("with matches as materialized (select ");
+    sql.push(COLUMNS).push(" from users where true");
+    push_search(&mut sql, search);
+    sql.push(") select ")
+        .push(COLUMNS)
+        .push(", (select count(*) from matches) as total from matches where true");
+    push_keyset(&mut sql, query)?;
+    let found: Vec<RowWithTotal> = sql.build_query_as().fetch_all(db).await?;
+    let total = match found.first() {
+        Some(row) => row.total,
+        // An empty page carries no total; count on its own (cheap: few matches).
+        None => count(db, Some(search)).await?,
+    };
+    let rows = found.into_iter().map(|row| row.user).collect();
+    Ok((finish_page(query, rows), total))
+}
+
+#[derive(sqlx::FromRow)]
+struct RowWithTotal {
+    #[sqlx(flatten)]
+    user: UserRow,
+    total: i64,
+}
+
+/// One page of users in keyset order, with the cursors of its neighbours.
 pub async fn list(db: &PgPool, query: &ListQuery) -> Result<PageRows, sqlx::Error> {
+    let mut sql: QueryBuilder<Postgres> = QueryBuilder::new("select ");
+    sql.push(COLUMNS).push(" from users where true");
+    if let Some(search) = &query.search {
+        push_search(&mut sql, search);
+    }
+    push_keyset(&mut sql, query)?;
+    let rows: Vec<UserRow> = sql.build_query_as().fetch_all(db).await?;
+    Ok(finish_page(query, rows))
+}
+
+/// The cursor condition, the order and the limit of a page.
+fn push_keyset(sql: &mut QueryBuilder<Postgres>, query: &ListQuery) -> Result<(), sqlx::Error> {
     let column = query.sort.column();
-    // Paging backwards reads in the opposite order, then turns the rows around.
+    // Paging backwards reads in the opposite order; `finish_page` turns it round.
     let backwards = query.before.is_some();
     let ascending = (query.order == SortOrder::Ascending) != backwards;
     let (direction, comparison) = if ascending {
@@ -277,11 +322,6 @@ pub async fn list(db: &PgPool, query: &ListQuery) -> Result<PageRows, sqlx::Erro
     } else {
         ("desc", "<")
     };
-    let mut sql: QueryBuilder<Postgres> = QueryBuilder::new("select ");
-    sql.push(COLUMNS).push(" from users where true");
-    if let Some(search) = &query.search {
-        push_search(&mut sql, search);
-    }
     if let Some(cursor) = query.after.as_ref().or(query.before.as_ref()) {
         match &cursor.key {
             None => {
@@ -312,8 +352,12 @@ pub async fn list(db: &PgPool, query: &ListQuery) -> Result<PageRows, sqlx::Erro
     }
     // One row more than asked tells whether the list goes on in this direction.
     sql.push(" limit ").push_bind(i64::from(query.limit) + 1);
+    Ok(())
+}
 
-    let mut rows: Vec<UserRow> = sql.build_query_as().fetch_all(db).await?;
+/// Trims the extra row, restores the order and works out the neighbours' cursors.
+fn finish_page(query: &ListQuery, mut rows: Vec<UserRow>) -> PageRows {
+    let backwards = query.before.is_some();
     let more = rows.len() > query.limit as usize;
     rows.truncate(query.limit as usize);
     if backwards {
@@ -329,7 +373,7 @@ pub async fn list(db: &PgPool, query: &ListQuery) -> Result<PageRows, sqlx::Erro
             first.filter(|_| query.after.is_some()),
         )
     };
-    Ok(PageRows { rows, next, prev })
+    PageRows { rows, next, prev }
 }
 
 /// How many users match the search. Without one, the kept count (migration

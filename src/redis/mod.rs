@@ -31,7 +31,12 @@ pub fn connect(settings: &Settings) -> Result<Pool, fred::error::Error> {
         .with_performance_config(|p| {
             p.default_command_timeout = COMMAND_TIMEOUT;
         })
-        .set_policy(ReconnectPolicy::new_exponential(0, 100, 2_000, 2))
+        // A short first delay: it also delays the very first connection at start.
+        .set_policy({
+            let mut policy = ReconnectPolicy::new_exponential(0, 10, 2_000, 2);
+            policy.set_jitter(10);
+            policy
+        })
         .build_pool(pool_size())?;
     pool.connect_pool();
     Ok(pool)

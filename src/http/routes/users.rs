@@ -104,10 +104,7 @@ pub async fn list(
 
 /// One page from PostgreSQL, serialised as it is cached.
 async fn read_page(state: &AppState, query: &ListQuery) -> AppResult<Bytes> {
-    let (rows, total) = tokio::try_join!(
-        db::users::list(&state.db, query),
-        db::users::count(&state.db, query.search.as_deref()),
-    )?;
+    let (rows, total) = db::users::page(&state.db, query).await?;
     let page = UserPage {
         data: rows.rows.into_iter().map(UserView::from).collect(),
         next: rows.next.map(|cursor| cursor.encode()),
