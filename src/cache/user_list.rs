@@ -6,9 +6,9 @@
 //! ever be stored under an old generation, which no later reader asks for — so no
 //! stale page is served after a write returns, across any number of instances.
 //!
-//! A hit costs two small round trips (the generation, usually already read while
-//! authenticating the request, then a plain GET of the page) and no
-//! serialisation: the page is stored as its final JSON bytes.
+//! A hit costs two plain GETs (the generation, usually already read while
+//! authenticating the request, then the page) and no serialisation: the page is
+//! stored as its final JSON bytes.
 
 use std::{
     sync::{
@@ -150,10 +150,18 @@ impl UserListCache {
         if !self.ready().await {
             return None;
         }
-        let result: Result<Value, _> = inner
-            .generation
-            .evalsha_with_reload(inner.redis.next(), vec![inner.generation_key.clone()], ())
-            .await;
+        // A plain GET almost always; the script only when the generation is missing.
+        let found: Result<Option<Bytes>, _> = inner.redis.get(&inner.generation_key).await;
+        let result = match found {
+            Ok(Some(generation)) => Ok(Value::Bytes(generation)),
+            Ok(None) => {
+                inner
+                    .generation
+                    .evalsha_with_reload(inner.redis.next(), vec![inner.generation_key.clone()], ())
+                    .await
+            }
+            Err(e) => Err(e),
+        };
         match result {
             Ok(value) => {
                 inner.breaker.record_success();
