@@ -198,12 +198,7 @@ pub async fn update(
     .bind(expected)
     .fetch_optional(&mut *tx)
     .await?;
-    let outcome = match row {
-        Some(row) => WriteOutcome::Done(row),
-        None => missing_or_mismatch(&mut tx, id).await?,
-    };
-    tx.commit().await?;
-    Ok(outcome)
+    conclude(tx, id, row).await
 }
 
 /// Deletes a user (and its tokens) under the same rules as [`update`].
@@ -224,6 +219,15 @@ pub async fn delete(
     .bind(expected)
     .fetch_optional(&mut *tx)
     .await?;
+    conclude(tx, id, row).await
+}
+
+/// Commits a conditional write; when it touched no row, says why.
+async fn conclude(
+    mut tx: sqlx::Transaction<'_, Postgres>,
+    id: i64,
+    row: Option<UserRow>,
+) -> Result<WriteOutcome<UserRow>, sqlx::Error> {
     let outcome = match row {
         Some(row) => WriteOutcome::Done(row),
         None => missing_or_mismatch(&mut tx, id).await?,
