@@ -19,7 +19,8 @@ use crate::{
         users::{NewUserRecord, UserChangesRecord, WriteOutcome},
     },
     domain::{
-        FieldErrors, ListQuery, NewUser, RawListQuery, SortKey, SortOrder, UserChanges, UserInput,
+        FieldErrors, ListQuery, NewUser, Password, RawListQuery, SortKey, SortOrder, UserChanges,
+        UserInput,
     },
     error::{AppError, AppResult, ErrorBody},
     http::{
@@ -197,21 +198,7 @@ async fn new_form(
     Extension(admin): Extension<CurrentAdmin>,
 ) -> AppResult<Response> {
     html_only(format)?;
-    let page = UserFormPage {
-        layout: layout::for_admin(&session, &admin, "New user").await?,
-        heading: "New user".into(),
-        action: "/users".into(),
-        submit_label: "Create user",
-        cancel_href: "/users".into(),
-        version: None,
-        name: String::new(),
-        email: String::new(),
-        is_admin: false,
-        errors: FieldErrors::default(),
-        conflict: None,
-        submitted_name: String::new(),
-        submitted_email: String::new(),
-    };
+    let page = new_page(layout::for_admin(&session, &admin, "New user").await?);
     Ok(page.into_response())
 }
 
@@ -245,10 +232,7 @@ pub async fn create(
     let (name, email, is_admin) = echo(&input);
     let result = async {
         let user = NewUser::parse(input).map_err(AppError::Validation)?;
-        let password_hash = match &user.password {
-            Some(password) => Some(state.hasher.hash(password).await?),
-            None => None,
-        };
+        let password_hash = hash_if_set(&state, user.password.as_ref()).await?;
         let record = NewUserRecord {
             name: user.name.as_str(),
             email: user.email.as_str(),
@@ -261,21 +245,8 @@ pub async fn create(
     let row = match (result, format) {
         (Ok(row), _) => row,
         (Err(error), Format::Html) => {
-            let mut page = UserFormPage {
-                layout: layout::for_admin(&session, &admin, "New user").await?,
-                heading: "New user".into(),
-                action: "/users".into(),
-                submit_label: "Create user",
-                cancel_href: "/users".into(),
-                version: None,
-                name,
-                email,
-                is_admin,
-                errors: FieldErrors::default(),
-                conflict: None,
-                submitted_name: String::new(),
-                submitted_email: String::new(),
-            };
+            let mut page = new_page(layout::for_admin(&session, &admin, "New user").await?);
+            (page.name, page.email, page.is_admin) = (name, email, is_admin);
             return form_error(error, &mut page).map(|status| (status, page).into_response());
         }
         (Err(error), Format::Json) => return Err(error),
@@ -339,6 +310,25 @@ async fn edit_form(
     Ok(edit_page(layout, &user, FieldErrors::default()).into_response())
 }
 
+/// The empty create form.
+fn new_page(layout: crate::http::pages::Layout) -> UserFormPage {
+    UserFormPage {
+        layout,
+        heading: "New user".into(),
+        action: "/users".into(),
+        submit_label: "Create user",
+        cancel_href: "/users".into(),
+        version: None,
+        name: String::new(),
+        email: String::new(),
+        is_admin: false,
+        errors: FieldErrors::default(),
+        conflict: None,
+        submitted_name: String::new(),
+        submitted_email: String::new(),
+    }
+}
+
 fn edit_page(
     layout: crate::http::pages::Layout,
     user: &UserView,
@@ -399,10 +389,7 @@ pub async fn update(
     let (name, email, is_admin) = echo(&input);
     let result = async {
         let changes = UserChanges::parse(input).map_err(AppError::Validation)?;
-        let password_hash = match &changes.password {
-            Some(password) => Some(state.hasher.hash(password).await?),
-            None => None,
-        };
+        let password_hash = hash_if_set(&state, changes.password.as_ref()).await?;
         let record = UserChangesRecord {
             name: changes.name.as_ref().map(|n| n.as_str()),
             email: changes.email.as_ref().map(|e| e.as_str()),
@@ -519,6 +506,14 @@ pub async fn destroy(
             Ok(Redirect::to("/users").into_response())
         }
     }
+}
+
+/// The hash to store for a password the client set, if it set one.
+async fn hash_if_set(state: &AppState, password: Option<&Password>) -> AppResult<Option<String>> {
+    Ok(match password {
+        Some(password) => Some(state.hasher.hash(password).await?),
+        None => None,
+    })
 }
 
 async fn find(state: &AppState, id: i64) -> AppResult<UserView> {
