@@ -66,6 +66,11 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub cache_ttl: Duration,
     pub db_max_connections: u32,
+    /// Signs the login form's CSRF cookie; unset, a key generated once and kept
+    /// in the database is used, so every instance shares it.
+    pub secret_key: Option<SecretString>,
+    /// Open client connections at most; see [`crate::server::default_max_connections`].
+    pub max_connections: usize,
 }
 
 impl Settings {
@@ -78,6 +83,10 @@ impl Settings {
     /// process environment. Empty values count as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let env = Env(&lookup);
+        let db_max_connections = env.positive("DATABASE_MAX_CONNECTIONS", 16)?;
+        let default_max_connections = crate::server::default_max_connections(
+            usize::try_from(db_max_connections).unwrap_or(usize::MAX),
+        );
         Ok(Self {
             database_url: database_url(&env)?,
             redis_url: redis_url(&env)?,
@@ -101,7 +110,10 @@ impl Settings {
             trusted_proxy: trusted_proxy(&env)?,
             log_format: log_format(&env)?,
             cache_ttl: Duration::from_secs(env.positive("CACHE_TTL_SECONDS", 300)?),
-            db_max_connections: env.positive("DATABASE_MAX_CONNECTIONS", 16)? as u32,
+            db_max_connections: db_max_connections as u32,
+            max_connections: env.positive("MAX_CONNECTIONS", default_max_connections as u64)?
+                as usize,
+            secret_key: secret_key(&env)?,
         })
     }
 
@@ -161,6 +173,18 @@ impl Env<'_> {
                 format!("{v:?} is not true or false"),
             )),
         }
+    }
+}
+
+fn secret_key(env: &Env) -> Result<Option<SecretString>, ConfigError> {
+    match env.get("SECRET_KEY") {
+        None => Ok(None),
+        // Shorter keys are guessable offline from one signed cookie.
+        Some(key) if key.trim().len() < 32 => Err(ConfigError::new(
+            "SECRET_KEY",
+            "must be at least 32 characters (e.g. `openssl rand -hex 32`)",
+        )),
+        Some(key) => Ok(Some(SecretString::from(key.trim().to_owned()))),
     }
 }
 
@@ -330,6 +354,9 @@ mod tests {
             ("DATABASE_URL", "mysql://x"),
             ("REDIS_URL", "http://x"),
             ("POSTGRES_PORT", "x"),
+            ("MAX_CONNECTIONS", "0"),
+            ("MAX_CONNECTIONS", "many"),
+            ("MAX_CONNECTIONS", "-5"),
         ] {
             let err = settings(&[(name, value)]).unwrap_err();
             assert_eq!(err.name, name, "{value}");
@@ -338,6 +365,23 @@ mod tests {
                     .starts_with(&format!("invalid setting {name}:"))
             );
         }
+    }
+
+    #[test]
+    fn max_connections_defaults_below_the_file_limit_and_can_be_set() {
+        assert_eq!(
+            settings(&[("DATABASE_MAX_CONNECTIONS", "40")])
+                .unwrap()
+                .max_connections,
+            crate::server::default_max_connections(40),
+            "the default keeps room for the database pool"
+        );
+        assert_eq!(
+            settings(&[("MAX_CONNECTIONS", "20")])
+                .unwrap()
+                .max_connections,
+            20
+        );
     }
 
     #[test]

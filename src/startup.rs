@@ -1,37 +1,31 @@
 //! Builds the service from settings and runs it until told to stop.
 
-use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use std::{future::Future, net::SocketAddr, sync::Arc};
 
-use axum::{Router, body::Body, extract::ConnectInfo, http::Request};
-use hyper::body::Incoming;
-use hyper_util::{
-    rt::{TokioExecutor, TokioIo, TokioTimer},
-    server::{conn::auto::Builder, graceful::GracefulShutdown},
-    service::TowerToHyperService,
-};
+use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower::ServiceExt;
 
 use crate::{
-    auth::{PasswordHasher, bootstrap, throttle::LoginThrottle},
-    cache::UserListCache,
+    auth::{
+        PasswordHasher, bootstrap, login_csrf::LoginCsrf, session_store::DeploymentSessionStore,
+        throttle::Throttle,
+    },
+    cache::{UserListCache, changes},
     config::{Settings, redacted_url},
-    db, http, redis,
+    db, http, redis, server,
     state::AppState,
 };
 
-/// After a shutdown signal, in-flight requests get this long to finish (SPEC §7:
-/// above the request timeout, below compose's stop_grace_period).
-pub const DRAIN_LIMIT: Duration = Duration::from_secs(10);
-
-/// How long a client may take to send a request head.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+pub use crate::server::{DRAIN_LIMIT, HEADER_READ_TIMEOUT};
 
 /// A service bound to its port, ready to serve.
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    /// Ends the task that hears changes made in the database (`cache::changes`)
+    /// when the application is dropped, served or not.
+    _hearing_changes: tokio_util::sync::DropGuard,
 }
 
 impl Application {
@@ -45,14 +39,34 @@ impl Application {
         );
         db::prepare(&settings).await?;
         let redis = redis::connect(&settings)?;
+        let pool = db::pool(&settings)?;
+        let deployment = db::secrets::get_or_create(&pool, "deployment_id", || {
+            rand::random::<[u8; 16]>().to_vec()
+        })
+        .await?;
+        let signing_key = match &settings.secret_key {
+            Some(key) => key.expose_secret().as_bytes().to_vec(),
+            None => {
+                db::secrets::get_or_create(&pool, "signing_key", || {
+                    rand::random::<[u8; 32]>().to_vec()
+                })
+                .await?
+            }
+        };
         let state = AppState {
-            db: db::pool(&settings)?,
+            sessions: DeploymentSessionStore::new(
+                redis.clone(),
+                &settings.redis_key_prefix,
+                &deployment,
+            ),
+            login_csrf: LoginCsrf::new(&signing_key, settings.cookie_secure),
+            db: pool,
             user_cache: UserListCache::new(
                 redis.clone(),
                 &settings.redis_key_prefix,
                 settings.cache_ttl,
             ),
-            throttle: LoginThrottle::new(redis.clone(), &settings.redis_key_prefix),
+            throttle: Throttle::new(redis.clone(), &settings.redis_key_prefix),
             tokens: Arc::default(),
             redis,
             hasher: PasswordHasher::default(),
@@ -65,7 +79,17 @@ impl Application {
         let listener = TcpListener::bind(address)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
-        Ok(Self { listener, state })
+        let hearing_changes = CancellationToken::new();
+        let stale = changes::Stale {
+            user_cache: state.user_cache.clone(),
+            tokens: state.tokens.clone(),
+        };
+        changes::listen(state.db.clone(), stale, hearing_changes.clone()).await;
+        Ok(Self {
+            listener,
+            state,
+            _hearing_changes: hearing_changes.drop_guard(),
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -94,59 +118,11 @@ impl Application {
             stopping.cancel();
         });
         tracing::info!(%address, "listening");
-        serve(self.listener, app, stop).await;
+        let max_connections = self.state.settings.max_connections;
+        server::serve(self.listener, app, max_connections, stop).await;
         self.state.db.close().await;
         tracing::info!("stopped");
         Ok(())
-    }
-}
-
-/// The accept loop. Hand-rolled on hyper-util rather than `axum::serve` for one
-/// setting axum does not expose: a header-read timeout, so a client that sends
-/// its request head slowly (or never) cannot hold a connection forever.
-async fn serve(listener: TcpListener, app: Router, stop: CancellationToken) {
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
-    let connections = GracefulShutdown::new();
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(connection) => connection,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off, keep serving.
-                    tracing::warn!(error = %e, "cannot accept a connection");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = stop.cancelled() => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let router = app.clone();
-        let service = tower::service_fn(move |mut request: Request<Incoming>| {
-            request.extensions_mut().insert(ConnectInfo(peer));
-            router.clone().oneshot(request.map(Body::new))
-        });
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
-            .into_owned();
-        let connection = connections.watch(connection);
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-        });
-    }
-    // New connections are refused from here on; open ones finish their request.
-    drop(listener);
-    tokio::select! {
-        () = connections.shutdown() => {}
-        () = tokio::time::sleep(DRAIN_LIMIT) => {
-            tracing::warn!("drain limit reached; closing remaining connections");
-        }
     }
 }
 

@@ -6,7 +6,10 @@ use axum::extract::FromRef;
 use sqlx::PgPool;
 
 use crate::{
-    auth::{PasswordHasher, throttle::LoginThrottle, token_cache::TokenCache},
+    auth::{
+        PasswordHasher, login_csrf::LoginCsrf, session_store::DeploymentSessionStore,
+        throttle::Throttle, token_cache::TokenCache,
+    },
     cache::UserListCache,
     config::Settings,
 };
@@ -19,8 +22,12 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Pages of `GET /users`, over `redis`.
     pub user_cache: UserListCache,
-    /// Failed-login counters, over `redis`.
-    pub throttle: LoginThrottle,
+    /// Login and bearer-token attempt counters, over `redis`.
+    pub throttle: Throttle,
+    /// Login sessions, over `redis`, bound to this deployment.
+    pub sessions: DeploymentSessionStore,
+    /// The login form's stateless CSRF check.
+    pub login_csrf: LoginCsrf,
     /// Bearer tokens already checked, trusted per cache generation.
     pub tokens: Arc<TokenCache>,
     pub hasher: PasswordHasher,

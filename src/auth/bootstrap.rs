@@ -22,7 +22,7 @@ pub async fn ensure_first_admin(
     hasher: &PasswordHasher,
     admin: &AdminBootstrap,
 ) -> anyhow::Result<bool> {
-    let mut tx = pool.begin().await?;
+    let mut tx = db::actor::begin(pool).await?;
     sqlx::query("select pg_advisory_xact_lock(hashtext('useradmin:first-admin'))")
         .execute(&mut *tx)
         .await?;
@@ -45,7 +45,7 @@ pub async fn ensure_first_admin(
         None => (generate_password(), true),
     };
     let hash = hasher.hash(&password).await?;
-    db::users::upsert_admin(&mut *tx, name.as_str(), email.as_str(), &hash)
+    db::users::upsert_admin(&mut tx, name.as_str(), email.as_str(), &hash)
         .await
         .context("creating the first admin")?;
     tx.commit().await?;

@@ -1,8 +1,10 @@
 //! Who may do what: password hashing, API tokens and the first admin.
 
 pub mod bootstrap;
+pub mod login_csrf;
 pub mod password;
 pub mod session;
+pub mod session_store;
 pub mod throttle;
 pub mod token_cache;
 pub mod tokens;

@@ -9,6 +9,7 @@ use crate::error::AppError;
 const LOGIN: &str = "login";
 const CSRF: &str = "csrf";
 const FLASH: &str = "flash";
+const SLID_AT: &str = "slid_at";
 
 /// Who a session belongs to, and since when.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -26,6 +27,24 @@ pub fn idle_expiry(settings: &crate::config::Settings) -> tower_sessions::Expiry
     let idle =
         time::Duration::try_from(settings.session_idle).unwrap_or(time::Duration::minutes(30));
     tower_sessions::Expiry::OnInactivity(idle)
+}
+
+/// Moves the idle expiry on for a session in use, whatever the request's format
+/// (a script holding a cookie and asking for JSON counts as activity too).
+/// Writing on every request would cost a Redis write each and re-send the cookie
+/// each time, so it slides at most every quarter of the idle time (at most once
+/// a minute): never late enough for an active session to lapse.
+pub async fn keep_alive(
+    session: &Session,
+    settings: &crate::config::Settings,
+) -> Result<(), AppError> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let every = (settings.session_idle.as_secs() / 4).clamp(1, 60) as i64;
+    let slid_at: Option<i64> = session.get(SLID_AT).await.map_err(unavailable)?;
+    if slid_at.is_none_or(|at| now - at >= every || now < at) {
+        session.insert(SLID_AT, now).await.map_err(unavailable)?;
+    }
+    Ok(())
 }
 
 fn unavailable(error: tower_sessions::session::Error) -> AppError {

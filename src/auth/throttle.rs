@@ -1,20 +1,44 @@
-//! Login throttling, counted in Redis so it holds across instances (SPEC §5): at
-//! most 5 failures per (email, client address) and 20 per client address in 15
-//! minutes. Keying by email alone would let anyone lock the real admin out.
+//! Throttling of credential guessing, counted in Redis so it holds across
+//! instances (SPEC §5).
+//!
+//! Logins: at most 5 attempts per (account, client address) and 20 per client
+//! address in 15 minutes. An attempt is counted *before* its password is checked,
+//! in one atomic step, so a burst of parallel guesses cannot slip past the limit
+//! while the first ones are still being verified. A successful login takes its
+//! own attempt back. Keying by account alone would let anyone lock the real admin
+//! out, hence the address in the key.
+//!
+//! Bearer tokens: a client address whose tokens failed 60 times within a minute
+//! gets 429 without a database lookup.
 
-use fred::{prelude::*, types::ExpireOptions};
+use fred::{prelude::*, types::scripts::Script};
 use sha2::{Digest, Sha256};
 
 use crate::error::AppError;
 
-const WINDOW_SECS: i64 = 15 * 60;
+const LOGIN_WINDOW_SECS: i64 = 15 * 60;
 const PER_ACCOUNT_AND_ADDRESS: i64 = 5;
 const PER_ADDRESS: i64 = 20;
 
+const TOKEN_WINDOW_SECS: i64 = 60;
+const TOKEN_FAILURES_PER_ADDRESS: i64 = 60;
+
+/// Counts one attempt on both keys; answers both counts and both remaining
+/// lifetimes. The window starts with the first attempt and does not slide.
+const ATTEMPT_SCRIPT: &str = r"
+local counts = {}
+for i, key in ipairs(KEYS) do
+  counts[i] = redis.call('INCR', key)
+  if counts[i] == 1 then redis.call('EXPIRE', key, ARGV[1]) end
+end
+return {counts[1], counts[2], redis.call('TTL', KEYS[1]), redis.call('TTL', KEYS[2])}
+";
+
 #[derive(Clone)]
-pub struct LoginThrottle {
+pub struct Throttle {
     redis: Pool,
     prefix: String,
+    attempt: Script,
 }
 
 fn unavailable(error: fred::error::Error) -> AppError {
@@ -24,62 +48,102 @@ fn unavailable(error: fred::error::Error) -> AppError {
     )
 }
 
-impl LoginThrottle {
+impl Throttle {
     pub fn new(redis: Pool, key_prefix: &str) -> Self {
         Self {
             redis,
-            prefix: format!("{key_prefix}login-failures:"),
+            prefix: key_prefix.to_owned(),
+            attempt: Script::from_lua(ATTEMPT_SCRIPT),
         }
     }
 
-    fn keys(&self, email: &str, address: &str) -> (String, String) {
-        // Emails are hashed (and folded to lower case, so letter case cannot dodge
-        // the limit) to keep keys short and addresses out of Redis in clear.
-        let email = hex::encode(Sha256::digest(email.trim().to_lowercase().as_bytes()));
+    /// The keys of one (account, address) pair and of the address alone. The
+    /// account is hashed to keep keys short and addresses out of Redis in clear;
+    /// the hash tag keeps both keys in one slot on Redis Cluster.
+    fn login_keys(&self, account: &LoginKey, address: &str) -> (String, String) {
+        let account = hex::encode(Sha256::digest(account.0.as_bytes()));
         (
-            format!("{}{address}:{email}", self.prefix),
-            format!("{}{address}", self.prefix),
+            format!("{}login-attempts:{{{address}}}:{account}", self.prefix),
+            format!("{}login-attempts:{{{address}}}", self.prefix),
         )
     }
 
-    /// Refuses with 429 when either limit is reached.
-    pub async fn check(&self, email: &str, address: &str) -> Result<(), AppError> {
-        let (pair, by_address) = self.keys(email, address);
-        let counts: Vec<Option<i64>> = self
-            .redis
-            .mget(vec![pair.clone(), by_address.clone()])
+    /// Counts a login attempt; 429 when it goes over either limit.
+    pub async fn login_attempt(&self, account: &LoginKey, address: &str) -> Result<(), AppError> {
+        let (pair, by_address) = self.login_keys(account, address);
+        let answer: Vec<i64> = self
+            .attempt
+            .evalsha_with_reload(
+                self.redis.next(),
+                vec![pair, by_address],
+                vec![LOGIN_WINDOW_SECS],
+            )
             .await
             .map_err(unavailable)?;
-        let over_pair = counts.first().copied().flatten().unwrap_or(0) >= PER_ACCOUNT_AND_ADDRESS;
-        let over_address = counts.get(1).copied().flatten().unwrap_or(0) >= PER_ADDRESS;
-        if !(over_pair || over_address) {
+        let &[pair_count, address_count, pair_ttl, address_ttl] = answer.as_slice() else {
+            return Err(AppError::Internal(anyhow::anyhow!(
+                "unexpected answer from the throttle script: {answer:?}"
+            )));
+        };
+        let ttl = if pair_count > PER_ACCOUNT_AND_ADDRESS {
+            pair_ttl
+        } else if address_count > PER_ADDRESS {
+            address_ttl
+        } else {
             return Ok(());
-        }
-        let key = if over_pair { pair } else { by_address };
-        let ttl: i64 = self.redis.ttl(key).await.map_err(unavailable)?;
+        };
         Err(AppError::TooManyRequests {
-            retry_after_secs: ttl.clamp(1, WINDOW_SECS) as u64,
+            retry_after_secs: ttl.clamp(1, LOGIN_WINDOW_SECS) as u64,
         })
     }
 
-    pub async fn record_failure(&self, email: &str, address: &str) -> Result<(), AppError> {
-        let (pair, by_address) = self.keys(email, address);
+    /// A successful login clears that account's attempts from that address and
+    /// gives back its place in the address's allowance.
+    pub async fn login_succeeded(&self, account: &LoginKey, address: &str) -> Result<(), AppError> {
+        let (pair, by_address) = self.login_keys(account, address);
         let pipeline = self.redis.next().pipeline();
-        for key in [pair, by_address] {
-            let _: () = pipeline.incr(&key).await.map_err(unavailable)?;
-            let _: () = pipeline
-                .expire(&key, WINDOW_SECS, Some(ExpireOptions::NX))
-                .await
-                .map_err(unavailable)?;
-        }
+        let _: () = pipeline.del(pair).await.map_err(unavailable)?;
+        let _: () = pipeline.decr(by_address).await.map_err(unavailable)?;
         let _: Vec<Value> = pipeline.all().await.map_err(unavailable)?;
         Ok(())
     }
 
-    /// A successful login clears the failures of that account from that address.
-    pub async fn record_success(&self, email: &str, address: &str) -> Result<(), AppError> {
-        let (pair, _) = self.keys(email, address);
-        let _: i64 = self.redis.del(pair).await.map_err(unavailable)?;
-        Ok(())
+    fn token_key(&self, address: &str) -> String {
+        format!("{}token-failures:{address}", self.prefix)
+    }
+
+    /// 429 when this address's tokens failed too often. Without Redis every
+    /// request is let through: PostgreSQL still decides.
+    pub async fn token_check(&self, address: &str) -> Result<(), AppError> {
+        let key = self.token_key(address);
+        let count: Result<Option<i64>, _> = self.redis.get(&key).await;
+        if count.ok().flatten().unwrap_or(0) < TOKEN_FAILURES_PER_ADDRESS {
+            return Ok(());
+        }
+        let ttl: i64 = self.redis.ttl(&key).await.unwrap_or(TOKEN_WINDOW_SECS);
+        Err(AppError::TooManyRequests {
+            retry_after_secs: ttl.clamp(1, TOKEN_WINDOW_SECS) as u64,
+        })
+    }
+
+    pub async fn token_failed(&self, address: &str) {
+        let key = self.token_key(address);
+        let counted: Result<i64, _> = self.redis.incr(&key).await;
+        if matches!(counted, Ok(1)) {
+            let _: Result<(), _> = self.redis.expire(&key, TOKEN_WINDOW_SECS, None).await;
+        }
+    }
+}
+
+/// An email as the login lookup compares it: PostgreSQL's `lower()` of the
+/// trimmed input (see `db::users::login_key`), so a spelling that would log in as
+/// an account always counts against that account's attempts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginKey(String);
+
+impl LoginKey {
+    /// Only `db::users::login_key` makes one, from the database's own folding.
+    pub fn from_database(folded: String) -> Self {
+        Self(folded)
     }
 }

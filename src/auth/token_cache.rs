@@ -3,8 +3,10 @@
 //! cache generation it was read in: every write to users or tokens (a revoke, a
 //! demotion, a deletion) moves the generation on in Redis, so a change made
 //! through any instance ends the trust at once. A change made behind the
-//! service's back (raw SQL in Adminer) is seen within [`MAX_AGE`]. Without Redis
-//! nothing is trusted and every request asks PostgreSQL.
+//! service's back (raw SQL in Adminer) reaches every instance through the
+//! database's notifications (`cache::changes`), which clear this cache; [`MAX_AGE`]
+//! bounds the trust should a notification be lost. Without Redis nothing is
+//! trusted and every request asks PostgreSQL.
 
 use std::{
     collections::HashMap,
@@ -63,6 +65,15 @@ impl TokenCache {
                 owner,
             },
         );
+    }
+
+    /// Forgets every check: something changed that the generation may not show
+    /// (Redis unreachable when it was bumped).
+    pub fn clear(&self) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clear();
     }
 
     /// Notes a recorded use, so it is not recorded again within the minute.

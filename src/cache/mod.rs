@@ -1,6 +1,7 @@
 //! Redis-backed caches over the one shared pool.
 
 mod breaker;
+pub mod changes;
 mod user_list;
 
 pub use breaker::Breaker;

@@ -243,6 +243,12 @@ impl UserListCache {
         }
     }
 
+    /// Redis just answered someone else (the health check): stop skipping it now
+    /// rather than at the next probe. Owed bumps are still paid before serving.
+    pub fn redis_answered(&self) {
+        self.inner.breaker.record_success();
+    }
+
     /// Whether Redis is currently being skipped (for `/health` and tests).
     pub fn is_bypassed(&self) -> bool {
         self.inner.breaker.is_open() || self.inner.bumps_owed.load(Ordering::Acquire) > 0

@@ -1,7 +1,7 @@
 //! `useradmin create-admin`: the way back in when the admin password is lost.
 
 use std::{
-    io::{BufRead, IsTerminal, Write},
+    io::{BufRead, IsTerminal},
     process::ExitCode,
 };
 
@@ -24,7 +24,9 @@ pub async fn create(settings: Settings, email: &str, name: &str) -> anyhow::Resu
     let password = Password::parse(&raw).map_err(|e| anyhow::anyhow!("the password {e}"))?;
     let pool = super::database(&settings).await?;
     let hash = PasswordHasher::default().hash(&password).await?;
-    let created = db::users::upsert_admin(&pool, name.as_str(), email.as_str(), &hash).await?;
+    let mut tx = db::actor::begin(&pool).await?;
+    let created = db::users::upsert_admin(&mut tx, name.as_str(), email.as_str(), &hash).await?;
+    tx.commit().await?;
     super::invalidate_user_cache(&settings).await;
     if created {
         println!("created admin {email}");
@@ -34,17 +36,44 @@ pub async fn create(settings: Settings, email: &str, name: &str) -> anyhow::Resu
     Ok(ExitCode::SUCCESS)
 }
 
+/// The password from standard input: typed twice without echo on a terminal, one
+/// line otherwise (scripts pipe it).
 fn read_password() -> anyhow::Result<String> {
     let stdin = std::io::stdin();
-    if stdin.is_terminal() {
-        eprint!("Password for the admin (8 to 128 characters): ");
-        std::io::stderr().flush()?;
-    }
-    let mut line = String::new();
-    stdin.lock().read_line(&mut line)?;
-    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    let password = if stdin.is_terminal() {
+        let first = rpassword::prompt_password("Password for the admin (8 to 128 characters): ")?;
+        let second = rpassword::prompt_password("The same password again: ")?;
+        confirmed(first, &second)?
+    } else {
+        let mut line = String::new();
+        stdin.lock().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
     if password.is_empty() {
         anyhow::bail!("no password: set ADMIN_PASSWORD or write it on standard input");
     }
     Ok(password)
+}
+
+/// The password typed first, when the second typing matches it.
+fn confirmed(first: String, second: &str) -> anyhow::Result<String> {
+    if first != second {
+        anyhow::bail!("the two passwords differ; nothing was changed");
+    }
+    Ok(first)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_two_typings_must_match() {
+        assert_eq!(
+            confirmed("a password".into(), "a password").unwrap(),
+            "a password"
+        );
+        let error = confirmed("a password".into(), "a passwort").unwrap_err();
+        assert!(error.to_string().contains("differ"), "{error}");
+    }
 }

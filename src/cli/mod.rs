@@ -103,11 +103,28 @@ pub async fn run(cli: Cli) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "failed");
-            eprintln!("useradmin: {e:#}");
+            // Printed here only, once: not logged as well.
+            eprintln!("useradmin: {}", error_chain(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes on one line, like `{e:#}`, but without a cause that
+/// the text before it already says (sqlx's messages include their source).
+fn error_chain(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let cause = cause.to_string();
+        if text.contains(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause);
+    }
+    text
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<ExitCode> {
@@ -143,6 +160,42 @@ async fn invalidate_user_cache(settings: &Settings) {
         tracing::warn!(
             "could not reach Redis to refresh cached user lists; they expire within {} s",
             settings.cache_ttl.as_secs()
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Like sqlx's errors: the message includes the source's.
+    #[derive(Debug)]
+    struct Wrapped(std::io::Error);
+
+    impl std::fmt::Display for Wrapped {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "error communicating with database: {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Wrapped {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn an_error_chain_says_each_cause_once() {
+        let refused = || std::io::Error::other("Connection refused (os error 111)");
+        let error = anyhow::Error::new(refused()).context("cannot migrate");
+        assert_eq!(
+            error_chain(&error),
+            "cannot migrate: Connection refused (os error 111)"
+        );
+        let error = anyhow::Error::new(Wrapped(refused()));
+        assert_eq!(
+            error_chain(&error),
+            "error communicating with database: Connection refused (os error 111)"
         );
     }
 }

@@ -1,6 +1,8 @@
 //! All SQL lives in this module. Functions take a pool or a transaction and return
 //! plain rows or outcomes; the HTTP layer decides what a client sees.
 
+pub mod actor;
+pub mod secrets;
 pub mod seed;
 pub mod tokens;
 pub mod users;

@@ -29,15 +29,18 @@ pub async fn insert(
     token_hash: &[u8],
     owner: i64,
 ) -> Result<TokenRow, sqlx::Error> {
-    sqlx::query_as(
+    let mut tx = super::actor::begin(db).await?;
+    let row = sqlx::query_as(
         "insert into api_tokens (label, token_hash, created_by) values ($1, $2, $3) \
          returning id, label, created_by, created_at, last_used_at, revoked_at",
     )
     .bind(label)
     .bind(token_hash)
     .bind(owner)
-    .fetch_one(db)
-    .await
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(row)
 }
 
 pub async fn list(db: &PgPool) -> Result<Vec<TokenRow>, sqlx::Error> {
@@ -52,11 +55,13 @@ pub async fn list(db: &PgPool) -> Result<Vec<TokenRow>, sqlx::Error> {
 /// Revokes a token; false when there is no such token. Revoking twice keeps the
 /// first time.
 pub async fn revoke(db: &PgPool, id: i64) -> Result<bool, sqlx::Error> {
+    let mut tx = super::actor::begin(db).await?;
     let done =
         sqlx::query("update api_tokens set revoked_at = coalesce(revoked_at, now()) where id = $1")
             .bind(id)
-            .execute(db)
+            .execute(&mut *tx)
             .await?;
+    tx.commit().await?;
     Ok(done.rows_affected() == 1)
 }
 

@@ -48,7 +48,8 @@ pub struct UserChangesRecord<'a> {
 }
 
 pub async fn insert(db: &PgPool, user: NewUserRecord<'_>) -> Result<UserRow, sqlx::Error> {
-    sqlx::query_as(
+    let mut tx = super::actor::begin(db).await?;
+    let row = sqlx::query_as(
         "insert into users (name, email, is_admin, password_hash) values ($1, $2, $3, $4) \
          returning id, name, email, is_admin, created_at, updated_at, version",
     )
@@ -56,8 +57,10 @@ pub async fn insert(db: &PgPool, user: NewUserRecord<'_>) -> Result<UserRow, sql
     .bind(user.email)
     .bind(user.is_admin)
     .bind(user.password_hash)
-    .fetch_one(db)
-    .await
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(row)
 }
 
 pub async fn find(db: &PgPool, id: i64) -> Result<Option<UserRow>, sqlx::Error> {
@@ -83,7 +86,7 @@ pub async fn find_by_email(db: &PgPool, email: &str) -> Result<Option<UserRow>, 
 /// Makes `email` an admin with this password hash: creates the user, or promotes
 /// an existing one (keeping its name). True when the user was created.
 pub async fn upsert_admin(
-    db: impl sqlx::PgExecutor<'_>,
+    tx: &mut sqlx::PgConnection,
     name: &str,
     email: &str,
     password_hash: &str,
@@ -91,15 +94,13 @@ pub async fn upsert_admin(
     sqlx::query_scalar(
         "insert into users (name, email, is_admin, password_hash) values ($1, $2, true, $3) \
          on conflict ((lower(email))) do update set \
-             is_admin = true, password_hash = excluded.password_hash, \
-             session_epoch = users.session_epoch + 1, \
-             version = users.version + 1, updated_at = now() \
+             is_admin = true, password_hash = excluded.password_hash \
          returning (xmax = 0)",
     )
     .bind(name)
     .bind(email)
     .bind(password_hash)
-    .fetch_one(db)
+    .fetch_one(tx)
     .await
 }
 
@@ -111,6 +112,15 @@ pub struct Credentials {
     pub is_admin: bool,
     pub password_hash: Option<String>,
     pub session_epoch: i32,
+}
+
+/// The email as the login lookup compares it (PostgreSQL's `lower()`), for
+/// throttling attempts against the account they would log in to.
+pub async fn login_key(db: &PgPool, email: &str) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar("select lower($1)")
+        .bind(email)
+        .fetch_one(db)
+        .await
 }
 
 pub async fn credentials_by_email(
@@ -135,17 +145,18 @@ pub async fn credentials_by_id(db: &PgPool, id: i64) -> Result<Option<Credential
     .await
 }
 
-/// Sets a new password and moves the session epoch on; returns the new epoch.
+/// Sets a new password; returns the new session epoch (a trigger moves it on).
 pub async fn set_password(db: &PgPool, id: i64, password_hash: &str) -> Result<i32, sqlx::Error> {
-    sqlx::query_scalar(
-        "update users set password_hash = $2, session_epoch = session_epoch + 1, \
-             version = version + 1, updated_at = now() \
-         where id = $1 returning session_epoch",
+    let mut tx = super::actor::begin(db).await?;
+    let epoch = sqlx::query_scalar(
+        "update users set password_hash = $2 where id = $1 returning session_epoch",
     )
     .bind(id)
     .bind(password_hash)
-    .fetch_one(db)
-    .await
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(epoch)
 }
 
 pub async fn any_admin_exists(db: &PgPool) -> Result<bool, sqlx::Error> {
@@ -174,7 +185,7 @@ pub async fn update(
     changes: UserChangesRecord<'_>,
     expected: Option<&[i32]>,
 ) -> Result<WriteOutcome<UserRow>, sqlx::Error> {
-    let mut tx = db.begin().await?;
+    let mut tx = super::actor::begin(db).await?;
     if changes.is_admin == Some(false) && is_last_admin(&mut tx, id).await? {
         return Ok(WriteOutcome::LastAdmin);
     }
@@ -183,10 +194,7 @@ pub async fn update(
              name = coalesce($2, name), \
              email = coalesce($3, email), \
              is_admin = coalesce($4, is_admin), \
-             password_hash = coalesce($5, password_hash), \
-             session_epoch = session_epoch + (case when $5 is null then 0 else 1 end), \
-             version = version + 1, \
-             updated_at = now() \
+             password_hash = coalesce($5, password_hash) \
          where id = $1 and ($6::int4[] is null or version = any($6)) \
          returning id, name, email, is_admin, created_at, updated_at, version",
     )
@@ -207,7 +215,7 @@ pub async fn delete(
     id: i64,
     expected: Option<&[i32]>,
 ) -> Result<WriteOutcome<UserRow>, sqlx::Error> {
-    let mut tx = db.begin().await?;
+    let mut tx = super::actor::begin(db).await?;
     if is_last_admin(&mut tx, id).await? {
         return Ok(WriteOutcome::LastAdmin);
     }

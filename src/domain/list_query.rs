@@ -200,7 +200,9 @@ fn parse_sort(raw: &str) -> Result<(SortKey, SortOrder), ListQueryError> {
         None => (SortOrder::Ascending, raw),
     };
     let key = match name {
-        "" | "id" => SortKey::Id,
+        // Only an absent sort means the default; a bare "-" names no column.
+        "" if order == SortOrder::Ascending => SortKey::Id,
+        "id" => SortKey::Id,
         "name" => SortKey::Name,
         "email" => SortKey::Email,
         "created_at" => SortKey::CreatedAt,
@@ -270,7 +272,17 @@ mod tests {
             (SortKey::CreatedAt, SortOrder::Descending)
         );
         assert!(parse(&[("sort", "password_hash")]).is_err());
+        assert_eq!(parse(&[("sort", "")]).unwrap().sort, SortKey::Id);
         assert!(parse(&[("sort", "name; drop table users")]).is_err());
+    }
+
+    #[test]
+    fn a_minus_must_be_followed_by_a_column() {
+        for bad in ["-", " - ", "--", "--id", "-ID", "-unknown", "- id"] {
+            assert!(parse(&[("sort", bad)]).is_err(), "{bad:?}");
+        }
+        let q = parse(&[("sort", "-id")]).unwrap();
+        assert_eq!((q.sort, q.order), (SortKey::Id, SortOrder::Descending));
     }
 
     #[test]

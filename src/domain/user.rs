@@ -45,6 +45,9 @@ pub struct UserInput {
     /// Write-only: 8 to 128 characters.
     #[schema(min_length = 8, max_length = 128, write_only)]
     pub password: Option<String>,
+    /// Write-only: your own current password, needed to set your own `password`.
+    #[schema(write_only)]
+    pub current_password: Option<String>,
     /// The version the client last read: the HTML edit form's stand-in for
     /// `If-Match`.
     pub version: Option<i32>,

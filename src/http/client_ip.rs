@@ -6,7 +6,7 @@ use std::{convert::Infallible, net::SocketAddr};
 
 use axum::{
     extract::{ConnectInfo, FromRef, FromRequestParts},
-    http::request::Parts,
+    http::{HeaderMap, request::Parts},
 };
 
 use crate::{config::TrustedProxy, state::AppState};
@@ -36,14 +36,53 @@ where
         };
         let forwarded = match state.settings.trusted_proxy {
             None => None,
-            // Our proxy appends the address it saw: the right-most entry.
-            Some(TrustedProxy::XForwardedFor) => header("x-forwarded-for")
-                .and_then(|v| v.rsplit(',').next().map(|ip| ip.trim().to_owned())),
+            // Our proxy appends the address it saw: the right-most entry of all
+            // the lines (a proxy may add a line of its own rather than append).
+            Some(TrustedProxy::XForwardedFor) => right_most(&parts.headers, "x-forwarded-for"),
             Some(TrustedProxy::XRealIp) => header("x-real-ip").map(|v| v.trim().to_owned()),
         };
         let ip = forwarded
             .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok())
             .unwrap_or(peer);
         Ok(Self(ip))
+    }
+}
+
+/// The last address of every `name` line joined in order with ','; `None` when
+/// there is no line. (A client's odd bytes in an earlier line change nothing.)
+fn right_most(headers: &HeaderMap, name: &str) -> Option<String> {
+    let lines: Vec<_> = headers
+        .get_all(name)
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()))
+        .collect();
+    if lines.is_empty() {
+        return None;
+    }
+    let joined = lines.join(",");
+    joined.rsplit(',').next().map(|ip| ip.trim().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_right_most_address_of_every_line_counts() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(right_most(&headers, "x-forwarded-for"), None);
+        headers.append(
+            "x-forwarded-for",
+            "198.51.100.1, 198.51.100.2".parse().unwrap(),
+        );
+        assert_eq!(
+            right_most(&headers, "x-forwarded-for").as_deref(),
+            Some("198.51.100.2")
+        );
+        headers.append("x-forwarded-for", " 203.0.113.9 ".parse().unwrap());
+        assert_eq!(
+            right_most(&headers, "x-forwarded-for").as_deref(),
+            Some("203.0.113.9")
+        );
     }
 }

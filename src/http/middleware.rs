@@ -1,19 +1,19 @@
 //! Cross-cutting request handling: authentication, CSRF, error responses in the
-//! client's format, security headers, panics.
+//! client's format, panics. (Response headers: `headers`.)
 
 use std::any::Any;
 
 use axum::{
     Json,
     body::Body,
-    extract::{Request, State},
-    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
+    extract::{FromRequestParts, Request, State},
+    http::{Method, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Redirect, Response},
 };
 use tower_sessions::Session;
 
-use super::{body::BODY_LIMIT, negotiate::Format, pages};
+use super::{body::BODY_LIMIT, client_ip::ClientIp, negotiate::Format, pages};
 use crate::{
     auth::{AuthMethod, CurrentAdmin, session, tokens},
     db,
@@ -38,15 +38,18 @@ pub async fn require_admin(
 
 async fn authenticate(
     state: &AppState,
-    mut request: Request,
+    request: Request,
 ) -> Result<(CurrentAdmin, Request), AppError> {
-    if let Some(token) = tokens::bearer(request.headers()) {
-        let (admin, generation) = authenticate_token(state, token).await?;
+    let (mut parts, body) = request.into_parts();
+    if let Some(token) = tokens::bearer(&parts.headers).map(str::to_owned) {
+        let Ok(ClientIp(address)) = ClientIp::from_request_parts(&mut parts, state).await;
+        let (admin, generation) = authenticate_token(state, &token, &address).await?;
         if let Some(generation) = generation {
-            request.extensions_mut().insert(CacheGeneration(generation));
+            parts.extensions.insert(CacheGeneration(generation));
         }
-        return Ok((admin, request));
+        return Ok((admin, Request::from_parts(parts, body)));
     }
+    let request = Request::from_parts(parts, body);
     let session = request
         .extensions()
         .get::<Session>()
@@ -71,6 +74,7 @@ pub struct CacheGeneration(pub bytes::Bytes);
 async fn authenticate_token(
     state: &AppState,
     token: &str,
+    address: &str,
 ) -> Result<(CurrentAdmin, Option<bytes::Bytes>), AppError> {
     let hash = tokens::hash(token);
     // Read before the database, as a list reader does: a revoke committed after
@@ -82,9 +86,13 @@ async fn authenticate_token(
     let owner = match cached {
         Some(owner) => owner,
         None => {
-            let owner = db::tokens::authenticate(&state.db, &hash)
-                .await?
-                .ok_or(AppError::Unauthenticated)?;
+            // Guessing costs a database lookup each; an address that keeps
+            // failing is refused before it gets one.
+            state.throttle.token_check(address).await?;
+            let Some(owner) = db::tokens::authenticate(&state.db, &hash).await? else {
+                state.throttle.token_failed(address).await;
+                return Err(AppError::Unauthenticated);
+            };
             if let Some(generation) = &generation {
                 state.tokens.put(hash, generation.clone(), owner.clone());
             }
@@ -129,6 +137,7 @@ async fn authenticate_session(
     }
     match db::users::credentials_by_id(&state.db, login.user_id).await? {
         Some(account) if account.is_admin && account.session_epoch == login.epoch => {
+            session::keep_alive(session, &state.settings).await?;
             Ok(CurrentAdmin {
                 user_id: account.id,
                 name: account.name,
@@ -314,41 +323,6 @@ pub async fn static_errors_are_not_found(request: Request, next: Next) -> Respon
         return StatusCode::NOT_FOUND.into_response();
     }
     response
-}
-
-/// SPEC §5's headers on every HTML page; pages are never cached (they show
-/// personal data and a CSRF token).
-pub async fn security_headers(request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    let is_html = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/html"));
-    if is_html {
-        set_page_headers(headers);
-    }
-    response
-}
-
-fn set_page_headers(headers: &mut HeaderMap) {
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            // data: images: the stylesheet's inline SVG icons (search, checkmarks).
-            "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
-        ),
-    );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
 
 /// A panic in a handler is a bug: it is logged, and the client gets a plain 500

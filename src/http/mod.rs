@@ -3,11 +3,13 @@
 pub mod body;
 pub mod client_ip;
 pub mod extract;
+pub mod headers;
 pub mod layout;
 pub mod middleware;
 pub mod negotiate;
 pub mod openapi;
 pub mod pages;
+pub mod request_id;
 pub mod routes;
 pub mod views;
 
@@ -32,7 +34,6 @@ use tower_http::{
 };
 
 use tower_sessions::{SessionManagerLayer, cookie::SameSite};
-use tower_sessions_redis_store::RedisStore;
 
 use crate::state::AppState;
 
@@ -50,7 +51,7 @@ pub fn router(state: AppState) -> Router {
         .route_layer(from_fn_with_state(state.clone(), middleware::require_admin));
 
     let settings = &state.settings;
-    let sessions = SessionManagerLayer::new(RedisStore::new(state.redis.clone()))
+    let sessions = SessionManagerLayer::new(state.sessions.clone())
         .with_name("useradmin_session")
         .with_http_only(true)
         .with_secure(settings.cookie_secure)
@@ -61,7 +62,12 @@ pub fn router(state: AppState) -> Router {
         // the browser's new cookie.
         .with_expiry(crate::auth::session::idle_expiry(settings));
 
+    let header_policy = headers::HeaderPolicy {
+        hsts: settings.cookie_secure,
+    };
     let layers = ServiceBuilder::new()
+        // A client's id is kept only when short and plain; otherwise a new one.
+        .layer(from_fn(request_id::drop_invalid))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(
             TraceLayer::new_for_http()
@@ -81,7 +87,7 @@ pub fn router(state: AppState) -> Router {
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(from_fn(middleware::security_headers))
+        .layer(from_fn_with_state(header_policy, headers::security_headers))
         .layer(from_fn(middleware::error_responses))
         .layer(CatchPanicLayer::custom(middleware::panic_response))
         .layer(TimeoutLayer::with_status_code(

@@ -12,6 +12,8 @@ pub struct Layout {
     pub title: String,
     /// The logged-in admin's name; `None` on the login and error pages.
     pub admin: Option<String>,
+    /// The logged-in admin's id, for pages that differ on one's own account.
+    pub admin_id: Option<i64>,
     pub csrf: String,
     pub flash: Option<String>,
 }
@@ -22,6 +24,7 @@ impl Layout {
         Self {
             title: title.into(),
             admin: None,
+            admin_id: None,
             csrf,
             flash: None,
         }
@@ -91,6 +94,8 @@ pub struct UserFormPage {
     pub conflict: Option<UserView>,
     pub submitted_name: String,
     pub submitted_email: String,
+    /// The admin is editing their own account: a new password needs the current one.
+    pub is_self: bool,
 }
 
 #[derive(Template, WebTemplate)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use fred::prelude::*;
 use secrecy::ExposeSecret;
 
-use crate::config::Settings;
+use crate::config::{Settings, redacted_url};
 
 /// How long one Redis command may take before the caller gives up on it.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_millis(200);
@@ -39,7 +39,31 @@ pub fn connect(settings: &Settings) -> Result<Pool, fred::error::Error> {
         })
         .build_pool(pool_size())?;
     pool.connect_pool();
+    warn_unless_connected(&pool, settings);
     Ok(pool)
+}
+
+/// How long after start-up an unreachable Redis is reported.
+pub const CONNECT_WARNING_AFTER: Duration = Duration::from_secs(2);
+
+/// Logs one warning naming the address if the pool has not connected within
+/// [`CONNECT_WARNING_AFTER`]: starting without Redis is allowed, but not silent.
+fn warn_unless_connected(pool: &Pool, settings: &Settings) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let pool = pool.clone();
+    let address = redacted_url(&settings.redis_url);
+    runtime.spawn(async move {
+        let connected = tokio::time::timeout(CONNECT_WARNING_AFTER, pool.wait_for_connect()).await;
+        if !matches!(connected, Ok(Ok(()))) {
+            tracing::warn!(
+                redis = %address,
+                "Redis is not reachable; logins answer 503 and the user list comes from \
+                 PostgreSQL until it is (still trying)"
+            );
+        }
+    });
 }
 
 fn pool_size() -> usize {

@@ -53,6 +53,8 @@ pub struct TestApp {
     pub database_name: String,
     /// This instance's Redis key prefix (shared by instances of one service).
     pub key_prefix: String,
+    /// The running instance's state (its caches, for white-box assertions).
+    pub state: useradmin::state::AppState,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -96,6 +98,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let app = Application::build(settings).await.expect("the app starts");
     let port = app.local_addr().port();
     let db = app.state().db.clone();
+    let state = app.state().clone();
     let (shutdown, stop) = oneshot::channel::<()>();
     tokio::spawn(app.run_until(async {
         let _ = stop.await;
@@ -132,6 +135,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         admin_id: admin.id,
         key_prefix: env["REDIS_KEY_PREFIX"].clone(),
         database_name,
+        state,
         shutdown: Some(shutdown),
     }
 }
@@ -160,17 +164,22 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
-    /// Inserts `count` users named `user 0000`… directly, for list tests.
+    /// Inserts `count` users named `user 0000`… directly, for list tests, as the
+    /// service's own write path would: in its context, then moving the cache on
+    /// (a raw write would reach the cache later, through a notification).
     pub async fn seed_users(&self, count: usize) {
+        let mut tx = db::actor::begin(&self.db).await.unwrap();
         sqlx::query(
             "insert into users (name, email) \
              select 'user ' || lpad(n::text, 4, '0'), 'user' || n || '@example.com' \
              from generate_series(1, $1) as n",
         )
         .bind(count as i32)
-        .execute(&self.db)
+        .execute(&mut *tx)
         .await
         .unwrap();
+        tx.commit().await.unwrap();
+        self.state.user_cache.invalidate().await;
     }
 
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
@@ -309,7 +318,8 @@ pub fn browser() -> Client {
 pub fn csrf_in(html: &str) -> String {
     let marker = "name=\"csrf_token\" value=\"";
     let start = html.find(marker).expect("the page has a CSRF field") + marker.len();
-    html[start..start + 64].to_owned()
+    let end = html[start..].find('"').expect("the field's value ends") + start;
+    html[start..end].to_owned()
 }
 
 /// The session cookie a response sets, if any.

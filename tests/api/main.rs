@@ -7,6 +7,8 @@ mod auth_tokens;
 mod browser;
 mod cache;
 mod cli;
+mod hardening;
+mod hardening_small;
 mod health;
 mod html_auth;
 mod html_pages;

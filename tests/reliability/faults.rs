@@ -3,6 +3,7 @@
 
 use std::{
     net::SocketAddr,
+    os::unix::process::CommandExt,
     path::PathBuf,
     process::{Child, Command, Stdio},
     sync::{
@@ -144,19 +145,46 @@ async fn killed_database_connections_answer_503_quickly_and_recover_without_rest
 }
 
 /// The real binary, serving on a port of its own; killed if a test fails early.
-struct Served {
+pub(crate) struct Served {
     child: Option<Child>,
-    port: u16,
+    pub(crate) port: u16,
     log: PathBuf,
 }
 
 impl Served {
-    fn start(database_url: &str, prefix: &str) -> Self {
+    pub(crate) fn start(database_url: &str, prefix: &str) -> Self {
+        Self::start_with(database_url, prefix, &[], None)
+    }
+
+    /// With extra settings, and optionally under a file limit (`ulimit -n`).
+    pub(crate) fn start_with(
+        database_url: &str,
+        prefix: &str,
+        env: &[(&str, &str)],
+        file_limit: Option<u64>,
+    ) -> Self {
         let port = closed_port();
         let log = std::env::temp_dir().join(format!("useradmin-reliability-{port}.log"));
         let file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(BIN)
-            .arg("serve")
+        let mut command = Command::new(BIN);
+        if let Some(limit) = file_limit {
+            let limit = libc::rlimit {
+                rlim_cur: limit as libc::rlim_t,
+                rlim_max: limit as libc::rlim_t,
+            };
+            // SAFETY: setrlimit is async-signal-safe and touches nothing but the
+            // child's own limits.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+        let child = command
             .env("DATABASE_URL", database_url)
             .env("REDIS_URL", redis_url())
             .env("REDIS_KEY_PREFIX", prefix)
@@ -165,6 +193,8 @@ impl Served {
             .env("ADMIN_PASSWORD", "admin-password-for-tests")
             .env("COOKIE_SECURE", "false")
             .env("RUST_LOG", "info,sqlx=warn,tower_http=warn,fred=warn")
+            .envs(env.iter().copied())
+            .arg("serve")
             .stdout(file.try_clone().unwrap())
             .stderr(file)
             .stdin(Stdio::null())
@@ -177,15 +207,15 @@ impl Served {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    async fn wait_healthy(&mut self) {
+    pub(crate) async fn wait_healthy(&mut self) {
         let client = Client::new();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {

@@ -9,6 +9,7 @@ mod helpers;
 mod proxy;
 
 mod concurrency;
+mod connections;
 mod domain_props;
 mod faults;
 mod fuzz;

@@ -4,7 +4,7 @@
 use axum::{
     Extension, Router,
     extract::{Query, State},
-    http::{HeaderValue, StatusCode, header},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
 };
@@ -12,7 +12,7 @@ use serde::Deserialize;
 use tower_sessions::Session;
 
 use crate::{
-    auth::{AuthMethod, CurrentAdmin, session},
+    auth::{AuthMethod, CurrentAdmin, session, throttle::LoginKey},
     db,
     domain::{FieldErrors, Password},
     error::{AppError, AppResult},
@@ -67,8 +67,10 @@ pub fn safe_next(next: Option<&str>) -> String {
 }
 
 async fn login_form(
+    State(state): State<AppState>,
     format: Format,
     session: Session,
+    headers: HeaderMap,
     Query(params): Query<NextParam>,
 ) -> AppResult<Response> {
     if format == Format::Json {
@@ -78,13 +80,41 @@ async fn login_form(
     if session::login(&session).await?.is_some() {
         return Ok(Redirect::to(&next).into_response());
     }
-    Ok(LoginPage {
-        layout: layout::anonymous(&session, "Log in").await?,
-        email: String::new(),
+    login_page(
+        &state,
+        &session,
+        &headers,
+        StatusCode::OK,
+        String::new(),
         next,
-        error: None,
+        None,
+    )
+    .await
+}
+
+/// The login form. Its CSRF token lives in a signed cookie, not in the session,
+/// so showing it to an anonymous visitor stores nothing.
+async fn login_page(
+    state: &AppState,
+    session: &Session,
+    headers: &HeaderMap,
+    status: StatusCode,
+    email: String,
+    next: String,
+    error: Option<String>,
+) -> AppResult<Response> {
+    let (csrf, set_cookie) = state.login_csrf.token_for(headers);
+    let page = LoginPage {
+        layout: layout::anonymous(session, "Log in", csrf).await?,
+        email,
+        next,
+        error,
+    };
+    let mut response = (status, page).into_response();
+    if let Some(cookie) = set_cookie {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
     }
-    .into_response())
+    Ok(response)
 }
 
 #[derive(Deserialize)]
@@ -103,36 +133,38 @@ async fn login(
     State(state): State<AppState>,
     format: Format,
     session: Session,
+    headers: HeaderMap,
     ClientIp(address): ClientIp,
     Body(form): Body<LoginForm>,
 ) -> AppResult<Response> {
     if format == Format::Json {
         return Err(AppError::BadRequest(NO_JSON_LOGIN.into()));
     }
-    session::verify_csrf(&session, Some(&form.csrf_token)).await?;
+    state.login_csrf.verify(&headers, &form.csrf_token)?;
     let next = safe_next(Some(&form.next));
     let email = form.email.trim().to_owned();
-    let again = |status: StatusCode, error: &str| {
-        let session = session.clone();
-        let (email, next, error) = (email.clone(), next.clone(), error.to_owned());
-        async move {
-            let page = LoginPage {
-                layout: layout::anonymous(&session, "Log in").await?,
-                email,
-                next,
-                error: Some(error),
-            };
-            AppResult::Ok((status, page).into_response())
-        }
+    let again = |status: StatusCode, error: String| {
+        login_page(
+            &state,
+            &session,
+            &headers,
+            status,
+            email.clone(),
+            next.clone(),
+            Some(error),
+        )
     };
 
-    match state.throttle.check(&email, &address).await {
+    // The attempt counts before the password is checked, against the account
+    // exactly as the lookup below will find it.
+    let account_key = LoginKey::from_database(db::users::login_key(&state.db, &email).await?);
+    match state.throttle.login_attempt(&account_key, &address).await {
         Ok(()) => {}
         Err(AppError::TooManyRequests { retry_after_secs }) => {
             let minutes = retry_after_secs.div_ceil(60);
             let mut response = again(
                 StatusCode::TOO_MANY_REQUESTS,
-                &format!("Too many failed attempts. Try again in {minutes} minute(s)."),
+                format!("Too many failed attempts. Try again in {minutes} minute(s)."),
             )
             .await?;
             response
@@ -149,11 +181,13 @@ async fn login(
     let password_ok = state.hasher.verify(form.password, stored_hash).await?;
     let account = account.filter(|a| password_ok && a.is_admin);
     let Some(account) = account else {
-        state.throttle.record_failure(&email, &address).await?;
         tracing::info!(client = %address, "failed login");
-        return again(StatusCode::UNAUTHORIZED, LOGIN_FAILED).await;
+        return again(StatusCode::UNAUTHORIZED, LOGIN_FAILED.to_owned()).await;
     };
-    state.throttle.record_success(&email, &address).await?;
+    state
+        .throttle
+        .login_succeeded(&account_key, &address)
+        .await?;
     session::start(&session, account.id, account.session_epoch).await?;
     session::set_flash(&session, format!("Welcome, {}.", account.name)).await?;
     tracing::info!(user_id = account.id, "logged in");

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use tower_sessions::Session;
 
 use crate::{
-    auth::{CurrentAdmin, session},
+    auth::{AuthMethod, CurrentAdmin, session},
     cache::Lookup,
     db::{
         self,
@@ -326,6 +326,7 @@ fn new_page(layout: crate::http::pages::Layout) -> UserFormPage {
         conflict: None,
         submitted_name: String::new(),
         submitted_email: String::new(),
+        is_self: false,
     }
 }
 
@@ -334,6 +335,7 @@ fn edit_page(
     user: &UserView,
     errors: FieldErrors,
 ) -> UserFormPage {
+    let is_self = layout.admin_id == Some(user.id);
     UserFormPage {
         layout,
         heading: format!("Edit {}", user.name),
@@ -348,6 +350,7 @@ fn edit_page(
         conflict: None,
         submitted_name: String::new(),
         submitted_email: String::new(),
+        is_self,
     }
 }
 
@@ -381,14 +384,19 @@ pub async fn update(
     IfMatch(if_match): IfMatch,
     Body(input): Body<UserInput>,
 ) -> AppResult<Response> {
-    let input = match format {
+    let mut input = match format {
         Format::Html => input.blank_password_means_none(),
         Format::Json => input,
     };
+    let current_password = input.current_password.take();
     let expected = if_match.or(input.version.map(|v| vec![v]));
     let (name, email, is_admin) = echo(&input);
+    let own_password = id.get() == admin.user_id && input.password.is_some();
     let result = async {
         let changes = UserChanges::parse(input).map_err(AppError::Validation)?;
+        if own_password {
+            confirm_own_password(&state, admin.user_id, current_password).await?;
+        }
         let password_hash = hash_if_set(&state, changes.password.as_ref()).await?;
         let record = UserChangesRecord {
             name: changes.name.as_ref().map(|n| n.as_str()),
@@ -428,6 +436,11 @@ pub async fn update(
         }
     };
     state.user_cache.invalidate().await;
+    if own_password && admin.via == AuthMethod::Session {
+        // The password change ended this admin's sessions; this one goes on
+        // under a new id, as on /account/password.
+        renew_own_session(&state, &session, admin.user_id).await?;
+    }
     match format {
         Format::Json => Ok(UserView::from(row).into_response()),
         Format::Html => {
@@ -506,6 +519,46 @@ pub async fn destroy(
             Ok(Redirect::to("/users").into_response())
         }
     }
+}
+
+/// Setting your own password needs your current one (SPEC §5), wherever it is
+/// set: a stolen session or token alone cannot take the account over.
+async fn confirm_own_password(
+    state: &AppState,
+    admin_id: i64,
+    current_password: Option<String>,
+) -> AppResult<()> {
+    let Some(current_password) = current_password.filter(|p| !p.is_empty()) else {
+        return Err(AppError::Validation(FieldErrors::single(
+            "current_password",
+            "is required to change your own password",
+        )));
+    };
+    let account = db::users::credentials_by_id(&state.db, admin_id)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
+    if state
+        .hasher
+        .verify(current_password, account.password_hash)
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(AppError::Validation(FieldErrors::single(
+            "current_password",
+            "is not your current password",
+        )))
+    }
+}
+
+async fn renew_own_session(state: &AppState, session: &Session, admin_id: i64) -> AppResult<()> {
+    let (Some(login), Some(account)) = (
+        session::login(session).await?,
+        db::users::credentials_by_id(&state.db, admin_id).await?,
+    ) else {
+        return Ok(());
+    };
+    session::renew(session, login, account.session_epoch).await
 }
 
 /// The hash to store for a password the client set, if it set one.

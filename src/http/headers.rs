@@ -1,0 +1,129 @@
+//! Response headers the service sets on everything it answers (SPEC §5): the
+//! security headers of HTML pages, HSTS when cookies are Secure, `Vary: Accept`
+//! where the answer depends on `Accept`, and `no-store` on JSON.
+
+use axum::{
+    extract::{Request, State},
+    http::{HeaderMap, HeaderValue, header},
+    middleware::Next,
+    response::Response,
+};
+
+/// What [`security_headers`] needs from the settings.
+#[derive(Debug, Clone, Copy)]
+pub struct HeaderPolicy {
+    /// Send `Strict-Transport-Security` (when cookies are `Secure`, the service
+    /// is only ever meant to be reached over HTTPS).
+    pub hsts: bool,
+}
+
+const HSTS: HeaderValue = HeaderValue::from_static("max-age=31536000");
+
+/// SPEC §5's headers on every HTML page; pages are never cached (they show
+/// personal data and a CSRF token), nor is JSON (user data, tokens).
+pub async fn security_headers(
+    State(policy): State<HeaderPolicy>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let is_static =
+        request.uri().path() == "/static" || request.uri().path().starts_with("/static/");
+    let mut response = next.run(request).await;
+    // Errors are rendered per `Accept` everywhere, /static included.
+    let negotiated =
+        !is_static || response.status().is_client_error() || response.status().is_server_error();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if policy.hsts {
+        headers.insert(header::STRICT_TRANSPORT_SECURITY, HSTS);
+    }
+    if negotiated {
+        add_vary_accept(headers);
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if content_type.starts_with("text/html") {
+        set_page_headers(headers);
+    } else if content_type.starts_with("application/json") {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// Adds `Accept` to `Vary`, keeping what is there (compression's `accept-encoding`).
+fn add_vary_accept(headers: &mut HeaderMap) {
+    let existing: Vec<String> = headers
+        .get_all(header::VARY)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .collect();
+    if existing
+        .iter()
+        .any(|v| v == "*" || v.eq_ignore_ascii_case("accept"))
+    {
+        return;
+    }
+    let mut value = existing.join(", ");
+    if !value.is_empty() {
+        value.push_str(", ");
+    }
+    value.push_str("Accept");
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        headers.insert(header::VARY, value);
+    }
+}
+
+fn set_page_headers(headers: &mut HeaderMap) {
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            // data: images: the stylesheet's inline SVG icons (search, checkmarks).
+            "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+        ),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vary(values: &[&str]) -> String {
+        let mut headers = HeaderMap::new();
+        for v in values {
+            headers.append(header::VARY, HeaderValue::from_str(v).unwrap());
+        }
+        add_vary_accept(&mut headers);
+        let all: Vec<_> = headers
+            .get_all(header::VARY)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        all.join(" | ")
+    }
+
+    #[test]
+    fn accept_joins_whatever_vary_already_says() {
+        assert_eq!(vary(&[]), "Accept");
+        assert_eq!(vary(&["accept-encoding"]), "accept-encoding, Accept");
+        assert_eq!(
+            vary(&["accept-encoding", "origin"]),
+            "accept-encoding, origin, Accept"
+        );
+        assert_eq!(vary(&["accept"]), "accept");
+        assert_eq!(vary(&["*"]), "*");
+    }
+}
