@@ -1,4 +1,4 @@
-# The useradmin web image (SPEC §2): a multi-stage build with a cached dependency
+# The useradmin web image: a multi-stage build with a cached dependency
 # layer (cargo-chef), a release binary that carries its migrations and templates
 # (sqlx::migrate! and askama compile them in), and a small Debian runtime that
 # runs as a non-root user.

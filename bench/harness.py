@@ -234,6 +234,13 @@ def targets(results, values):
     ratio("get by id", "1k_get", "ref_pgbench_S", "`pgbench -S` tps", 0.60)
     ratio("create", "1k_create", "ref_pgbench_N", "`pgbench -N` tps", 0.50)
     ratio(
+        "create, audited",
+        "1k_create",
+        "1k_create_unaudited",
+        "create without the audit trigger",
+        0.85,
+    )
+    ratio(
         "cached list of 1,000",
         "1k_list_cached",
         "ref_redis_get",

@@ -8,7 +8,9 @@ services_dir="$PWD/target/test-services"
 mkdir -p "$services_dir"
 
 find_pg_bin() {
-  if command -v initdb >/dev/null 2>&1; then dirname "$(command -v initdb)"; return; fi
+  # The real directory: initdb on PATH may be a lone symlink (e.g. in
+  # /usr/local/bin) to a folder that holds pg_ctl and pg_isready as well.
+  if command -v initdb >/dev/null 2>&1; then dirname "$(readlink -f "$(command -v initdb)")"; return; fi
   ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
 }
 

@@ -1,4 +1,4 @@
-//! Typed settings, read from the environment only (SPEC §2).
+//! Typed settings, read from the environment only.
 //!
 //! Every value is parsed once at start-up; a missing or malformed one stops the
 //! process with one line naming the variable. Secrets are `SecretString`, so they
@@ -54,7 +54,7 @@ pub struct AdminBootstrap {
 pub struct Settings {
     pub database_url: SecretString,
     pub redis_url: SecretString,
-    /// Prefix of every Redis key the service writes (sessions excepted, see CRATES.md).
+    /// Prefix of every Redis key the service writes, login sessions included.
     pub redis_key_prefix: String,
     pub bind: IpAddr,
     pub port: u16,
@@ -69,6 +69,9 @@ pub struct Settings {
     /// Signs the login form's CSRF cookie; unset, a key generated once and kept
     /// in the database is used, so every instance shares it.
     pub secret_key: Option<SecretString>,
+    /// Audit events older than this are purged; `None` keeps everything
+    /// (`AUDIT_RETENTION_DAYS=0`).
+    pub audit_retention: Option<Duration>,
     /// Open client connections at most; see [`crate::server::default_max_connections`].
     pub max_connections: usize,
 }
@@ -114,6 +117,10 @@ impl Settings {
             max_connections: env.positive("MAX_CONNECTIONS", default_max_connections as u64)?
                 as usize,
             secret_key: secret_key(&env)?,
+            audit_retention: match env.parse::<u64>("AUDIT_RETENTION_DAYS", 365)? {
+                0 => None,
+                days => Some(Duration::from_secs(days.saturating_mul(86_400))),
+            },
         })
     }
 
@@ -127,12 +134,6 @@ impl Settings {
 pub fn port_from_env() -> Result<u16, ConfigError> {
     let lookup = |name: &str| std::env::var(name).ok();
     Env(&lookup).parse("PORT", 5000)
-}
-
-/// `LOG_FORMAT` alone, so logging can start before the other settings are read.
-pub fn log_format_from_env() -> Result<LogFormat, ConfigError> {
-    let lookup = |name: &str| std::env::var(name).ok();
-    log_format(&Env(&lookup))
 }
 
 struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);

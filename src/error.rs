@@ -10,7 +10,7 @@ use axum::{
 };
 use serde::Serialize;
 
-use crate::{db, domain::FieldErrors};
+use crate::{db, domain::FieldErrors, write::WriteError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -45,7 +45,7 @@ pub enum AppError {
     Internal(#[from] anyhow::Error),
 }
 
-/// The JSON error body of SPEC §4.
+/// The JSON error body: `{"error": …}`, with `fields` for validation.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub error: String,
@@ -114,6 +114,20 @@ impl From<sqlx::Error> for AppError {
         match db::violated_unique_constraint(&error) {
             Some("users_email_key") => Self::email_taken(),
             _ => Self::Internal(error.into()),
+        }
+    }
+}
+
+impl From<WriteError> for AppError {
+    fn from(error: WriteError) -> Self {
+        match error {
+            WriteError::NotFound => Self::NotFound,
+            WriteError::VersionMismatch => Self::PreconditionFailed,
+            WriteError::LastAdmin => Self::last_admin(),
+            WriteError::EmailTaken => Self::email_taken(),
+            WriteError::Invalid(fields) => Self::Validation(fields),
+            WriteError::Database(error) => error.into(),
+            WriteError::Hashing(error) => Self::Internal(error),
         }
     }
 }

@@ -10,11 +10,13 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod jobs;
 pub mod redis;
 pub mod server;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod write;
 
 /// The schema migrations, embedded at build time; shared by start-up and tests.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

@@ -11,10 +11,11 @@ use crate::{
         PasswordHasher, bootstrap, login_csrf::LoginCsrf, session_store::DeploymentSessionStore,
         throttle::Throttle,
     },
-    cache::{UserListCache, changes},
+    cache::{Generation, UserListCache, changes},
     config::{Settings, redacted_url},
     db, http, redis, server,
     state::AppState,
+    write::Writer,
 };
 
 pub use crate::server::{DRAIN_LIMIT, HEADER_READ_TIMEOUT};
@@ -23,8 +24,8 @@ pub use crate::server::{DRAIN_LIMIT, HEADER_READ_TIMEOUT};
 pub struct Application {
     listener: TcpListener,
     state: AppState,
-    /// Ends the task that hears changes made in the database (`cache::changes`)
-    /// when the application is dropped, served or not.
+    /// Ends the background tasks (hearing changes made in the database, the
+    /// periodic jobs) when the application is dropped, served or not.
     _hearing_changes: tokio_util::sync::DropGuard,
 }
 
@@ -53,6 +54,8 @@ impl Application {
                 .await?
             }
         };
+        let generation = Generation::new(redis.clone(), &settings.redis_key_prefix, "users");
+        let hasher = PasswordHasher::default();
         let state = AppState {
             sessions: DeploymentSessionStore::new(
                 redis.clone(),
@@ -60,31 +63,38 @@ impl Application {
                 &deployment,
             ),
             login_csrf: LoginCsrf::new(&signing_key, settings.cookie_secure),
+            writer: Writer::new(pool.clone(), hasher.clone(), generation.clone()),
             db: pool,
             user_cache: UserListCache::new(
+                generation.clone(),
                 redis.clone(),
                 &settings.redis_key_prefix,
                 settings.cache_ttl,
             ),
+            generation,
             throttle: Throttle::new(redis.clone(), &settings.redis_key_prefix),
             tokens: Arc::default(),
             redis,
-            hasher: PasswordHasher::default(),
+            hasher,
+            openapi: http::openapi::document()?,
             settings: Arc::new(settings),
         };
-        if bootstrap::ensure_first_admin(&state.db, &state.hasher, &state.settings.admin).await? {
-            state.user_cache.invalidate().await;
-        }
+        bootstrap::ensure_first_admin(&state.writer, &state.settings.admin).await?;
         let address = state.settings.listen_address();
         let listener = TcpListener::bind(address)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
         let hearing_changes = CancellationToken::new();
         let stale = changes::Stale {
-            user_cache: state.user_cache.clone(),
+            generation: state.generation.clone(),
             tokens: state.tokens.clone(),
         };
         changes::listen(state.db.clone(), stale, hearing_changes.clone()).await;
+        crate::jobs::start(
+            state.db.clone(),
+            state.settings.audit_retention,
+            hearing_changes.clone(),
+        );
         Ok(Self {
             listener,
             state,

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use axum::extract::FromRef;
+use bytes::Bytes;
 use sqlx::PgPool;
 
 use crate::{
@@ -10,8 +11,9 @@ use crate::{
         PasswordHasher, login_csrf::LoginCsrf, session_store::DeploymentSessionStore,
         throttle::Throttle, token_cache::TokenCache,
     },
-    cache::UserListCache,
+    cache::{Generation, UserListCache},
     config::Settings,
+    write::Writer,
 };
 
 #[derive(Clone, FromRef)]
@@ -20,15 +22,21 @@ pub struct AppState {
     /// The one Redis pool: sessions, throttling and the list cache.
     pub redis: fred::prelude::Pool,
     pub settings: Arc<Settings>,
-    /// Pages of `GET /users`, over `redis`.
+    /// The one write path: every change to users and tokens.
+    pub writer: Writer,
+    /// The cache generation every write moves on, over `redis`.
+    pub generation: Generation,
+    /// Pages of `GET /users`, stored under `generation`.
     pub user_cache: UserListCache,
+    /// Bearer tokens already checked, trusted under `generation`.
+    pub tokens: Arc<TokenCache>,
     /// Login and bearer-token attempt counters, over `redis`.
     pub throttle: Throttle,
     /// Login sessions, over `redis`, bound to this deployment.
     pub sessions: DeploymentSessionStore,
     /// The login form's stateless CSRF check.
     pub login_csrf: LoginCsrf,
-    /// Bearer tokens already checked, trusted per cache generation.
-    pub tokens: Arc<TokenCache>,
     pub hasher: PasswordHasher,
+    /// `/openapi.json`, serialised once at start.
+    pub openapi: Bytes,
 }

@@ -1,16 +1,17 @@
-//! Deployment checks that run where there is no Docker engine (issue 5; SPEC §2, §7).
+//! Deployment checks that run where there is no Docker engine.
 //!
 //! * `docker-compose.yml` is read as YAML (not grepped) and must keep every promise
-//!   of SPEC §2: services, pinned images, healthchecks, `depends_on` conditions, the
-//!   named volume, published ports, grace period, restart policies.
+//!   docs/DEPLOYMENT.md makes of it: services, pinned images (the tags the docs
+//!   name), healthchecks, `depends_on` conditions, the named volume, published
+//!   ports, grace period, restart policies, the binary's default log filter.
 //! * The commands that the Dockerfile, compose and the Kubernetes manifests run
 //!   must exist in the binary that this crate builds.
 //! * `useradmin healthcheck` exits 0 against a running instance and non-zero against
 //!   a stopped one or one whose Redis is down; the instance is started with exactly
 //!   the environment compose gives `web` (as on a fresh clone, with no `.env`), the
 //!   service hosts `db` and `cache` mapped to the local PostgreSQL and Redis.
-//! * The Kubernetes manifests keep the promises of issue 5, point 4 (their schema
-//!   is checked by `deploy/kubernetes/validate.sh`).
+//! * The Kubernetes manifests keep the promises docs/DEPLOYMENT.md makes of them
+//!   (their schema is checked by `deploy/kubernetes/validate.sh`).
 //!
 //! Local services: PostgreSQL at 127.0.0.1:5432 (role `postgres`) and Redis at
 //! 127.0.0.1:6379, or where `DATABASE_URL` / `REDIS_URL` point. Each instance gets a
@@ -35,7 +36,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_useradmin");
 /// applying migrations included), on a busy 2-core machine.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// SPEC §7: after SIGTERM the process drains for at most 10 s and exits 0.
+/// After SIGTERM the process drains for at most 10 s and exits 0.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 // ---------------------------------------------------------------------------------
@@ -598,7 +599,7 @@ fn compose_gives_time_to_drain_and_restarts_services() {
     assert_eq!(
         grace,
         Duration::from_secs(15),
-        "SPEC §7: stop_grace_period 15 s"
+        "stop_grace_period 15 s: above the 10 s drain limit, with room to exit"
     );
     assert!(
         grace > useradmin::startup::DRAIN_LIMIT,
@@ -701,6 +702,85 @@ fn compose_works_without_a_dot_env_and_env_example_documents_it() {
     }
     assert_eq!(web["POSTGRES_HOST"], "db");
     assert_eq!(web["REDIS_HOST"], "cache");
+}
+
+#[test]
+fn compose_logs_with_the_binarys_default_filter() {
+    let web = environment(service(&compose(), "web"), &no_vars());
+    assert_eq!(
+        web.get("RUST_LOG").map(String::as_str),
+        Some(useradmin::telemetry::DEFAULT_FILTER),
+        "compose's RUST_LOG default differs from the binary's (src/telemetry.rs)"
+    );
+}
+
+/// Every `REPOSITORY:TAG` that `text` names for one of `repositories`, with the
+/// line it is on. `postgres://…` and the like are URLs, not tags.
+fn image_references<'a>(text: &str, repositories: &[&'a str]) -> Vec<(&'a str, String, usize)> {
+    let tag_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    let mut found = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        for repository in repositories {
+            let needle = format!("{repository}:");
+            for (at, _) in line.match_indices(&needle) {
+                let before = line[..at].chars().next_back();
+                if before.is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-')) {
+                    continue;
+                }
+                let tag: String = line[at + needle.len()..]
+                    .chars()
+                    .take_while(|c| tag_char(*c))
+                    .collect();
+                let tag = tag.trim_end_matches(['.', '-']);
+                if tag.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+                    found.push((*repository, tag.to_owned(), number + 1));
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_docs_name_the_image_tags_that_compose_runs() {
+    let compose = compose();
+    let mut tags = BTreeMap::new();
+    for name in ["db", "cache", "adminer"] {
+        let (repository, tag) = image_tag(name, service(&compose, name));
+        let repository = repository.rsplit('/').next().unwrap_or_default().to_owned();
+        tags.insert(repository, tag);
+    }
+    let repositories: Vec<&str> = tags.keys().map(String::as_str).collect();
+    for file in ["docs/DEPLOYMENT.md", "README.md"] {
+        for (repository, tag, line) in image_references(&read(file), &repositories) {
+            assert_eq!(
+                tag, tags[repository],
+                "{file}:{line} names {repository}:{tag}, docker-compose.yml runs {repository}:{}",
+                tags[repository]
+            );
+        }
+    }
+    let named = image_references(&read("docs/DEPLOYMENT.md"), &repositories);
+    for repository in &repositories {
+        assert!(
+            named.iter().any(|(r, _, _)| r == repository),
+            "docs/DEPLOYMENT.md does not name the {repository} image compose runs"
+        );
+    }
+}
+
+#[test]
+fn image_references_are_told_from_urls_and_other_words() {
+    let text = "`postgres:17-bookworm`, postgres://u@h:5432/db, my-redis:1, redis:7.\n\
+                POSTGRES_DB, docker.io/library/adminer:5 and redis: none";
+    assert_eq!(
+        image_references(text, &["postgres", "redis", "adminer"]),
+        [
+            ("postgres", "17-bookworm".to_owned(), 1),
+            ("redis", "7".to_owned(), 1),
+            ("adminer", "5".to_owned(), 2),
+        ]
+    );
 }
 
 // ---------------------------------------------------------------------------------

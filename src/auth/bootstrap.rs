@@ -5,33 +5,15 @@
 use anyhow::Context;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use secrecy::ExposeSecret;
-use sqlx::PgPool;
 
-use super::PasswordHasher;
 use crate::{
     config::AdminBootstrap,
-    db,
     domain::{Password, UserEmail, UserName},
+    write::Writer,
 };
 
-/// Creates the first admin unless an admin exists; true when it did. Several
-/// instances starting at once create one admin: the check and the insert run under
-/// an advisory lock.
-pub async fn ensure_first_admin(
-    pool: &PgPool,
-    hasher: &PasswordHasher,
-    admin: &AdminBootstrap,
-) -> anyhow::Result<bool> {
-    let mut tx = db::actor::begin(pool).await?;
-    sqlx::query("select pg_advisory_xact_lock(hashtext('useradmin:first-admin'))")
-        .execute(&mut *tx)
-        .await?;
-    let exists: bool = sqlx::query_scalar("select exists (select 1 from users where is_admin)")
-        .fetch_one(&mut *tx)
-        .await?;
-    if exists {
-        return Ok(false);
-    }
+/// Creates the first admin unless an admin exists; true when it did.
+pub async fn ensure_first_admin(writer: &Writer, admin: &AdminBootstrap) -> anyhow::Result<bool> {
     let email = UserEmail::parse(&admin.email)
         .map_err(|e| anyhow::anyhow!("invalid setting ADMIN_EMAIL: {e}"))?;
     let name = UserName::parse(&admin.name)
@@ -44,12 +26,13 @@ pub async fn ensure_first_admin(
         ),
         None => (generate_password(), true),
     };
-    let hash = hasher.hash(&password).await?;
-    db::users::upsert_admin(&mut tx, name.as_str(), email.as_str(), &hash)
+    let created = writer
+        .create_first_admin(&name, &email, &password)
         .await
         .context("creating the first admin")?;
-    tx.commit().await?;
-
+    if !created {
+        return Ok(false);
+    }
     if generated {
         tracing::warn!(
             "\n\n==================== FIRST ADMIN CREATED ====================\n  \

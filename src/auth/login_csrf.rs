@@ -1,4 +1,4 @@
-//! CSRF protection for the login form without server-side state (SPEC §5): a
+//! CSRF protection for the login form without server-side state: a
 //! signed double-submit cookie. `GET /login` sets a cookie holding a random nonce
 //! and its HMAC under the deployment's key, and puts the same token in the form;
 //! `POST /login` needs both to be present, equal and genuinely signed. A forged

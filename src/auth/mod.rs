@@ -11,18 +11,25 @@ pub mod tokens;
 
 pub use password::PasswordHasher;
 
-/// The admin a request acts for, set by the authentication middleware.
+/// The admin a request acts for, and how it authenticated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CurrentAdmin {
     pub user_id: i64,
     pub name: String,
+    pub email: String,
     pub via: AuthMethod,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthMethod {
     /// `Authorization: Bearer …`: no cookie, so no CSRF check.
-    Token,
+    Token { id: i64, label: String },
     /// The session cookie from `/login`.
     Session,
+}
+
+impl CurrentAdmin {
+    pub fn by_session(&self) -> bool {
+        self.via == AuthMethod::Session
+    }
 }

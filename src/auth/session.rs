@@ -1,50 +1,60 @@
-//! Typed access to the login session (tower-sessions, stored in Redis): who is
-//! logged in, the CSRF token, and the one-shot flash message.
+//! The login session, typed: one record per browser (tower-sessions, kept in
+//! Redis) holding who is logged in, the CSRF token and the one-shot flash
+//! message, read and written as one struct rather than by string keys.
 
+use axum::{extract::FromRequestParts, http::request::Parts};
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
-use crate::error::AppError;
+use crate::{config::Settings, error::AppError};
 
-const LOGIN: &str = "login";
-const CSRF: &str = "csrf";
-const FLASH: &str = "flash";
-const SLID_AT: &str = "slid_at";
+/// The one key the record is kept under.
+const KEY: &str = "useradmin";
 
 /// Who a session belongs to, and since when.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct Login {
     pub user_id: i64,
-    /// The account's session epoch at login; a password change moves it on,
-    /// which ends every other session of that account.
+    /// The account's session epoch at login; a password change or a demotion
+    /// moves it on, which ends every session of that account made before.
     pub epoch: i32,
     /// Unix seconds of the login, for the absolute lifetime.
     pub at: i64,
 }
 
-/// The idle expiry from the settings: it slides with every authenticated request.
-pub fn idle_expiry(settings: &crate::config::Settings) -> tower_sessions::Expiry {
+/// Everything a session holds.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct SessionData {
+    login: Option<Login>,
+    csrf: Option<String>,
+    flash: Option<String>,
+    /// Unix seconds of the last time the idle expiry was moved on.
+    slid_at: Option<i64>,
+}
+
+/// A browser's session. Reading it costs one Redis GET per request (the record
+/// is loaded once); nothing is written until something changes.
+#[derive(Clone)]
+pub struct AdminSession(Session);
+
+impl<S: Send + Sync> FromRequestParts<S> for AdminSession {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let session = Session::from_request_parts(parts, state)
+            .await
+            .map_err(|(_, message)| {
+                AppError::Internal(anyhow::anyhow!("the session layer is missing: {message}"))
+            })?;
+        Ok(Self(session))
+    }
+}
+
+/// The idle expiry from the settings: it slides while the session is in use.
+pub fn idle_expiry(settings: &Settings) -> tower_sessions::Expiry {
     let idle =
         time::Duration::try_from(settings.session_idle).unwrap_or(time::Duration::minutes(30));
     tower_sessions::Expiry::OnInactivity(idle)
-}
-
-/// Moves the idle expiry on for a session in use, whatever the request's format
-/// (a script holding a cookie and asking for JSON counts as activity too).
-/// Writing on every request would cost a Redis write each and re-send the cookie
-/// each time, so it slides at most every quarter of the idle time (at most once
-/// a minute): never late enough for an active session to lapse.
-pub async fn keep_alive(
-    session: &Session,
-    settings: &crate::config::Settings,
-) -> Result<(), AppError> {
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let every = (settings.session_idle.as_secs() / 4).clamp(1, 60) as i64;
-    let slid_at: Option<i64> = session.get(SLID_AT).await.map_err(unavailable)?;
-    if slid_at.is_none_or(|at| now - at >= every || now < at) {
-        session.insert(SLID_AT, now).await.map_err(unavailable)?;
-    }
-    Ok(())
 }
 
 fn unavailable(error: tower_sessions::session::Error) -> AppError {
@@ -52,72 +62,130 @@ fn unavailable(error: tower_sessions::session::Error) -> AppError {
     AppError::Unavailable("login sessions are unavailable right now; try again shortly")
 }
 
-pub async fn login(session: &Session) -> Result<Option<Login>, AppError> {
-    session.get(LOGIN).await.map_err(unavailable)
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-/// Logs `user_id` in: a new session id (no fixation), a new CSRF token.
-pub async fn start(session: &Session, user_id: i64, epoch: i32) -> Result<(), AppError> {
-    session.cycle_id().await.map_err(unavailable)?;
-    let login = Login {
-        user_id,
-        epoch,
-        at: time::OffsetDateTime::now_utc().unix_timestamp(),
-    };
-    session.insert(LOGIN, login).await.map_err(unavailable)?;
-    session
-        .insert(CSRF, new_token())
-        .await
-        .map_err(unavailable)?;
-    session.save().await.map_err(unavailable)
-}
-
-/// Records a new epoch for this session (after its own password change) and
-/// gives it a new id.
-pub async fn renew(session: &Session, login: Login, epoch: i32) -> Result<(), AppError> {
-    session.cycle_id().await.map_err(unavailable)?;
-    session
-        .insert(LOGIN, Login { epoch, ..login })
-        .await
-        .map_err(unavailable)?;
-    session.save().await.map_err(unavailable)
-}
-
-/// Logs out: deletes the record in Redis and expires the cookie.
-pub async fn end(session: &Session) -> Result<(), AppError> {
-    session.flush().await.map_err(unavailable)
-}
-
-/// The session's CSRF token, created on first use.
-pub async fn csrf_token(session: &Session) -> Result<String, AppError> {
-    if let Some(token) = session.get::<String>(CSRF).await.map_err(unavailable)? {
-        return Ok(token);
+impl AdminSession {
+    /// Whether the browser sent a session cookie at all (without one, nothing
+    /// is read from Redis).
+    pub fn exists(&self) -> bool {
+        self.0.id().is_some()
     }
-    let token = new_token();
-    session.insert(CSRF, &token).await.map_err(unavailable)?;
-    Ok(token)
-}
 
-/// Accepts a state-changing request only with this session's token.
-pub async fn verify_csrf(session: &Session, provided: Option<&str>) -> Result<(), AppError> {
-    let expected = session.get::<String>(CSRF).await.map_err(unavailable)?;
-    match (expected, provided) {
-        (Some(expected), Some(provided)) if constant_time_eq(expected.as_bytes(), provided.as_bytes()) => Ok(()),
-        _ => Err(AppError::Forbidden(
-            "the form has expired or did not come from this site (CSRF check failed); reload the page and try again".into(),
-        )),
+    async fn data(&self) -> Result<SessionData, AppError> {
+        Ok(self
+            .0
+            .get::<SessionData>(KEY)
+            .await
+            .map_err(unavailable)?
+            .unwrap_or_default())
     }
-}
 
-pub async fn set_flash(session: &Session, message: impl Into<String>) -> Result<(), AppError> {
-    session
-        .insert(FLASH, message.into())
-        .await
-        .map_err(unavailable)
-}
+    async fn store(&self, data: &SessionData) -> Result<(), AppError> {
+        self.0.insert(KEY, data).await.map_err(unavailable)
+    }
 
-pub async fn take_flash(session: &Session) -> Result<Option<String>, AppError> {
-    session.remove(FLASH).await.map_err(unavailable)
+    pub async fn login(&self) -> Result<Option<Login>, AppError> {
+        Ok(self.data().await?.login)
+    }
+
+    /// Logs `user_id` in: a new session id (no fixation), a new CSRF token.
+    pub async fn start(&self, user_id: i64, epoch: i32, flash: String) -> Result<(), AppError> {
+        self.0.cycle_id().await.map_err(unavailable)?;
+        let data = SessionData {
+            login: Some(Login {
+                user_id,
+                epoch,
+                at: now(),
+            }),
+            csrf: Some(new_token()),
+            flash: Some(flash),
+            slid_at: Some(now()),
+        };
+        self.store(&data).await?;
+        self.0.save().await.map_err(unavailable)
+    }
+
+    /// Records a new epoch for this session (after its own password change) and
+    /// gives it a new id; every other session of the account has ended.
+    pub async fn renew(&self, epoch: i32) -> Result<(), AppError> {
+        let mut data = self.data().await?;
+        let Some(login) = data.login else {
+            return Ok(());
+        };
+        self.0.cycle_id().await.map_err(unavailable)?;
+        data.login = Some(Login { epoch, ..login });
+        self.store(&data).await?;
+        self.0.save().await.map_err(unavailable)
+    }
+
+    /// Logs out: deletes the record in Redis and expires the cookie.
+    pub async fn end(&self) -> Result<(), AppError> {
+        self.0.flush().await.map_err(unavailable)
+    }
+
+    /// Moves the idle expiry on for a session in use, whatever the request's
+    /// format (a script holding a cookie and asking for JSON counts too).
+    /// Writing on every request would cost a Redis write each and re-send the
+    /// cookie each time, so it slides at most every quarter of the idle time
+    /// (at most once a minute): never late enough for an active session to lapse.
+    pub async fn keep_alive(&self, settings: &Settings) -> Result<(), AppError> {
+        let now = now();
+        let every = (settings.session_idle.as_secs() / 4).clamp(1, 60) as i64;
+        let mut data = self.data().await?;
+        if data.slid_at.is_none_or(|at| now - at >= every || now < at) {
+            data.slid_at = Some(now);
+            self.store(&data).await?;
+        }
+        Ok(())
+    }
+
+    /// The session's CSRF token, created on first use.
+    pub async fn csrf_token(&self) -> Result<String, AppError> {
+        let mut data = self.data().await?;
+        if let Some(token) = data.csrf {
+            return Ok(token);
+        }
+        let token = new_token();
+        data.csrf = Some(token.clone());
+        self.store(&data).await?;
+        Ok(token)
+    }
+
+    /// Accepts a state-changing request only with this session's token.
+    pub async fn verify_csrf(&self, provided: Option<&str>) -> Result<(), AppError> {
+        match (self.data().await?.csrf, provided) {
+            (Some(expected), Some(provided))
+                if constant_time_eq(expected.as_bytes(), provided.as_bytes()) =>
+            {
+                Ok(())
+            }
+            _ => Err(AppError::Forbidden(
+                "the form has expired or did not come from this site (CSRF check failed); reload the page and try again".into(),
+            )),
+        }
+    }
+
+    pub async fn set_flash(&self, message: impl Into<String>) -> Result<(), AppError> {
+        let mut data = self.data().await?;
+        data.flash = Some(message.into());
+        self.store(&data).await
+    }
+
+    /// The flash left by the previous request, once; nothing is written when
+    /// there is none.
+    pub async fn take_flash(&self) -> Result<Option<String>, AppError> {
+        if !self.exists() {
+            return Ok(None);
+        }
+        let mut data = self.data().await?;
+        let flash = data.flash.take();
+        if flash.is_some() {
+            self.store(&data).await?;
+        }
+        Ok(flash)
+    }
 }
 
 fn new_token() -> String {

@@ -1,5 +1,5 @@
 //! The login-session store: tower-sessions records in Redis, on the one shared
-//! pool, bound to their deployment (SPEC §5).
+//! pool, bound to their deployment.
 //!
 //! tower-sessions-redis-store keys a record by its bare id, so two deployments
 //! sharing one Redis would share sessions. Here every key carries

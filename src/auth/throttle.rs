@@ -1,5 +1,5 @@
 //! Throttling of credential guessing, counted in Redis so it holds across
-//! instances (SPEC §5).
+//! instances.
 //!
 //! Logins: at most 5 attempts per (account, client address) and 20 per client
 //! address in 15 minutes. An attempt is counted *before* its password is checked,

@@ -95,8 +95,10 @@ mod tests {
     fn owner(user_id: i64) -> TokenOwner {
         TokenOwner {
             token_id: 1,
+            token_label: "sync".into(),
             user_id,
             name: "A".into(),
+            email: "a@example.com".into(),
             last_used_at: None,
         }
     }

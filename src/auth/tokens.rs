@@ -15,6 +15,17 @@ pub fn generate() -> String {
     format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// Whether `token` could be one of ours. Anything else is refused without a
+/// database lookup, so garbage costs nothing and is not worth throttling.
+pub fn is_well_formed(token: &str) -> bool {
+    token.strip_prefix(PREFIX).is_some_and(|rest| {
+        rest.len() == 43
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
+}
+
 /// What the database stores for a token.
 pub fn hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
@@ -39,6 +50,17 @@ mod tests {
         assert!(a.starts_with("ua_"));
         assert_eq!(a.len(), 3 + 43);
         assert_ne!(hash(&a), hash(&b));
+        assert!(is_well_formed(&a));
+        for garbage in [
+            "",
+            "ua_",
+            "ua_short",
+            "xx_AAAA",
+            &format!("{a}x"),
+            &a.replace('_', "+"),
+        ] {
+            assert!(!is_well_formed(garbage), "{garbage:?}");
+        }
     }
 
     #[test]

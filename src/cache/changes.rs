@@ -1,4 +1,4 @@
-//! Hears every change to users and tokens, whoever made it (SPEC §6).
+//! Hears every change to users and tokens, whoever made it.
 //!
 //! The database's triggers (migration 0005) notify `useradmin_changes` on every
 //! statement that changes users or tokens — from this service, the command line,
@@ -13,7 +13,7 @@ use sqlx::{PgPool, postgres::PgListener};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::UserListCache;
+use super::Generation;
 use crate::auth::token_cache::TokenCache;
 
 /// The channel the triggers notify.
@@ -25,14 +25,14 @@ const MAX_RETRY_DELAY: Duration = Duration::from_secs(5);
 /// What a change makes stale in this instance.
 #[derive(Clone)]
 pub struct Stale {
-    pub user_cache: UserListCache,
+    pub generation: Generation,
     pub tokens: Arc<TokenCache>,
 }
 
 impl Stale {
     async fn forget(&self) {
         self.tokens.clear();
-        self.user_cache.invalidate().await;
+        self.generation.bump().await;
     }
 }
 
@@ -91,7 +91,9 @@ async fn run(db: PgPool, stale: Stale, stop: CancellationToken, first: Option<Pg
             match received {
                 Ok(Some(_)) => stale.forget().await,
                 // `None`: the connection was lost. Listen again on a fresh one,
-                // which also forgets what may have been missed.
+                // which also forgets what may have been missed. A closed pool is
+                // the process shutting down: nothing to warn about.
+                Ok(None) | Err(_) if db.is_closed() || stop.is_cancelled() => return,
                 Ok(None) | Err(_) => {
                     tracing::warn!("lost the connection that listens for changes; reconnecting");
                     break;

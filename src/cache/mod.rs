@@ -1,8 +1,11 @@
-//! Redis-backed caches over the one shared pool.
+//! Redis-backed caches over the one shared pool, all stored under one cache
+//! generation that every write moves on.
 
 mod breaker;
 pub mod changes;
+mod generation;
 mod user_list;
 
 pub use breaker::Breaker;
+pub use generation::Generation;
 pub use user_list::{Lookup, Ticket, UserListCache};

@@ -8,10 +8,9 @@ use std::{
 use secrecy::ExposeSecret;
 
 use crate::{
-    auth::PasswordHasher,
     config::Settings,
-    db,
     domain::{Password, UserEmail, UserName},
+    write::Actor,
 };
 
 pub async fn create(settings: Settings, email: &str, name: &str) -> anyhow::Result<ExitCode> {
@@ -22,12 +21,10 @@ pub async fn create(settings: Settings, email: &str, name: &str) -> anyhow::Resu
         None => read_password()?,
     };
     let password = Password::parse(&raw).map_err(|e| anyhow::anyhow!("the password {e}"))?;
-    let pool = super::database(&settings).await?;
-    let hash = PasswordHasher::default().hash(&password).await?;
-    let mut tx = db::actor::begin(&pool).await?;
-    let created = db::users::upsert_admin(&mut tx, name.as_str(), email.as_str(), &hash).await?;
-    tx.commit().await?;
-    super::invalidate_user_cache(&settings).await;
+    let (_, writer) = super::writer(&settings).await?;
+    let created = writer
+        .make_admin(&Actor::cli_user(), &name, &email, &password)
+        .await?;
     if created {
         println!("created admin {email}");
     } else {

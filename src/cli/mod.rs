@@ -1,4 +1,4 @@
-//! The command line (SPEC §2): serve, migrate, create-admin, token, healthcheck.
+//! The command line: serve, migrate, create-admin, token, healthcheck, seed-demo.
 
 mod admin;
 mod healthcheck;
@@ -11,51 +11,81 @@ use clap::{Parser, Subcommand};
 use fred::prelude::ClientLike;
 
 use crate::{
+    auth::PasswordHasher,
+    cache::Generation,
     config::Settings,
     startup::{Application, shutdown_signal},
     telemetry,
+    write::Writer,
 };
 
 /// Manage users: HTML admin pages and a JSON API, on PostgreSQL and Redis.
 ///
-/// Configuration comes from environment variables only; see README.md.
+/// Every command reads its settings from environment variables only (`--help`
+/// lists them): run the commands that use the database (migrate, create-admin,
+/// token, seed-demo) with the same DATABASE_URL / POSTGRES_* and REDIS_URL /
+/// REDIS_* as the server, or they work on another database. Without a command,
+/// `serve`.
 #[derive(Debug, Parser)]
-#[command(name = "useradmin", version, about)]
+#[command(
+    name = "useradmin",
+    version,
+    about,
+    after_help = "Settings are environment variables: `useradmin --help` lists them.",
+    after_long_help = environment_help(),
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
 }
 
+/// Shown under the commands that read the database, so nobody runs them against
+/// another one by accident.
+const SAME_SETTINGS: &str = "Uses the same settings as the server (DATABASE_URL or POSTGRES_*, \
+     REDIS_URL or REDIS_*): run it with the server's environment. `useradmin --help` lists every \
+     variable.";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Apply pending migrations, then serve HTTP (the default).
+    /// Apply pending migrations, create the first admin if none exists, then serve
+    /// HTTP on BIND:PORT (the default command).
+    #[command(after_help = SAME_SETTINGS)]
     Serve,
     /// Apply pending migrations and exit.
+    #[command(after_help = SAME_SETTINGS)]
     Migrate,
     /// Create an admin, or promote an existing user; the password comes from
     /// ADMIN_PASSWORD or standard input.
+    #[command(after_help = SAME_SETTINGS)]
     CreateAdmin {
+        /// The admin's email; an existing user with it (any case) is promoted and
+        /// gets the new password.
         #[arg(long)]
         email: String,
+        /// The admin's display name (a new user only).
         #[arg(long)]
         name: String,
     },
     /// Manage API tokens for scripts.
+    #[command(after_help = SAME_SETTINGS)]
     Token {
         #[command(subcommand)]
         command: TokenCommand,
     },
     /// GET /health of a running instance; exit 0 only on 200.
     Healthcheck {
-        /// Default: http://127.0.0.1:$PORT/health
+        /// The URL to check [default: http://127.0.0.1:$PORT/health].
         #[arg(long)]
         url: Option<String>,
     },
     /// Fill the database with COUNT demo users (set-based SQL, for demos and
     /// benchmarks); refuses when users other than admins exist, unless --force.
+    #[command(after_help = SAME_SETTINGS)]
     SeedDemo {
+        /// How many demo users to add.
         #[arg(long)]
         count: u64,
+        /// Add them even when the database holds users other than admins.
         #[arg(long)]
         force: bool,
     },
@@ -64,6 +94,7 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Create a token and print only the token on standard output.
+    #[command(after_help = SAME_SETTINGS)]
     Create {
         /// What the token is for, e.g. "nightly sync".
         #[arg(long)]
@@ -73,9 +104,141 @@ pub enum TokenCommand {
         owner: Option<String>,
     },
     /// List tokens as JSON (id, label, created, last used, revoked).
+    #[command(after_help = SAME_SETTINGS)]
     List,
     /// Revoke a token by id.
-    Revoke { id: i64 },
+    #[command(after_help = SAME_SETTINGS)]
+    Revoke {
+        /// The token's id, as `token list` shows it.
+        id: i64,
+    },
+}
+
+/// One environment variable the service reads.
+#[derive(Debug)]
+pub struct Variable {
+    pub name: &'static str,
+    pub default: &'static str,
+    pub meaning: &'static str,
+}
+
+/// Every environment variable the service reads, as `useradmin --help` lists them
+/// (a test checks this list against what [`Settings::from_lookup`] reads).
+pub const VARIABLES: &[Variable] = &[
+    var(
+        "DATABASE_URL",
+        "built from POSTGRES_*",
+        "PostgreSQL URL; wins over POSTGRES_*",
+    ),
+    var("POSTGRES_USER", "postgres", "PostgreSQL user"),
+    var("POSTGRES_PASSWORD", "none", "PostgreSQL password"),
+    var("POSTGRES_HOST", "127.0.0.1", "PostgreSQL host"),
+    var("POSTGRES_PORT", "5432", "PostgreSQL port"),
+    var("POSTGRES_DB", "useradmin", "database, created when missing"),
+    var(
+        "DATABASE_MAX_CONNECTIONS",
+        "16",
+        "size of the connection pool",
+    ),
+    var(
+        "MAX_CONNECTIONS",
+        "file limit - 64 - DATABASE_MAX_CONNECTIONS, at least 16",
+        "client connections open at once",
+    ),
+    var(
+        "REDIS_URL",
+        "built from REDIS_HOST/REDIS_PORT",
+        "redis://, rediss://, redis-sentinel:// or redis-cluster:// URL",
+    ),
+    var("REDIS_HOST", "127.0.0.1", "Redis host"),
+    var("REDIS_PORT", "6379", "Redis port"),
+    var(
+        "REDIS_KEY_PREFIX",
+        "useradmin:",
+        "prefix of every Redis key, sessions included",
+    ),
+    var(
+        "SECRET_KEY",
+        "generated once, kept in the database",
+        "signs the login form's CSRF cookie; 32 characters or more",
+    ),
+    var(
+        "CACHE_TTL_SECONDS",
+        "300",
+        "lifetime of a cached user-list page",
+    ),
+    var(
+        "BIND",
+        "0.0.0.0",
+        "address to listen on (0.0.0.0: every interface)",
+    ),
+    var("PORT", "5000", "port to listen on"),
+    var(
+        "ADMIN_EMAIL",
+        "admin@example.com",
+        "the first admin, made when no admin exists",
+    ),
+    var("ADMIN_NAME", "Administrator", "the first admin's name"),
+    var(
+        "ADMIN_PASSWORD",
+        "random, printed once in the log",
+        "the first admin's password; create-admin's too",
+    ),
+    var(
+        "COOKIE_SECURE",
+        "true",
+        "Secure cookies (https, or http://localhost)",
+    ),
+    var(
+        "SESSION_IDLE_MINUTES",
+        "30",
+        "a session ends after this long unused",
+    ),
+    var(
+        "SESSION_MAX_HOURS",
+        "12",
+        "a session ends this long after login",
+    ),
+    var(
+        "TRUSTED_PROXY",
+        "none",
+        "the forwarding header (x-forwarded-for or x-real-ip) a proxy you trust sets",
+    ),
+    var(
+        "AUDIT_RETENTION_DAYS",
+        "365",
+        "audit events older than this are purged; 0 keeps everything",
+    ),
+    var("LOG_FORMAT", "pretty", "pretty or json"),
+    var("RUST_LOG", telemetry::DEFAULT_FILTER, "log filter"),
+];
+
+const fn var(name: &'static str, default: &'static str, meaning: &'static str) -> Variable {
+    Variable {
+        name,
+        default,
+        meaning,
+    }
+}
+
+/// The list under `useradmin --help`.
+fn environment_help() -> String {
+    let width = VARIABLES.iter().map(|v| v.name.len()).max().unwrap_or(0);
+    let mut text = String::from(
+        "Environment variables (empty counts as unset; a malformed value stops the command \
+         with one line naming it):\n",
+    );
+    for v in VARIABLES {
+        text.push_str(&format!(
+            "  {:width$}  {} [default: {}]\n",
+            v.name, v.meaning, v.default
+        ));
+    }
+    text.push_str(
+        "\nThe log goes to standard error, coloured only on a terminal and unless NO_COLOR \
+         is set. README.md has the details.",
+    );
+    text
 }
 
 /// Runs one command to completion.
@@ -145,28 +308,64 @@ async fn database(settings: &Settings) -> anyhow::Result<sqlx::PgPool> {
     Ok(crate::db::pool(settings)?)
 }
 
-/// Tells running instances that users changed outside them, so no cached list
-/// shows the old data. Best effort: without Redis, cached pages expire within
-/// `CACHE_TTL_SECONDS`.
-async fn invalidate_user_cache(settings: &Settings) {
-    let Ok(redis) = crate::redis::connect(settings) else {
-        return;
-    };
+/// For commands that change users or tokens: the database and the write path,
+/// which tells running instances about every change (through Redis when it
+/// answers within 2 s, else through the database).
+async fn writer(settings: &Settings) -> anyhow::Result<(sqlx::PgPool, Writer)> {
+    let pool = database(settings).await?;
+    let redis = crate::redis::connect(settings)?;
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), redis.wait_for_connect()).await;
-    let cache =
-        crate::cache::UserListCache::new(redis, &settings.redis_key_prefix, settings.cache_ttl);
-    cache.invalidate().await;
-    if cache.is_bypassed() {
-        tracing::warn!(
-            "could not reach Redis to refresh cached user lists; they expire within {} s",
-            settings.cache_ttl.as_secs()
-        );
-    }
+    let generation = Generation::new(redis, &settings.redis_key_prefix, "users");
+    let writer = Writer::new(pool.clone(), PasswordHasher::default(), generation);
+    Ok((pool, writer))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_help_lists_exactly_the_variables_the_settings_read() {
+        let read = std::cell::RefCell::new(std::collections::BTreeSet::new());
+        Settings::from_lookup(|name| {
+            read.borrow_mut().insert(name.to_owned());
+            None
+        })
+        .expect("the defaults are valid");
+        crate::config::port_from_env().expect("PORT");
+        let mut read = read.into_inner();
+        // Read by the log filter, not by Settings.
+        read.insert("RUST_LOG".to_owned());
+        let listed: std::collections::BTreeSet<String> =
+            VARIABLES.iter().map(|v| v.name.to_owned()).collect();
+        assert_eq!(listed, read);
+        assert_eq!(listed.len(), VARIABLES.len(), "each variable listed once");
+    }
+
+    #[test]
+    fn every_command_and_argument_has_a_help_line() {
+        use clap::CommandFactory;
+        fn walk(command: &clap::Command, path: &str) {
+            for arg in command.get_arguments() {
+                assert!(
+                    arg.get_help().is_some(),
+                    "{path} {}: no help line",
+                    arg.get_id()
+                );
+            }
+            for sub in command.get_subcommands() {
+                assert!(
+                    sub.get_about().is_some(),
+                    "{path} {}: no help line",
+                    sub.get_name()
+                );
+                walk(sub, &format!("{path} {}", sub.get_name()));
+            }
+        }
+        let command = Cli::command();
+        command.clone().debug_assert();
+        walk(&command, "useradmin");
+    }
 
     /// Like sqlx's errors: the message includes the source's.
     #[derive(Debug)]

@@ -17,8 +17,10 @@ pub async fn run(settings: Settings, count: u64, force: bool) -> anyhow::Result<
     let (existing, not_admins) = db::seed::user_counts(&mut conn).await?;
     if not_admins > 0 && !force {
         eprintln!(
-            "useradmin: refusing to seed: the database already holds {not_admins} users who \
-             are not admins; pass --force to add {count} demo users anyway"
+            "useradmin: refusing to seed: the database already holds {} other than admins; \
+             pass --force to add {} anyway",
+            plural(not_admins, "user", "users"),
+            plural(count, "demo user", "demo users"),
         );
         return Ok(ExitCode::FAILURE);
     }
@@ -41,7 +43,8 @@ pub async fn run(settings: Settings, count: u64, force: bool) -> anyhow::Result<
         let to = (from + BATCH - 1).min(end);
         inserted += db::seed::insert_batch(&mut tx, start, from, to, count).await?;
         eprintln!(
-            "seed-demo: {inserted} of {count} users ({:.1} s)",
+            "seed-demo: {inserted} of {} ({:.1} s)",
+            plural(count, "user", "users"),
             started.elapsed().as_secs_f64()
         );
         from = to + 1;
@@ -54,16 +57,36 @@ pub async fn run(settings: Settings, count: u64, force: bool) -> anyhow::Result<
     let loaded = started.elapsed();
     db::seed::vacuum_analyze(&mut conn).await?;
     conn.close().await?;
-    super::invalidate_user_cache(&settings).await;
     println!(
-        "seeded {inserted} demo users in {:.1} s (load {:.1} s, vacuum analyze {:.1} s)",
+        "seeded {} in {:.1} s (load {:.1} s, vacuum analyze {:.1} s)",
+        plural(inserted, "demo user", "demo users"),
         started.elapsed().as_secs_f64(),
         loaded.as_secs_f64(),
         (started.elapsed() - loaded).as_secs_f64()
     );
     let skipped = count.unsigned_abs() - inserted;
-    if skipped > 0 {
+    if skipped == 1 {
+        println!("1 row skipped: its email was already taken");
+    } else if skipped > 1 {
         println!("{skipped} rows skipped: their email was already taken");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `1 user`, `2 users`, `0 users`.
+fn plural(n: impl Into<i128>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plural;
+
+    #[test]
+    fn counts_agree_with_their_noun() {
+        assert_eq!(plural(1_i64, "user", "users"), "1 user");
+        assert_eq!(plural(0_u64, "user", "users"), "0 users");
+        assert_eq!(plural(2_i64, "demo user", "demo users"), "2 demo users");
+    }
 }

@@ -3,16 +3,19 @@
 use std::process::ExitCode;
 
 use super::TokenCommand;
-use crate::{auth::tokens, config::Settings, db, http::views::TokenView};
+use crate::{
+    config::Settings,
+    db,
+    domain::TokenLabel,
+    http::views::TokenView,
+    write::{Actor, WriteError},
+};
 
 pub async fn run(settings: Settings, command: TokenCommand) -> anyhow::Result<ExitCode> {
-    let pool = super::database(&settings).await?;
     match command {
         TokenCommand::Create { name, owner } => {
-            let label = name.trim();
-            if label.is_empty() || label.chars().count() > 100 {
-                anyhow::bail!("--name must be 1 to 100 characters");
-            }
+            let label = TokenLabel::parse(&name).map_err(|e| anyhow::anyhow!("--name {e}"))?;
+            let (pool, writer) = super::writer(&settings).await?;
             let owner = match owner {
                 Some(email) => db::users::find_by_email(&pool, &email)
                     .await?
@@ -22,11 +25,13 @@ pub async fn run(settings: Settings, command: TokenCommand) -> anyhow::Result<Ex
                     anyhow::anyhow!("no admin exists yet: run `useradmin create-admin` first")
                 })?,
             };
-            let token = tokens::generate();
-            db::tokens::insert(&pool, label, &tokens::hash(&token), owner.id).await?;
-            println!("{token}");
+            let created = writer
+                .create_token(&Actor::cli_user(), &label, owner.id)
+                .await?;
+            println!("{}", created.token);
         }
         TokenCommand::List => {
+            let pool = super::database(&settings).await?;
             let views: Vec<TokenView> = db::tokens::list(&pool)
                 .await?
                 .into_iter()
@@ -35,12 +40,15 @@ pub async fn run(settings: Settings, command: TokenCommand) -> anyhow::Result<Ex
             println!("{}", serde_json::to_string_pretty(&views)?);
         }
         TokenCommand::Revoke { id } => {
-            if !db::tokens::revoke(&pool, id).await? {
-                eprintln!("useradmin: no token with id {id}");
-                return Ok(ExitCode::FAILURE);
+            let (_, writer) = super::writer(&settings).await?;
+            match writer.revoke_token(&Actor::cli_user(), id).await {
+                Ok(_) => println!("token {id} revoked"),
+                Err(WriteError::NotFound) => {
+                    eprintln!("useradmin: no token with id {id}");
+                    return Ok(ExitCode::FAILURE);
+                }
+                Err(other) => return Err(other.into()),
             }
-            super::invalidate_user_cache(&settings).await;
-            println!("token {id} revoked");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -2,6 +2,7 @@
 //! plain rows or outcomes; the HTTP layer decides what a client sees.
 
 pub mod actor;
+pub mod audit;
 pub mod secrets;
 pub mod seed;
 pub mod tokens;

@@ -1,7 +1,7 @@
 //! SQL for the `api_tokens` table. Tokens are looked up by their SHA-256 hash; the
 //! token itself is never stored.
 
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -14,55 +14,62 @@ pub struct TokenRow {
     pub revoked_at: Option<OffsetDateTime>,
 }
 
-/// The admin a valid token speaks for.
+/// The columns of a [`TokenRow`].
+macro_rules! columns {
+    () => {
+        "id, label, created_by, created_at, last_used_at, revoked_at"
+    };
+}
+
+/// The admin a valid token speaks for, and the token as the audit trail names it.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct TokenOwner {
     pub token_id: i64,
+    pub token_label: String,
     pub user_id: i64,
     pub name: String,
+    pub email: String,
     pub last_used_at: Option<OffsetDateTime>,
 }
 
+/// Inserts a token, inside the write path's transaction.
 pub async fn insert(
-    db: &PgPool,
+    tx: &mut PgConnection,
     label: &str,
     token_hash: &[u8],
     owner: i64,
 ) -> Result<TokenRow, sqlx::Error> {
-    let mut tx = super::actor::begin(db).await?;
-    let row = sqlx::query_as(
-        "insert into api_tokens (label, token_hash, created_by) values ($1, $2, $3) \
-         returning id, label, created_by, created_at, last_used_at, revoked_at",
-    )
+    sqlx::query_as(concat!(
+        "insert into api_tokens (label, token_hash, created_by) values ($1, $2, $3) returning ",
+        columns!()
+    ))
     .bind(label)
     .bind(token_hash)
     .bind(owner)
-    .fetch_one(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(row)
+    .fetch_one(tx)
+    .await
 }
 
 pub async fn list(db: &PgPool) -> Result<Vec<TokenRow>, sqlx::Error> {
-    sqlx::query_as(
-        "select id, label, created_by, created_at, last_used_at, revoked_at \
-         from api_tokens order by id",
-    )
+    sqlx::query_as(concat!(
+        "select ",
+        columns!(),
+        " from api_tokens order by id"
+    ))
     .fetch_all(db)
     .await
 }
 
-/// Revokes a token; false when there is no such token. Revoking twice keeps the
+/// Revokes a token; `None` when there is no such token. Revoking twice keeps the
 /// first time.
-pub async fn revoke(db: &PgPool, id: i64) -> Result<bool, sqlx::Error> {
-    let mut tx = super::actor::begin(db).await?;
-    let done =
-        sqlx::query("update api_tokens set revoked_at = coalesce(revoked_at, now()) where id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-    tx.commit().await?;
-    Ok(done.rows_affected() == 1)
+pub async fn revoke(tx: &mut PgConnection, id: i64) -> Result<Option<TokenRow>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "update api_tokens set revoked_at = coalesce(revoked_at, now()) where id = $1 returning ",
+        columns!()
+    ))
+    .bind(id)
+    .fetch_optional(tx)
+    .await
 }
 
 /// The owner of a live token: not revoked, and its owner still an admin.
@@ -71,7 +78,8 @@ pub async fn authenticate(
     token_hash: &[u8],
 ) -> Result<Option<TokenOwner>, sqlx::Error> {
     sqlx::query_as(
-        "select t.id as token_id, u.id as user_id, u.name, t.last_used_at \
+        "select t.id as token_id, t.label as token_label, u.id as user_id, u.name, u.email, \
+                t.last_used_at \
          from api_tokens t join users u on u.id = t.created_by \
          where t.token_hash = $1 and t.revoked_at is null and u.is_admin",
     )
@@ -81,7 +89,8 @@ pub async fn authenticate(
 }
 
 /// Records a use, at most once a minute per token, so authentication does not
-/// write on every request.
+/// write on every request. Bookkeeping, not a change anyone acts on: it is not
+/// audited and notifies nobody.
 pub async fn touch(db: &PgPool, token_id: i64) -> Result<(), sqlx::Error> {
     sqlx::query(
         "update api_tokens set last_used_at = now() where id = $1 \

@@ -1,6 +1,6 @@
 //! SQL for the `users` table.
 
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use time::OffsetDateTime;
 
 use crate::domain::{Cursor, CursorKey, ListQuery, SortKey, SortOrder};
@@ -17,7 +17,14 @@ pub struct UserRow {
     pub version: i32,
 }
 
-const COLUMNS: &str = "id, name, email, is_admin, created_at, updated_at, version";
+/// The columns of a [`UserRow`], in every query that reads one.
+macro_rules! columns {
+    () => {
+        "id, name, email, is_admin, created_at, updated_at, version"
+    };
+}
+
+const COLUMNS: &str = columns!();
 
 /// What a conditional write did.
 #[derive(Debug)]
@@ -47,37 +54,37 @@ pub struct UserChangesRecord<'a> {
     pub password_hash: Option<String>,
 }
 
-pub async fn insert(db: &PgPool, user: NewUserRecord<'_>) -> Result<UserRow, sqlx::Error> {
-    let mut tx = super::actor::begin(db).await?;
-    let row = sqlx::query_as(
-        "insert into users (name, email, is_admin, password_hash) values ($1, $2, $3, $4) \
-         returning id, name, email, is_admin, created_at, updated_at, version",
-    )
+/// Inserts a user, inside the write path's transaction.
+pub async fn insert(
+    tx: &mut PgConnection,
+    user: NewUserRecord<'_>,
+) -> Result<UserRow, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "insert into users (name, email, is_admin, password_hash) values ($1, $2, $3, $4) returning ",
+        columns!()
+    ))
     .bind(user.name)
     .bind(user.email)
     .bind(user.is_admin)
     .bind(user.password_hash)
-    .fetch_one(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(row)
+    .fetch_one(tx)
+    .await
 }
 
 pub async fn find(db: &PgPool, id: i64) -> Result<Option<UserRow>, sqlx::Error> {
-    sqlx::query_as(
-        "select id, name, email, is_admin, created_at, updated_at, version from users where id = $1",
-    )
-    .bind(id)
-    .fetch_optional(db)
-    .await
+    sqlx::query_as(concat!("select ", columns!(), " from users where id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
 }
 
 /// Finds a user by email, ignoring letter case (as the unique index does).
 pub async fn find_by_email(db: &PgPool, email: &str) -> Result<Option<UserRow>, sqlx::Error> {
-    sqlx::query_as(
-        "select id, name, email, is_admin, created_at, updated_at, version \
-         from users where lower(email) = lower($1)",
-    )
+    sqlx::query_as(concat!(
+        "select ",
+        columns!(),
+        " from users where lower(email) = lower($1)"
+    ))
     .bind(email)
     .fetch_optional(db)
     .await
@@ -86,7 +93,7 @@ pub async fn find_by_email(db: &PgPool, email: &str) -> Result<Option<UserRow>, 
 /// Makes `email` an admin with this password hash: creates the user, or promotes
 /// an existing one (keeping its name). True when the user was created.
 pub async fn upsert_admin(
-    tx: &mut sqlx::PgConnection,
+    tx: &mut PgConnection,
     name: &str,
     email: &str,
     password_hash: &str,
@@ -104,11 +111,24 @@ pub async fn upsert_admin(
     .await
 }
 
+/// Takes, until the transaction ends, the lock under which the first admin is
+/// created (so instances starting at once create one), then tells whether an
+/// admin exists.
+pub async fn lock_for_first_admin(tx: &mut PgConnection) -> Result<bool, sqlx::Error> {
+    sqlx::query("select pg_advisory_xact_lock(hashtext('useradmin:first-admin'))")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query_scalar("select exists (select 1 from users where is_admin)")
+        .fetch_one(tx)
+        .await
+}
+
 /// What login needs to know about an account.
 #[derive(Debug, sqlx::FromRow)]
 pub struct Credentials {
     pub id: i64,
     pub name: String,
+    pub email: String,
     pub is_admin: bool,
     pub password_hash: Option<String>,
     pub session_epoch: i32,
@@ -128,7 +148,7 @@ pub async fn credentials_by_email(
     email: &str,
 ) -> Result<Option<Credentials>, sqlx::Error> {
     sqlx::query_as(
-        "select id, name, is_admin, password_hash, session_epoch from users \
+        "select id, name, email, is_admin, password_hash, session_epoch from users \
          where lower(email) = lower($1)",
     )
     .bind(email)
@@ -136,42 +156,40 @@ pub async fn credentials_by_email(
     .await
 }
 
-pub async fn credentials_by_id(db: &PgPool, id: i64) -> Result<Option<Credentials>, sqlx::Error> {
+pub async fn credentials_by_id(
+    db: impl sqlx::PgExecutor<'_>,
+    id: i64,
+) -> Result<Option<Credentials>, sqlx::Error> {
     sqlx::query_as(
-        "select id, name, is_admin, password_hash, session_epoch from users where id = $1",
+        "select id, name, email, is_admin, password_hash, session_epoch from users where id = $1",
     )
     .bind(id)
     .fetch_optional(db)
     .await
 }
 
-/// Sets a new password; returns the new session epoch (a trigger moves it on).
-pub async fn set_password(db: &PgPool, id: i64, password_hash: &str) -> Result<i32, sqlx::Error> {
-    let mut tx = super::actor::begin(db).await?;
-    let epoch = sqlx::query_scalar(
-        "update users set password_hash = $2 where id = $1 returning session_epoch",
-    )
-    .bind(id)
-    .bind(password_hash)
-    .fetch_one(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(epoch)
-}
-
-pub async fn any_admin_exists(db: &PgPool) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("select exists (select 1 from users where is_admin)")
-        .fetch_one(db)
+/// Sets a new password; returns the new session epoch (a trigger moves it on,
+/// which ends the account's other sessions).
+pub async fn set_password(
+    tx: &mut PgConnection,
+    id: i64,
+    password_hash: &str,
+) -> Result<i32, sqlx::Error> {
+    sqlx::query_scalar("update users set password_hash = $2 where id = $1 returning session_epoch")
+        .bind(id)
+        .bind(password_hash)
+        .fetch_one(tx)
         .await
 }
 
 /// The admin with the lowest id: the owner of tokens created from the command line
 /// when no owner is named.
 pub async fn first_admin(db: &PgPool) -> Result<Option<UserRow>, sqlx::Error> {
-    sqlx::query_as(
-        "select id, name, email, is_admin, created_at, updated_at, version \
-         from users where is_admin order by id limit 1",
-    )
+    sqlx::query_as(concat!(
+        "select ",
+        columns!(),
+        " from users where is_admin order by id limit 1"
+    ))
     .fetch_optional(db)
     .await
 }
@@ -180,24 +198,24 @@ pub async fn first_admin(db: &PgPool) -> Result<Option<UserRow>, sqlx::Error> {
 /// `None`). Taking admin rights away checks the last-admin rule under a lock on
 /// every admin row, so two concurrent demotions cannot both pass.
 pub async fn update(
-    db: &PgPool,
+    tx: &mut PgConnection,
     id: i64,
     changes: UserChangesRecord<'_>,
     expected: Option<&[i32]>,
 ) -> Result<WriteOutcome<UserRow>, sqlx::Error> {
-    let mut tx = super::actor::begin(db).await?;
-    if changes.is_admin == Some(false) && is_last_admin(&mut tx, id).await? {
+    if changes.is_admin == Some(false) && is_last_admin(tx, id).await? {
         return Ok(WriteOutcome::LastAdmin);
     }
-    let row: Option<UserRow> = sqlx::query_as(
+    let row: Option<UserRow> = sqlx::query_as(concat!(
         "update users set \
              name = coalesce($2, name), \
              email = coalesce($3, email), \
              is_admin = coalesce($4, is_admin), \
              password_hash = coalesce($5, password_hash) \
          where id = $1 and ($6::int4[] is null or version = any($6)) \
-         returning id, name, email, is_admin, created_at, updated_at, version",
-    )
+         returning ",
+        columns!()
+    ))
     .bind(id)
     .bind(changes.name)
     .bind(changes.email)
@@ -211,18 +229,18 @@ pub async fn update(
 
 /// Deletes a user (and its tokens) under the same rules as [`update`].
 pub async fn delete(
-    db: &PgPool,
+    tx: &mut PgConnection,
     id: i64,
     expected: Option<&[i32]>,
 ) -> Result<WriteOutcome<UserRow>, sqlx::Error> {
-    let mut tx = super::actor::begin(db).await?;
-    if is_last_admin(&mut tx, id).await? {
+    if is_last_admin(tx, id).await? {
         return Ok(WriteOutcome::LastAdmin);
     }
-    let row: Option<UserRow> = sqlx::query_as(
+    let row: Option<UserRow> = sqlx::query_as(concat!(
         "delete from users where id = $1 and ($2::int4[] is null or version = any($2)) \
-         returning id, name, email, is_admin, created_at, updated_at, version",
-    )
+         returning ",
+        columns!()
+    ))
     .bind(id)
     .bind(expected)
     .fetch_optional(&mut *tx)
@@ -230,22 +248,20 @@ pub async fn delete(
     conclude(tx, id, row).await
 }
 
-/// Commits a conditional write; when it touched no row, says why.
+/// When a conditional write touched no row, says why.
 async fn conclude(
-    mut tx: sqlx::Transaction<'_, Postgres>,
+    tx: &mut PgConnection,
     id: i64,
     row: Option<UserRow>,
 ) -> Result<WriteOutcome<UserRow>, sqlx::Error> {
-    let outcome = match row {
+    Ok(match row {
         Some(row) => WriteOutcome::Done(row),
-        None => missing_or_mismatch(&mut tx, id).await?,
-    };
-    tx.commit().await?;
-    Ok(outcome)
+        None => missing_or_mismatch(tx, id).await?,
+    })
 }
 
 /// Locks every admin row, then tells whether `id` is the only admin.
-async fn is_last_admin(tx: &mut sqlx::PgConnection, id: i64) -> Result<bool, sqlx::Error> {
+async fn is_last_admin(tx: &mut PgConnection, id: i64) -> Result<bool, sqlx::Error> {
     let admins: Vec<i64> =
         sqlx::query_scalar("select id from users where is_admin order by id for update")
             .fetch_all(&mut *tx)
@@ -254,7 +270,7 @@ async fn is_last_admin(tx: &mut sqlx::PgConnection, id: i64) -> Result<bool, sql
 }
 
 async fn missing_or_mismatch<T>(
-    tx: &mut sqlx::PgConnection,
+    tx: &mut PgConnection,
     id: i64,
 ) -> Result<WriteOutcome<T>, sqlx::Error> {
     let exists: bool = sqlx::query_scalar("select exists (select 1 from users where id = $1)")

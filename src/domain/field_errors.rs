@@ -31,6 +31,13 @@ impl FieldErrors {
         self.0.get(field).map(Vec::as_slice).unwrap_or_default()
     }
 
+    /// Adds every message of `other`.
+    pub fn merge(&mut self, other: FieldErrors) {
+        for (field, messages) in other.0 {
+            self.0.entry(field).or_default().extend(messages);
+        }
+    }
+
     /// Keeps the first error of a parse, so every bad field is reported at once.
     pub fn take<T, E: std::fmt::Display>(
         &mut self,

@@ -168,30 +168,68 @@ impl ListQuery {
         })
     }
 
-    /// One canonical text per distinct query, for cache keys.
+    /// One canonical text per distinct query, for cache keys: every parameter,
+    /// in one order, one spelling.
     pub fn canonical(&self) -> String {
-        let sign = match self.order {
-            SortOrder::Ascending => "",
-            SortOrder::Descending => "-",
-        };
-        let mut text = format!("limit={}&sort={sign}{}", self.limit, self.sort.column());
+        let mut pairs = form_urlencoded::Serializer::new(String::new());
+        pairs.append_pair("limit", &self.limit.to_string());
+        pairs.append_pair("sort", &sort_param(self.sort, self.order));
         if let Some(q) = &self.search {
-            text.push_str("&q=");
-            text.push_str(
-                &percent_encoding::utf8_percent_encode(q, percent_encoding::NON_ALPHANUMERIC)
-                    .to_string(),
-            );
+            pairs.append_pair("q", q);
         }
         if let Some(after) = &self.after {
-            text.push_str("&after=");
-            text.push_str(&after.encode());
+            pairs.append_pair("after", &after.encode());
         }
         if let Some(before) = &self.before {
-            text.push_str("&before=");
-            text.push_str(&before.encode());
+            pairs.append_pair("before", &before.encode());
         }
-        text
+        pairs.finish()
     }
+
+    /// The query string of this search in the given order, from its first page
+    /// or from a cursor: what the list page links to. The limit is left out
+    /// when it is the default.
+    pub fn link(&self, sort: SortKey, order: SortOrder, from: Option<PageCursor<'_>>) -> String {
+        let mut pairs = form_urlencoded::Serializer::new(String::new());
+        if let Some(q) = &self.search {
+            pairs.append_pair("q", q);
+        }
+        pairs.append_pair("sort", &sort_param(sort, order));
+        if self.limit != DEFAULT_PAGE_SIZE {
+            pairs.append_pair("limit", &self.limit.to_string());
+        }
+        match from {
+            Some(PageCursor::After(cursor)) => {
+                pairs.append_pair("after", cursor);
+            }
+            Some(PageCursor::Before(cursor)) => {
+                pairs.append_pair("before", cursor);
+            }
+            None => {}
+        }
+        pairs.finish()
+    }
+
+    /// This query's own `sort` parameter (`-name`).
+    pub fn sort_param(&self) -> String {
+        sort_param(self.sort, self.order)
+    }
+}
+
+/// Where a linked page starts: after the `next` cursor or before the `prev` one.
+#[derive(Debug, Clone, Copy)]
+pub enum PageCursor<'a> {
+    After(&'a str),
+    Before(&'a str),
+}
+
+/// `sort` as written in a query string: the column, `-` first for descending.
+fn sort_param(sort: SortKey, order: SortOrder) -> String {
+    let sign = match order {
+        SortOrder::Ascending => "",
+        SortOrder::Descending => "-",
+    };
+    format!("{sign}{}", sort.column())
 }
 
 fn parse_sort(raw: &str) -> Result<(SortKey, SortOrder), ListQueryError> {

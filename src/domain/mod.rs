@@ -1,18 +1,25 @@
 //! Parsed values: once one of these exists, it is valid. Handlers turn raw input
 //! into these at the boundary and never pass raw strings further in.
 
+mod audit_query;
 mod field_errors;
 mod list_query;
 mod password;
+mod token_label;
 mod user;
 mod user_email;
 mod user_name;
+mod version;
 
+pub use audit_query::{AuditActorFilter, AuditQuery, AuditQueryError, RawAuditQuery};
 pub use field_errors::FieldErrors;
 pub use list_query::{
-    Cursor, CursorKey, ListQuery, ListQueryError, MAX_PAGE_SIZE, RawListQuery, SortKey, SortOrder,
+    Cursor, CursorKey, ListQuery, ListQueryError, MAX_PAGE_SIZE, PageCursor, RawListQuery, SortKey,
+    SortOrder,
 };
 pub use password::Password;
-pub use user::{NewUser, UserChanges, UserId, UserIdError, UserInput};
+pub use token_label::{TokenLabel, TokenLabelError};
+pub use user::{NewUser, UserChanges, UserFields, UserId, UserIdError};
 pub use user_email::UserEmail;
 pub use user_name::UserName;
+pub use version::ExpectedVersion;

@@ -2,7 +2,7 @@
 
 use axum::{
     extract::{FromRequestParts, Path},
-    http::{header, request::Parts},
+    http::request::Parts,
 };
 
 use crate::{
@@ -27,41 +27,4 @@ impl<S: Send + Sync> FromRequestParts<S> for UserIdPath {
             Err(e @ UserIdError::Malformed) => Err(AppError::BadRequest(e.to_string())),
         }
     }
-}
-
-/// The versions an `If-Match` header accepts. `None`: no header, or `*` (any
-/// version of an existing user). Entity tags that are not ours never match.
-pub struct IfMatch(pub Option<Vec<i32>>);
-
-impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
-    type Rejection = AppError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let mut values = parts.headers.get_all(header::IF_MATCH).iter().peekable();
-        if values.peek().is_none() {
-            return Ok(Self(None));
-        }
-        let mut versions = Vec::new();
-        for value in values {
-            let text = value
-                .to_str()
-                .map_err(|_| AppError::BadRequest("If-Match is not readable text".into()))?;
-            for tag in text.split(',').map(str::trim) {
-                if tag == "*" {
-                    return Ok(Self(None));
-                }
-                let tag = tag.strip_prefix("W/").unwrap_or(tag);
-                let tag = tag.trim_matches('"');
-                if let Ok(version) = tag.parse::<i32>() {
-                    versions.push(version);
-                }
-            }
-        }
-        Ok(Self(Some(versions)))
-    }
-}
-
-/// The entity tag of a user at `version`.
-pub fn etag(version: i32) -> String {
-    format!("\"{version}\"")
 }

@@ -1,4 +1,4 @@
-//! Response headers the service sets on everything it answers (SPEC §5): the
+//! Response headers the service sets on everything it answers: the
 //! security headers of HTML pages, HSTS when cookies are Secure, `Vary: Accept`
 //! where the answer depends on `Accept`, and `no-store` on JSON.
 
@@ -19,7 +19,7 @@ pub struct HeaderPolicy {
 
 const HSTS: HeaderValue = HeaderValue::from_static("max-age=31536000");
 
-/// SPEC §5's headers on every HTML page; pages are never cached (they show
+/// The security headers of every HTML page (CSP, framing, sniffing, referrer); pages are never cached (they show
 /// personal data and a CSRF token), nor is JSON (user data, tokens).
 pub async fn security_headers(
     State(policy): State<HeaderPolicy>,

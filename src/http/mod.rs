@@ -1,15 +1,19 @@
 //! The HTTP surface: routes, extractors, responders and middleware.
 
+pub mod auth;
 pub mod body;
 pub mod client_ip;
+pub mod conditional;
+pub mod error_pages;
 pub mod extract;
+pub mod forms;
 pub mod headers;
 pub mod layout;
-pub mod middleware;
 pub mod negotiate;
 pub mod openapi;
 pub mod pages;
 pub mod request_id;
+pub mod respond;
 pub mod routes;
 pub mod views;
 
@@ -19,7 +23,7 @@ use axum::{
     Router,
     extract::DefaultBodyLimit,
     http::{HeaderName, Request, StatusCode},
-    middleware::{from_fn, from_fn_with_state},
+    middleware::{from_extractor_with_state, from_fn, from_fn_with_state},
 };
 use tower::ServiceBuilder;
 use tower_http::{
@@ -35,9 +39,9 @@ use tower_http::{
 
 use tower_sessions::{SessionManagerLayer, cookie::SameSite};
 
-use crate::state::AppState;
+use crate::{auth::CurrentAdmin, state::AppState};
 
-/// A request still running after this answers 503 (SPEC §7: below the drain limit).
+/// A request still running after this answers 503 (below the drain limit).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(8);
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -47,8 +51,13 @@ pub fn router(state: AppState) -> Router {
     let protected = Router::new()
         .merge(routes::users::router())
         .merge(routes::tokens::router())
+        .merge(routes::audit::router())
         .merge(routes::auth::router())
-        .route_layer(from_fn_with_state(state.clone(), middleware::require_admin));
+        // A guard for every route in here, whether or not its handler asks for
+        // the admin; the handler's own `CurrentAdmin` then costs nothing.
+        .route_layer(from_extractor_with_state::<CurrentAdmin, AppState>(
+            state.clone(),
+        ));
 
     let settings = &state.settings;
     let sessions = SessionManagerLayer::new(state.sessions.clone())
@@ -56,8 +65,8 @@ pub fn router(state: AppState) -> Router {
         .with_http_only(true)
         .with_secure(settings.cookie_secure)
         .with_same_site(SameSite::Lax)
-        // Idle expiry; `require_admin` slides it on every request of a logged-in
-        // admin. Not `always_save`: that would re-send the cookie on every request,
+        // Idle expiry; authentication slides it while a logged-in admin is
+        // active. Not `always_save`: that would re-send the cookie on every request,
         // and a request still in flight with the pre-login id would overwrite
         // the browser's new cookie.
         .with_expiry(crate::auth::session::idle_expiry(settings));
@@ -88,8 +97,8 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(from_fn_with_state(header_policy, headers::security_headers))
-        .layer(from_fn(middleware::error_responses))
-        .layer(CatchPanicLayer::custom(middleware::panic_response))
+        .layer(from_fn(error_pages::error_responses))
+        .layer(CatchPanicLayer::custom(error_pages::panic_response))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             REQUEST_TIMEOUT,
@@ -98,8 +107,8 @@ pub fn router(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(body::BODY_LIMIT))
         .layer(DefaultBodyLimit::max(body::BODY_LIMIT))
         // Refuses cross-site state-changing requests by Origin / Sec-Fetch-Site;
-        // the per-session token (in `require_admin` and the login form) is the
-        // second line.
+        // the per-session token (checked in authentication) and the login form's
+        // signed cookie are the second line.
         .layer(CsrfLayer::new())
         .layer(sessions);
 
@@ -112,11 +121,13 @@ pub fn router(state: AppState) -> Router {
         .nest_service(
             "/static",
             ServiceBuilder::new()
-                .layer(from_fn(middleware::static_errors_are_not_found))
+                .layer(from_fn(error_pages::static_errors_are_not_found))
                 .service(ServeDir::new(static_dir())),
         )
         .with_state(state)
-        .layer(from_fn(middleware::mark_past_sessions))
+        // Lifts a form's CSRF token out of its body for authentication.
+        .layer(from_fn(auth::read_form_csrf_token))
+        .layer(from_fn(error_pages::mark_past_sessions))
         .layer(layers)
 }
 

@@ -16,6 +16,10 @@ pub enum Format {
 }
 
 impl Format {
+    pub fn is_html(self) -> bool {
+        self == Self::Html
+    }
+
     pub fn from_headers(headers: &HeaderMap) -> Self {
         let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
             return Self::Json;

@@ -2,27 +2,37 @@
 //! are derived from the very types the handlers read and write, and each
 //! operation is declared on its handler, so the document moves with the code.
 
-use axum::{Json, Router, routing::get};
+use axum::{
+    Router,
+    extract::State,
+    http::{HeaderValue, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use bytes::Bytes;
 use utoipa::{
     Modify, OpenApi,
-    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    openapi::{
+        ContentBuilder, Ref, ResponseBuilder,
+        security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    },
 };
 
 use super::{
-    routes::{health, root, tokens, users},
-    views::{MessageView, Source, TokenView, UserListResponse, UserView},
+    forms::{NewToken, UserInput},
+    routes::{audit, health, root, tokens, users},
+    views::{
+        AuditActorView, AuditEventView, AuditPageView, AuditSubjectView, MessageView, Source,
+        TokenView, UserListResponse, UserView,
+    },
 };
-use crate::{
-    domain::{FieldErrors, UserInput},
-    error::ErrorBody,
-    state::AppState,
-};
+use crate::{domain::FieldErrors, error::ErrorBody, state::AppState};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "useradmin",
-        description = "Manage users. Every /users and /tokens operation needs `Authorization: Bearer <token>` (create one with `useradmin token create`)."
+        description = "Manage users. Every /users, /tokens and /audit operation needs `Authorization: Bearer <token>` (create one with `useradmin token create`)."
     ),
     paths(
         root::index,
@@ -36,12 +46,15 @@ use crate::{
         tokens::list,
         tokens::create,
         tokens::revoke,
+        audit::list,
+        audit::history,
     ),
     components(schemas(
         UserView, UserInput, UserListResponse, Source, MessageView, ErrorBody, FieldErrors,
-        TokenView, tokens::NewToken, tokens::CreatedToken, health::HealthView, health::Checks,
+        TokenView, NewToken, tokens::CreatedToken, AuditPageView, AuditEventView, AuditActorView,
+        AuditSubjectView, health::HealthView, health::Checks,
     )),
-    modifiers(&BearerToken),
+    modifiers(&BearerToken, &Throttled),
 )]
 pub struct ApiDoc;
 
@@ -57,10 +70,58 @@ impl Modify for BearerToken {
     }
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/openapi.json", get(document))
+/// Every operation that takes a bearer token may answer 429: an address whose
+/// tokens keep failing is refused for a while (failed guesses are throttled).
+struct Throttled;
+
+impl Modify for Throttled {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let too_many = ResponseBuilder::new()
+            .description("too many failed token checks from this address; see Retry-After")
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                    operation
+                        .responses
+                        .responses
+                        .insert("429".into(), too_many.clone().into());
+                }
+            }
+        }
+    }
 }
 
-async fn document() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub fn router() -> Router<AppState> {
+    Router::new().route("/openapi.json", get(serve))
+}
+
+/// The document as served, built once at start: it cannot change while the
+/// process runs.
+pub fn document() -> anyhow::Result<Bytes> {
+    Ok(Bytes::from(serde_json::to_vec(&ApiDoc::openapi())?))
+}
+
+async fn serve(State(document): State<Bytes>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        document,
+    )
+        .into_response()
 }

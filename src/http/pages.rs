@@ -4,7 +4,7 @@
 use askama::Template;
 use askama_web::WebTemplate;
 
-use super::views::{TokenView, UserPage, UserView};
+use super::views::{AuditEventView, TokenView, UserPage, UserView};
 use crate::domain::FieldErrors;
 
 /// What `base.html` needs.
@@ -74,6 +74,36 @@ pub struct UsersListPage {
 pub struct UserDetailPage {
     pub layout: Layout,
     pub user: UserView,
+    /// The user's latest events.
+    pub events: Vec<AuditEventView>,
+    /// More events than shown: link to the full history.
+    pub more_history: bool,
+}
+
+/// `GET /audit` and `GET /users/{id}/history`.
+#[derive(Template, WebTemplate)]
+#[template(path = "audit/list.html")]
+pub struct AuditListPage {
+    pub layout: Layout,
+    pub heading: String,
+    /// Where the filter form submits.
+    pub action: String,
+    /// A user's history is already about one subject.
+    pub show_subject_filter: bool,
+    pub filters: AuditFilters,
+    pub errors: FieldErrors,
+    pub events: Vec<AuditEventView>,
+    pub next_href: Option<String>,
+}
+
+/// The filters as typed, to show them again.
+#[derive(Default)]
+pub struct AuditFilters {
+    pub subject: String,
+    pub actor: String,
+    pub action: String,
+    pub since: String,
+    pub until: String,
 }
 
 #[derive(Template, WebTemplate)]

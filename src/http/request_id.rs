@@ -1,4 +1,4 @@
-//! A client's `x-request-id` is kept only when it is a short, plain token (SPEC §5):
+//! A client's `x-request-id` is kept only when it is a short, plain token:
 //! at most 64 characters of `[A-Za-z0-9._-]`. Anything else is dropped before
 //! `SetRequestIdLayer`, which then makes a fresh UUID.
 

@@ -1,6 +1,6 @@
 //! The open connections: when each last moved a byte and whether a handler is
 //! working for it. The accept loop needs both to close idle connections and to
-//! stay under `MAX_CONNECTIONS` without turning new clients away (SPEC §5).
+//! stay under `MAX_CONNECTIONS` without turning new clients away.
 
 use std::{
     collections::HashMap,

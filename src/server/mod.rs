@@ -1,7 +1,7 @@
 //! The accept loop. Hand-rolled on hyper-util rather than `axum::serve` for what
 //! axum does not offer: a header-read timeout, closing connections that go quiet,
 //! and a cap on open connections that makes room for new clients instead of
-//! refusing them (SPEC §5).
+//! refusing them.
 
 pub mod connections;
 
@@ -27,8 +27,9 @@ use tower::ServiceExt;
 pub use connections::default_max_connections;
 use connections::{Activity, Registry, Slot, Tracked};
 
-/// After a shutdown signal, in-flight requests get this long to finish (SPEC §7:
-/// above the request timeout, below compose's stop_grace_period).
+/// After a shutdown signal, in-flight requests get this long to finish: above the
+/// request timeout, below the 15 s stop grace period of docker-compose.yml and the
+/// Kubernetes Deployment.
 pub const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 
 /// How long a client may take to send a request head.

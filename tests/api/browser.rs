@@ -1,14 +1,25 @@
 //! End to end in a real headless Chromium (Debian's chromium + chromium-driver),
-//! driven over WebDriver: what an admin does, with JavaScript never needed.
+//! driven over WebDriver: what an admin does, with JavaScript never needed; what
+//! keyboard and screen reader users get; and every page checked with axe-core, in
+//! light and dark mode, on a phone (375 px) and a desktop (1440 px).
 
 use std::{
     os::unix::process::CommandExt,
+    path::Path,
     process::{Child, Command, Stdio},
+    sync::OnceLock,
     time::{Duration, Instant},
 };
 
-use fantoccini::{Client, ClientBuilder, Locator};
-use serde_json::json;
+use axum::http::Method;
+use fantoccini::{
+    Client, ClientBuilder, Locator,
+    actions::{InputSource, KeyAction, KeyActions},
+    elements::Element,
+    key::Key,
+    wd::WebDriverCompatibleCommand,
+};
+use serde_json::{Value, json};
 
 use crate::helpers::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, closed_port, spawn_app};
 
@@ -132,6 +143,357 @@ async fn at(browser: &Client) -> String {
     path_of(&browser.current_url().await.unwrap())
 }
 
+/// A Chrome DevTools Protocol command, through chromedriver's own endpoint for it.
+#[derive(Debug)]
+struct Cdp(Value);
+
+impl WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (Method, Option<String>) {
+        (Method::POST, Some(self.0.to_string()))
+    }
+}
+
+async fn cdp(browser: &Client, cmd: &str, params: Value) {
+    browser
+        .issue_cmd(Cdp(json!({ "cmd": cmd, "params": params })))
+        .await
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+}
+
+/// WebDriver's Get Computed Label: the accessible name Chromium gives an element,
+/// as a screen reader reads it.
+#[derive(Debug)]
+struct ComputedLabel(String);
+
+impl WebDriverCompatibleCommand for ComputedLabel {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/element/{}/computedlabel",
+            session_id.unwrap_or_default(),
+            self.0
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (Method, Option<String>) {
+        (Method::GET, None)
+    }
+}
+
+async fn accessible_name(browser: &Client, element: &Element) -> String {
+    let name = browser
+        .issue_cmd(ComputedLabel(element.element_id().to_string()))
+        .await
+        .unwrap();
+    name.as_str().unwrap_or_default().to_owned()
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scheme {
+    Light,
+    Dark,
+}
+
+impl std::fmt::Display for Scheme {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Light => "light",
+            Self::Dark => "dark",
+        })
+    }
+}
+
+const PHONE: u32 = 375;
+const DESKTOP: u32 = 1440;
+
+/// Shows the page as on a phone (a 375 px mobile viewport, which honours the
+/// viewport meta tag) or a desktop, in light or dark mode (`prefers-color-scheme`),
+/// with reduced motion so that no colour is caught halfway through a transition.
+/// It holds across page loads until changed.
+async fn emulate(browser: &Client, width: u32, scheme: Scheme) {
+    let phone = width < 600;
+    cdp(
+        browser,
+        "Emulation.setDeviceMetricsOverride",
+        json!({
+            "width": width, "height": if phone { 800 } else { 1000 },
+            "deviceScaleFactor": 1, "mobile": phone,
+        }),
+    )
+    .await;
+    cdp(
+        browser,
+        "Emulation.setEmulatedMedia",
+        json!({ "features": [
+            { "name": "prefers-color-scheme", "value": scheme.to_string() },
+            { "name": "prefers-reduced-motion", "value": "reduce" },
+        ] }),
+    )
+    .await;
+    let seen = browser
+        .execute(
+            "return [window.innerWidth, \
+             matchMedia('(prefers-color-scheme: dark)').matches]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        seen,
+        json!([width, scheme == Scheme::Dark]),
+        "the emulated viewport width and colour scheme"
+    );
+}
+
+/// axe-core's browser build, installed by scripts/test (npm, into target/axe).
+fn axe_source() -> &'static str {
+    static SOURCE: OnceLock<String> = OnceLock::new();
+    SOURCE.get_or_init(|| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("target/axe/node_modules/axe-core/axe.min.js");
+        std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "axe-core is needed at {}: {e}\n\
+                 scripts/test installs it: npm install --prefix target/axe axe-core@4.14",
+                path.display()
+            )
+        })
+    })
+}
+
+const AXE_RUN: &str = r#"
+const done = arguments[arguments.length - 1];
+axe.run(document, { resultTypes: ['violations'] }).then(
+  (results) => done({
+    version: axe.version,
+    violations: results.violations.map((v) => ({
+      id: v.id, impact: v.impact, help: v.help,
+      nodes: v.nodes.map((n) => ({ target: n.target.join(' '), html: n.html, summary: n.failureSummary || '' })),
+    })),
+  }),
+  (error) => done({ error: String(error) }),
+);
+"#;
+
+/// axe-core's violations (every rule it runs by default, any impact) on the page as
+/// it is now, one entry per rule with the failing elements.
+async fn axe_violations(browser: &Client) -> Vec<String> {
+    // Injected through WebDriver, so the page's Content-Security-Policy (no
+    // inline script) does not apply to it.
+    let present = browser
+        .execute("return typeof window.axe === 'object'", vec![])
+        .await
+        .unwrap();
+    if present != json!(true) {
+        browser
+            .execute(&format!("{}\nreturn true;", axe_source()), vec![])
+            .await
+            .unwrap();
+    }
+    let result = browser.execute_async(AXE_RUN, vec![]).await.unwrap();
+    assert!(result["error"].is_null(), "axe-core failed: {result}");
+    let version = result["version"].as_str().unwrap_or_default();
+    assert!(version.starts_with("4.14."), "axe-core 4.14, not {version}");
+    result["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            let mut line = format!("[{}] {}: {}", v["impact"], v["id"], v["help"]);
+            for node in v["nodes"].as_array().unwrap() {
+                let summary = node["summary"].as_str().unwrap_or_default();
+                line.push_str(&format!(
+                    "\n      {} {}\n        {}",
+                    node["target"].as_str().unwrap_or_default(),
+                    node["html"].as_str().unwrap_or_default(),
+                    summary.replace('\n', "\n        ")
+                ));
+            }
+            line
+        })
+        .collect()
+}
+
+async fn number(browser: &Client, script: &str) -> f64 {
+    let value = browser.execute(script, vec![]).await.unwrap();
+    value
+        .as_f64()
+        .unwrap_or_else(|| panic!("{script} gave {value}"))
+}
+
+/// What every page gets, at both widths and in both colour schemes: axe-core, no
+/// sideways scrolling, and a screenshot in target/screenshots/ to look at.
+/// Problems are collected, so that one run reports all of them.
+async fn check_page(browser: &Client, name: &str, problems: &mut Vec<String>) {
+    for (width, scheme) in [
+        (DESKTOP, Scheme::Light),
+        (DESKTOP, Scheme::Dark),
+        (PHONE, Scheme::Light),
+        (PHONE, Scheme::Dark),
+    ] {
+        emulate(browser, width, scheme).await;
+        let place = format!("{name} ({}) at {width} px, {scheme}", at(browser).await);
+        for violation in axe_violations(browser).await {
+            problems.push(format!("{place}: {violation}"));
+        }
+        let wide = number(browser, "return document.documentElement.scrollWidth").await;
+        if wide > f64::from(width) {
+            problems.push(format!(
+                "{place}: the page is {wide} px wide and scrolls sideways"
+            ));
+        }
+        if width == PHONE {
+            // Tables scroll in a box of their own; on a phone they must fit it.
+            let cut = browser
+                .execute(
+                    "return [...document.querySelectorAll('.overflow-auto')] \
+                     .filter((box) => box.scrollWidth > box.clientWidth) \
+                     .map((box) => `${box.scrollWidth} px in ${box.clientWidth} px`)",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            if cut != json!([]) {
+                problems.push(format!(
+                    "{place}: a table is cut off in its scroll box: {cut}"
+                ));
+            }
+        }
+        save_screenshot(browser, &format!("{name}-{width}-{scheme}")).await;
+    }
+    emulate(browser, DESKTOP, Scheme::Light).await;
+}
+
+fn assert_no_problems(problems: &[String]) {
+    assert!(
+        problems.is_empty(),
+        "{} accessibility problems:\n\n{}",
+        problems.len(),
+        problems.join("\n\n")
+    );
+}
+
+async fn title(browser: &Client) -> String {
+    browser.title().await.unwrap()
+}
+
+/// A refused form: an error summary, announced (role=alert) and focused, whose
+/// links lead to the fields, and a title that starts with "Error:".
+async fn assert_error_summary(browser: &Client, first_field: &str) {
+    let title = title(browser).await;
+    assert!(title.starts_with("Error: "), "the title says so: {title}");
+    let summary = browser
+        .find(Locator::Css(".error-summary"))
+        .await
+        .unwrap_or_else(|_| panic!("an error summary on {title}"));
+    assert_eq!(
+        summary.attr("role").await.unwrap().as_deref(),
+        Some("alert")
+    );
+    let focused = browser.active_element().await.unwrap();
+    assert_eq!(
+        focused.attr("class").await.unwrap().as_deref(),
+        Some("error-summary"),
+        "the summary has the focus"
+    );
+    let link = summary.find(Locator::Css("a")).await.unwrap();
+    assert_eq!(
+        link.attr("href").await.unwrap(),
+        Some(format!("#{first_field}"))
+    );
+    link.click().await.unwrap();
+    let focused = browser.active_element().await.unwrap();
+    assert_eq!(
+        focused.attr("id").await.unwrap().as_deref(),
+        Some(first_field),
+        "the summary's link leads to the field"
+    );
+}
+
+async fn press(browser: &Client, key: Key) {
+    let key = char::from(key);
+    browser
+        .perform_actions(
+            KeyActions::new("keyboard".into())
+                .then(KeyAction::Down { value: key })
+                .then(KeyAction::Up { value: key }),
+        )
+        .await
+        .unwrap();
+}
+
+/// The focused element and its focus ring: style, width, and contrast against the
+/// (opaque) background it is drawn on.
+const FOCUS_RING: &str = r#"
+const el = document.activeElement;
+const rgba = (s) => { const m = s.match(/[\d.]+/g).map(Number); return m.length === 3 ? [...m, 1] : m; };
+const behind = (node) => {
+  for (let n = node; n; n = n.parentElement) {
+    const c = rgba(getComputedStyle(n).backgroundColor);
+    if (c[3] >= 0.5) return c;
+  }
+  return [255, 255, 255, 1];
+};
+const lum = (c) => {
+  const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+  return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]);
+};
+const style = getComputedStyle(el);
+const ring = rgba(style.outlineColor);
+const [hi, lo] = [lum(ring), lum(behind(el.parentElement))].sort((a, b) => b - a);
+const rect = el.getBoundingClientRect();
+return {
+  element: el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + (el.className ? '.' + el.className.split(' ').join('.') : ''),
+  focusVisible: el.matches(':focus-visible'), style: style.outlineStyle,
+  width: parseFloat(style.outlineWidth), alpha: ring[3], contrast: (hi + 0.05) / (lo + 0.05),
+  visible: rect.width > 10 && rect.height > 10 && rect.top >= 0 && rect.left >= 0 && rect.bottom <= innerHeight,
+};
+"#;
+
+/// The focused element, after checking it shows a focus ring of at least 3:1 in
+/// light and dark mode.
+async fn assert_focus_ring(browser: &Client) -> String {
+    let mut element = String::new();
+    for scheme in [Scheme::Light, Scheme::Dark] {
+        emulate(browser, DESKTOP, scheme).await;
+        let ring = browser.execute(FOCUS_RING, vec![]).await.unwrap();
+        element = ring["element"].as_str().unwrap().to_owned();
+        assert_eq!(ring["focusVisible"], true, "{scheme}: {ring}");
+        assert_eq!(ring["visible"], true, "{scheme}: {ring}");
+        assert_eq!(ring["style"], "solid", "{scheme}: {ring}");
+        assert!(ring["width"].as_f64().unwrap() >= 2.0, "{scheme}: {ring}");
+        assert_eq!(ring["alpha"].as_f64(), Some(1.0), "{scheme}: {ring}");
+        assert!(
+            ring["contrast"].as_f64().unwrap() >= 3.0,
+            "a focus ring of at least 3:1 in {scheme} mode: {ring}"
+        );
+    }
+    emulate(browser, DESKTOP, Scheme::Light).await;
+    element
+}
+
+async fn log_in(browser: &Client, app: &TestApp) {
+    browser.goto(&app.url("/login")).await.unwrap();
+    fill(browser, "#email", ADMIN_EMAIL).await;
+    fill(browser, "#password", ADMIN_PASSWORD).await;
+    click(browser, "form[action='/login'] button[type=submit]").await;
+    assert_eq!(at(browser).await, "/users");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_manages_a_user_from_login_to_logout() {
     let app: TestApp = spawn_app().await;
@@ -147,9 +509,10 @@ async fn an_admin_manages_a_user_from_login_to_logout() {
     fill(&browser, "#password", "not the password").await;
     click(&browser, "form[action='/login'] button[type=submit]").await;
     assert_eq!(
-        text_of(&browser, "p.error").await,
+        text_of(&browser, ".error-summary li").await,
         "Email or password is incorrect."
     );
+    assert_error_summary(&browser, "email").await;
     fill(&browser, "#password", ADMIN_PASSWORD).await;
     click(&browser, "form[action='/login'] button[type=submit]").await;
     assert_eq!(at(&browser).await, "/users?sort=name");
@@ -186,14 +549,13 @@ async fn an_admin_manages_a_user_from_login_to_logout() {
             .unwrap()
             .contains("katherine@example.com")
     );
-    browser.set_window_size(1440, 1000).await.unwrap();
     save_screenshot(&browser, "users-list-1440").await;
-    browser.set_window_size(360, 800).await.unwrap();
-    save_screenshot(&browser, "users-list-360").await;
-    browser.set_window_size(1440, 1000).await.unwrap();
+    emulate(&browser, PHONE, Scheme::Light).await;
+    save_screenshot(&browser, "users-list-375").await;
+    emulate(&browser, DESKTOP, Scheme::Light).await;
 
     // Edit it, then hit a validation error.
-    click(&browser, "tbody tr td.actions a[href$='/edit']").await;
+    click(&browser, "tbody tr td.row-actions a[href$='/edit']").await;
     fill(&browser, "#name", "Katherine G. Johnson").await;
     click(&browser, "main form button[type=submit]").await;
     assert_eq!(
@@ -216,6 +578,7 @@ async fn an_admin_manages_a_user_from_login_to_logout() {
         .await
         .unwrap();
     assert_eq!(kept.as_deref(), Some("not an email"), "the input is kept");
+    assert_error_summary(&browser, "email").await;
     save_screenshot(&browser, "user-edit-error").await;
 
     // Delete it, after the confirmation page.
@@ -244,6 +607,285 @@ async fn an_admin_manages_a_user_from_login_to_logout() {
     assert_eq!(at(&browser).await, "/login");
     browser.goto(&app.url("/users")).await.unwrap();
     assert!(at(&browser).await.starts_with("/login"));
+
+    browser.close().await.unwrap();
+    let _ = std::fs::remove_dir_all(profile);
+}
+
+/// Every page, in every state a form can be in, through axe-core in light and dark
+/// mode at 375 and 1440 px, with the layout fixes measured where they show.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_passes_axe_in_light_and_dark_mode_on_a_phone_and_a_desktop() {
+    let app: TestApp = spawn_app().await;
+    app.seed_users(3).await;
+    let driver = Driver::start();
+    let profile = std::env::temp_dir().join(format!("useradmin-chromium-{}", uuid::Uuid::new_v4()));
+    let browser = driver.browser(&profile).await;
+    let mut problems = Vec::new();
+
+    browser.goto(&app.url("/login")).await.unwrap();
+    check_page(&browser, "login", &mut problems).await;
+    fill(&browser, "#email", ADMIN_EMAIL).await;
+    fill(&browser, "#password", "not the password").await;
+    click(&browser, "form[action='/login'] button[type=submit]").await;
+    check_page(&browser, "login-error", &mut problems).await;
+    fill(&browser, "#password", ADMIN_PASSWORD).await;
+    click(&browser, "form[action='/login'] button[type=submit]").await;
+    // With the "Welcome" flash.
+    check_page(&browser, "users", &mut problems).await;
+
+    browser.goto(&app.url("/users/new")).await.unwrap();
+    check_page(&browser, "user-new", &mut problems).await;
+    click(&browser, "form[action='/users'] button[type=submit]").await;
+    assert!(title(&browser).await.starts_with("Error: "));
+    check_page(&browser, "user-new-error", &mut problems).await;
+    fill(&browser, "#name", "Katherine Coleman Goble Johnson").await;
+    fill(
+        &browser,
+        "#email",
+        "katherine.coleman.goble.johnson@langley.example.com",
+    )
+    .await;
+    click(&browser, "form[action='/users'] button[type=submit]").await;
+    // With the "Created" flash.
+    check_page(&browser, "user-detail", &mut problems).await;
+    let detail = at(&browser).await;
+
+    browser
+        .goto(&app.url(&format!("{detail}/edit")))
+        .await
+        .unwrap();
+    check_page(&browser, "user-edit", &mut problems).await;
+    fill(&browser, "#email", "not an email").await;
+    click(&browser, "main form button[type=submit]").await;
+    assert!(title(&browser).await.starts_with("Error: "));
+    check_page(&browser, "user-edit-error", &mut problems).await;
+
+    browser
+        .goto(&app.url(&format!("{detail}/delete")))
+        .await
+        .unwrap();
+    check_page(&browser, "user-delete", &mut problems).await;
+
+    browser.goto(&app.url("/users?sort=name")).await.unwrap();
+    check_page(&browser, "users-sorted", &mut problems).await;
+
+    // The audit trail and one user's history (screenshots at both widths).
+    browser.goto(&app.url("/audit")).await.unwrap();
+    let trail = browser.source().await.unwrap();
+    assert!(
+        trail.contains("user.created"),
+        "the trail shows the creation"
+    );
+    check_page(&browser, "audit", &mut problems).await;
+    browser
+        .goto(&app.url("/audit?action=user.&since=yesterday"))
+        .await
+        .unwrap();
+    assert!(title(&browser).await.starts_with("Error: "));
+    check_page(&browser, "audit-error", &mut problems).await;
+    browser
+        .goto(&app.url(&format!("{detail}/history")))
+        .await
+        .unwrap();
+    let history = browser.source().await.unwrap();
+    assert!(history.contains("Katherine Coleman Goble Johnson"));
+    check_page(&browser, "user-history", &mut problems).await;
+
+    browser.goto(&app.url("/tokens")).await.unwrap();
+    check_page(&browser, "tokens-none", &mut problems).await;
+    // Blank (spaces pass the browser's own check of `required`).
+    fill(&browser, "#label", "   ").await;
+    click(&browser, "form[action='/tokens'] button[type=submit]").await;
+    assert!(title(&browser).await.starts_with("Error: "));
+    check_page(&browser, "tokens-error", &mut problems).await;
+    fill(&browser, "#label", "nightly backup of the user directory").await;
+    click(&browser, "form[action='/tokens'] button[type=submit]").await;
+    check_page(&browser, "tokens-new", &mut problems).await;
+    // On a phone, the whole token shows (and, as check_page measured, the page
+    // does not scroll sideways).
+    emulate(&browser, PHONE, Scheme::Light).await;
+    let token = browser
+        .find(Locator::Css("textarea#new-token"))
+        .await
+        .unwrap();
+    let value = token.prop("value").await.unwrap().unwrap_or_default();
+    assert!(value.starts_with("ua_") && value.len() == 46, "{value}");
+    let fits = browser
+        .execute(
+            "const t = document.getElementById('new-token'); \
+             return [t.scrollWidth <= t.clientWidth, t.scrollHeight <= t.clientHeight + 1, \
+                     document.activeElement === t]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    if fits != json!([true, true, true]) {
+        problems.push(format!(
+            "tokens-new at {PHONE} px: the token does not all show, focused: {fits}"
+        ));
+    }
+    emulate(&browser, DESKTOP, Scheme::Light).await;
+    browser.goto(&app.url("/tokens")).await.unwrap();
+    check_page(&browser, "tokens", &mut problems).await;
+
+    browser.goto(&app.url("/account/password")).await.unwrap();
+    check_page(&browser, "password", &mut problems).await;
+    fill(&browser, "#current_password", "not it").await;
+    fill(&browser, "#new_password", "a new password").await;
+    fill(&browser, "#confirm_password", "another new password").await;
+    click(
+        &browser,
+        "form[action='/account/password'] button[type=submit]",
+    )
+    .await;
+    assert!(title(&browser).await.starts_with("Error: "));
+    check_page(&browser, "password-error", &mut problems).await;
+
+    browser.goto(&app.url("/users/987654")).await.unwrap();
+    check_page(&browser, "error-404", &mut problems).await;
+
+    assert_no_problems(&problems);
+    browser.close().await.unwrap();
+    let _ = std::fs::remove_dir_all(profile);
+}
+
+/// What keyboard and screen reader users get: a skip link first, focus rings they
+/// can see, links named for what they do, refused forms that say so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyboard_and_screen_reader_users_find_their_way() {
+    let app: TestApp = spawn_app().await;
+    app.seed_users(3).await;
+    app.create_user("Katherine Johnson", "katherine@example.com")
+        .await;
+    let driver = Driver::start();
+    let profile = std::env::temp_dir().join(format!("useradmin-chromium-{}", uuid::Uuid::new_v4()));
+    let browser = driver.browser(&profile).await;
+    log_in(&browser, &app).await;
+    browser.goto(&app.url("/users?sort=name")).await.unwrap();
+
+    // The first tab stop: the skip link, shown when focused; it leads into <main>.
+    press(&browser, Key::Tab).await;
+    assert_eq!(assert_focus_ring(&browser).await, "a.skip-link");
+    let skip = browser.active_element().await.unwrap();
+    assert_eq!(
+        accessible_name(&browser, &skip).await,
+        "Skip to main content"
+    );
+    save_screenshot(&browser, "skip-link-focused").await;
+    press(&browser, Key::Enter).await;
+    assert_eq!(
+        browser.current_url().await.unwrap().fragment(),
+        Some("main")
+    );
+    let focused = browser.active_element().await.unwrap();
+    assert_eq!(focused.attr("id").await.unwrap().as_deref(), Some("main"));
+    press(&browser, Key::Tab).await;
+    assert_eq!(assert_focus_ring(&browser).await, "input#q");
+    press(&browser, Key::Tab).await;
+    assert_eq!(assert_focus_ring(&browser).await, "button");
+    save_screenshot(&browser, "button-focused").await;
+
+    // Each row's links are named for their user; the Edit/Delete cell is a table
+    // cell as tall as its row.
+    let rows = browser.find_all(Locator::Css("tbody tr")).await.unwrap();
+    assert_eq!(rows.len(), 5);
+    for row in &rows {
+        let user = row.find(Locator::Css("td:nth-child(2) a")).await.unwrap();
+        let name = user.text().await.unwrap();
+        for (css, verb) in [
+            ("a[href$='/edit']", "Edit"),
+            ("a[href$='/delete']", "Delete"),
+        ] {
+            let link = row.find(Locator::Css(css)).await.unwrap();
+            assert_eq!(
+                accessible_name(&browser, &link).await,
+                format!("{verb} {name}")
+            );
+        }
+    }
+    let cells = browser
+        .execute(
+            "return [...document.querySelectorAll('td.row-actions')].map((td) => \
+             [getComputedStyle(td).display, td.getBoundingClientRect().height, \
+              td.parentElement.getBoundingClientRect().height])",
+            vec![],
+        )
+        .await
+        .unwrap();
+    for cell in cells.as_array().unwrap() {
+        assert_eq!(cell[0], "table-cell", "{cell}");
+        assert!(
+            (cell[1].as_f64().unwrap() - cell[2].as_f64().unwrap()).abs() < 1.0,
+            "as tall as its row: {cell}"
+        );
+    }
+    // Names break between words; only emails anywhere.
+    let wraps = browser
+        .execute(
+            "return [getComputedStyle(document.querySelector('tbody td:nth-child(2)')).overflowWrap, \
+             getComputedStyle(document.querySelector('tbody td.email')).overflowWrap]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(wraps, json!(["break-word", "anywhere"]));
+
+    // No two links to different places share a name: the header's link to the
+    // admin's account is not called like the admin's row.
+    let mut names: std::collections::BTreeMap<String, String> = Default::default();
+    for link in browser.find_all(Locator::Css("a[href]")).await.unwrap() {
+        let name = accessible_name(&browser, &link).await;
+        let href = link.attr("href").await.unwrap().unwrap_or_default();
+        if let Some(other) = names.insert(name.clone(), href.clone()) {
+            assert_eq!(other, href, "two links named {name:?}");
+        }
+    }
+    assert_eq!(
+        names.get("Account: Administrator").map(String::as_str),
+        Some("/account/password")
+    );
+
+    // Refused forms: an error summary, announced and focused, and "Error:" in the
+    // title, on every form.
+    browser.goto(&app.url("/users/new")).await.unwrap();
+    fill(&browser, "#email", "katherine@example.com").await;
+    click(&browser, "form[action='/users'] button[type=submit]").await;
+    assert_error_summary(&browser, "name").await;
+    let items = browser
+        .find_all(Locator::Css(".error-summary li"))
+        .await
+        .unwrap();
+    assert_eq!(items.len(), 1, "name is required");
+    fill(&browser, "#name", "Dorothy Vaughan").await;
+    fill(&browser, "#email", "katherine@example.com").await;
+    click(&browser, "form[action='/users'] button[type=submit]").await;
+    assert_error_summary(&browser, "email").await;
+    assert_eq!(
+        text_of(&browser, ".error-summary li").await,
+        "Email is already used by another user"
+    );
+    browser.goto(&app.url("/tokens")).await.unwrap();
+    fill(&browser, "#label", "   ").await;
+    click(&browser, "form[action='/tokens'] button[type=submit]").await;
+    assert_error_summary(&browser, "label").await;
+    browser.goto(&app.url("/account/password")).await.unwrap();
+    fill(&browser, "#current_password", "not it").await;
+    fill(&browser, "#new_password", "a new password").await;
+    fill(&browser, "#confirm_password", "a new password").await;
+    click(
+        &browser,
+        "form[action='/account/password'] button[type=submit]",
+    )
+    .await;
+    assert_error_summary(&browser, "current_password").await;
+    assert_eq!(
+        text_of(&browser, ".error-summary li").await,
+        "Current password is not your current password"
+    );
+    // Pages without errors keep their plain title.
+    browser.goto(&app.url("/account/password")).await.unwrap();
+    assert_eq!(title(&browser).await, "Change your password · useradmin");
 
     browser.close().await.unwrap();
     let _ = std::fs::remove_dir_all(profile);

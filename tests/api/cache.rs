@@ -2,7 +2,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use useradmin::{
-    cache::{Lookup, UserListCache},
+    cache::{Generation, Lookup, UserListCache},
     db,
     domain::ListQuery,
     http::views::{UserPage, UserView},
@@ -134,7 +134,8 @@ async fn a_slow_reader_cannot_store_its_pre_write_page_where_readers_look() {
     let query = ListQuery::default();
     let redis = useradmin::redis::connect(&settings_for_cache(&app)).unwrap();
     redis_wait(&redis).await;
-    let reader = UserListCache::new(redis, &app.key_prefix, Duration::from_secs(300));
+    let generation = Generation::new(redis.clone(), &app.key_prefix, "users");
+    let reader = UserListCache::new(generation, redis, &app.key_prefix, Duration::from_secs(300));
 
     // A reader reads the generation, misses, and reads the database...
     let Lookup::Miss(ticket) = reader.lookup(&query, None).await else {

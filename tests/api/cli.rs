@@ -54,6 +54,45 @@ fn a_malformed_setting_stops_start_up_with_one_line_naming_it() {
 }
 
 #[test]
+fn help_lists_every_setting() {
+    let output = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let help = stdout(&output);
+    for variable in useradmin::cli::VARIABLES {
+        assert!(
+            help.lines().any(|line| line
+                .trim_start()
+                .starts_with(&format!("{} ", variable.name))),
+            "`useradmin --help` does not list {}:\n{help}",
+            variable.name
+        );
+    }
+    // The short help points to the long one.
+    let short = stdout(&Command::new(BIN).arg("-h").output().unwrap());
+    assert!(short.contains("--help"), "{short}");
+}
+
+#[test]
+fn a_log_that_is_not_a_terminal_has_no_colour_codes() {
+    let output = Command::new(BIN)
+        .arg("migrate")
+        .env("DATABASE_URL", fresh_database())
+        .env("REDIS_URL", redis_url())
+        .env_remove("RUST_LOG")
+        .env_remove("LOG_FORMAT")
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    let log = stderr(&output);
+    assert!(output.status.success(), "{log}");
+    assert!(log.contains("migrations applied"), "{log}");
+    assert!(
+        !log.contains("\x1b["),
+        "colour codes in a piped log: {log:?}"
+    );
+}
+
+#[test]
 fn token_create_prints_only_the_token_and_list_and_revoke_manage_it() {
     let db = fresh_database();
     // Without any admin there is nobody to own a token.
@@ -229,6 +268,7 @@ fn serve_creates_the_first_admin_once_and_exits_0_on_sigterm() {
 
     let first = stop(start());
     assert!(first.contains("FIRST ADMIN CREATED"), "{first}");
+    assert!(!first.contains("\x1b["), "no colour codes in a piped log");
     assert!(first.contains("admin@example.com"));
     let password_line = first.lines().find(|l| l.contains("password:")).unwrap();
     let password = password_line.split("password:").nth(1).unwrap().trim();

@@ -247,7 +247,7 @@ async fn a_green_health_check_puts_the_list_cache_back_in_use_at_once() {
 
     redis.stop();
     assert_eq!(list().await, "database");
-    assert!(app.state.user_cache.is_bypassed(), "the breaker is open");
+    assert!(app.state.generation.is_bypassed(), "the breaker is open");
 
     redis.restart();
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -260,7 +260,7 @@ async fn a_green_health_check_puts_the_list_cache_back_in_use_at_once() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(
-        !app.state.user_cache.is_bypassed(),
+        !app.state.generation.is_bypassed(),
         "a green /health closes the breaker"
     );
     // The restarted Redis is empty: one request fills, the next is a hit.

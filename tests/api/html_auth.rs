@@ -3,22 +3,21 @@
 use serde_json::json;
 
 use crate::helpers::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, Options, OwnedRedis, browser, csrf_in, session_cookie, spawn_app,
-    spawn_app_with,
+    ADMIN_EMAIL, ADMIN_PASSWORD, Options, OwnedRedis, assert_redirects_to, browser, csrf_in,
+    session_cookie, spawn_app, spawn_app_with,
 };
+
+/// Where a browser without a (live) session that asks for `/users` is sent.
+const LOGIN_THEN_USERS: &str = "/login?next=%2Fusers";
 
 #[tokio::test]
 async fn a_browser_that_is_not_logged_in_is_sent_to_the_login_page() {
     let app = spawn_app().await;
     let client = browser();
     let response = client.get(app.url("/users?q=a%20b")).send().await.unwrap();
-    assert_eq!(response.status(), 303);
-    assert_eq!(
-        response.headers()["location"],
-        "/login?next=%2Fusers%3Fq%3Da%2520b"
-    );
+    assert_redirects_to(&response, "/login?next=%2Fusers%3Fq%3Da%2520b");
     let response = client.get(app.url("/")).send().await.unwrap();
-    assert_eq!(response.headers()["location"], "/users");
+    assert_redirects_to(&response, "/users");
     let login = app
         .page(&client, "/login?next=%2Fusers%3Fq%3Da%2520b", 200)
         .await;
@@ -50,8 +49,7 @@ async fn logging_in_cycles_the_session_id_and_logging_out_kills_it() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 303);
-    assert_eq!(response.headers()["location"], "/users/1");
+    assert_redirects_to(&response, "/users/1");
     let logged_in = session_cookie(&response).expect("a new session cookie");
     let cookie_line = response.headers()["set-cookie"]
         .to_str()
@@ -90,17 +88,11 @@ async fn logging_in_cycles_the_session_id_and_logging_out_kills_it() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 303);
-    assert_eq!(response.headers()["location"], "/login");
-    assert_eq!(
-        with(&logged_in).send().await.unwrap().status(),
-        303,
-        "the old cookie is dead"
-    );
-    assert_eq!(
-        client.get(app.url("/users")).send().await.unwrap().status(),
-        303
-    );
+    assert_redirects_to(&response, "/login");
+    // The old cookie is dead.
+    assert_redirects_to(&with(&logged_in).send().await.unwrap(), LOGIN_THEN_USERS);
+    let response = client.get(app.url("/users")).send().await.unwrap();
+    assert_redirects_to(&response, LOGIN_THEN_USERS);
 }
 
 #[tokio::test]
@@ -160,8 +152,7 @@ async fn login_follows_only_same_site_next_targets() {
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), 303);
-        assert_eq!(response.headers()["location"], expected, "next={next}");
+        assert_redirects_to(&response, expected);
     }
 }
 
@@ -217,7 +208,11 @@ async fn state_changing_requests_need_this_sessions_csrf_token() {
     assert_eq!(app.user_count().await, 1, "nothing was created or deleted");
 
     let response = form(Some(&good_token)).send().await.unwrap();
-    assert_eq!(response.status(), 303);
+    let eve: i64 = sqlx::query_scalar("select id from users where email = 'eve@example.com'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_redirects_to(&response, &format!("/users/{eve}"));
     let response = client
         .post(app.url("/users"))
         .header("accept", "application/json")
@@ -284,7 +279,7 @@ async fn failed_logins_are_throttled_per_account_and_address_across_instances() 
     let response = first
         .log_in(&browser(), "other@example.com", "other password")
         .await;
-    assert_eq!(response.status(), 303);
+    assert_redirects_to(&response, "/users");
 }
 
 #[tokio::test]
@@ -365,7 +360,7 @@ async fn a_password_change_ends_the_admins_other_sessions() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 303);
+    assert_redirects_to(&response, "/users");
     assert!(
         session_cookie(&response).is_some(),
         "the session id is cycled"
@@ -375,15 +370,8 @@ async fn a_password_change_ends_the_admins_other_sessions() {
             .await
             .contains("Your password was changed")
     );
-    assert_eq!(
-        elsewhere
-            .get(app.url("/users"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        303
-    );
+    let response = elsewhere.get(app.url("/users")).send().await.unwrap();
+    assert_redirects_to(&response, LOGIN_THEN_USERS);
 
     assert_eq!(
         app.log_in(&browser(), ADMIN_EMAIL, ADMIN_PASSWORD)
@@ -391,12 +379,10 @@ async fn a_password_change_ends_the_admins_other_sessions() {
             .status(),
         401
     );
-    assert_eq!(
-        app.log_in(&browser(), ADMIN_EMAIL, "a brand new password")
-            .await
-            .status(),
-        303
-    );
+    let response = app
+        .log_in(&browser(), ADMIN_EMAIL, "a brand new password")
+        .await;
+    assert_redirects_to(&response, "/users");
 }
 
 #[tokio::test]
@@ -415,10 +401,8 @@ async fn demoting_or_deleting_an_admin_ends_their_sessions() {
             .await
             .unwrap();
         let client = browser();
-        assert_eq!(
-            app.log_in(&client, &email, "temp password").await.status(),
-            303
-        );
+        let response = app.log_in(&client, &email, "temp password").await;
+        assert_redirects_to(&response, "/users");
         app.page(&client, "/users", 200).await;
         let path = app.url(&format!("/users/{}", created["id"]));
         let status = match action {
@@ -433,11 +417,9 @@ async fn demoting_or_deleting_an_admin_ends_their_sessions() {
             _ => app.api.delete(&path).send().await.unwrap().status(),
         };
         assert_eq!(status, 200);
-        assert_eq!(
-            client.get(app.url("/users")).send().await.unwrap().status(),
-            303,
-            "{action}"
-        );
+        // Sent to the login page, after either action.
+        let response = client.get(app.url("/users")).send().await.unwrap();
+        assert_redirects_to(&response, LOGIN_THEN_USERS);
     }
 }
 

@@ -1,8 +1,9 @@
 //! Behaviour through HTTP against the real service, PostgreSQL and Redis.
 
-mod helpers;
-mod proxy;
+// The shared helpers (tests/support), under the names the modules use.
+use useradmin_test_support::{self as helpers, proxy};
 
+mod audit;
 mod auth_tokens;
 mod browser;
 mod cache;

@@ -1,4 +1,4 @@
-use crate::helpers::{assert_error, json_of, spawn_app};
+use crate::helpers::{assert_error, assert_redirects_to, json_of, spawn_app};
 
 #[tokio::test]
 async fn root_greets_scripts_and_sends_browsers_to_the_user_list() {
@@ -14,8 +14,7 @@ async fn root_greets_scripts_and_sends_browsers_to_the_user_list() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 303);
-    assert_eq!(response.headers()["location"], "/users");
+    assert_redirects_to(&response, "/users");
 }
 
 #[tokio::test]
@@ -61,7 +60,7 @@ async fn unknown_routes_and_methods_answer_json_errors() {
 
 #[test]
 fn a_panic_becomes_a_generic_500() {
-    let response = useradmin::http::middleware::panic_response(Box::new("secret detail"));
+    let response = useradmin::http::error_pages::panic_response(Box::new("secret detail"));
     assert_eq!(response.status(), 500);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let body = rt.block_on(async {

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 
 use futures::future::join_all;
 use serde_json::{Value, json};
-use useradmin::{auth::tokens, db};
 
 use crate::helpers::{json_of, spawn_app};
 
@@ -225,10 +224,7 @@ async fn twenty_admins_demoting_themselves_at_once_leave_exactly_one_admin() {
     // Each admin demotes itself with its own token, so a token never stops
     // working (its owner demoted) before its own request was authenticated.
     let mut admins = Vec::new();
-    let admin_token = tokens::generate();
-    db::tokens::insert(&app.db, "self", &tokens::hash(&admin_token), app.admin_id)
-        .await
-        .unwrap();
+    let admin_token = app.token_for(app.admin_id, "self").await;
     admins.push((app.admin_id, admin_token));
     for i in 1..20 {
         let response = app
@@ -246,11 +242,7 @@ async fn twenty_admins_demoting_themselves_at_once_leave_exactly_one_admin() {
         assert_eq!(status, 201, "{user}");
         assert_eq!(user["is_admin"], true);
         let id = user["id"].as_i64().unwrap();
-        let token = tokens::generate();
-        db::tokens::insert(&app.db, "self", &tokens::hash(&token), id)
-            .await
-            .unwrap();
-        admins.push((id, token));
+        admins.push((id, app.token_for(id, "self").await));
     }
     let requests = admins.iter().map(|(id, token)| {
         let request = app

@@ -1,4 +1,4 @@
-//! Connection hardening (SPEC §5): silent connections are closed, open
+//! Connection hardening: silent connections are closed, open
 //! connections stay below the file limit, and a new client is served even when
 //! idle ones hold every place.
 

@@ -1,5 +1,5 @@
 //! Property tests on the domain types, through the library's public API: every
-//! parser is total (never panics) and accepts exactly what SPEC §4 says.
+//! parser is total (never panics) and accepts exactly what the API contract says.
 
 use proptest::prelude::*;
 use useradmin::domain::{

@@ -9,7 +9,8 @@ use serde_json::json;
 use useradmin::domain::UserEmail;
 
 use crate::helpers::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, browser, csrf_in, session_cookie, spawn_app,
+    ADMIN_EMAIL, ADMIN_PASSWORD, TestApp, UserForm, assert_redirect, assert_redirects_to, browser,
+    csrf_in, session_cookie, spawn_app, submit_user_form,
 };
 
 /// Markup payloads, each with a character that escaping must change.
@@ -114,20 +115,12 @@ async fn payloads_in_flashes_and_echoed_form_input_are_escaped() {
     let name = NAME_PAYLOADS[0];
 
     // Created through the form: the flash names the user.
-    let response = client
-        .post(app.url("/users"))
-        .form(&[
-            ("csrf_token", csrf.as_str()),
-            ("name", name),
-            ("email", email),
-            ("is_admin", "false"),
-            ("password", ""),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 303);
-    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let response = submit_user_form(
+        client.post(app.url("/users")),
+        UserForm::new(&csrf, name, email),
+    )
+    .await;
+    let location = assert_redirect(&response);
     let page = app.page(&client, &location, 200).await;
     assert!(page.contains("Created "), "the flash is shown");
     assert_escaped(&page, name, "the create flash");
@@ -139,36 +132,14 @@ async fn payloads_in_flashes_and_echoed_form_input_are_escaped() {
         ("", "<img src=x onerror=alert(7)>"),
         (&*"<b>".repeat(40), "'><svg onload=alert(7)>"),
     ] {
-        let response = client
-            .post(app.url("/users"))
-            .form(&[
-                ("csrf_token", csrf.as_str()),
-                ("name", bad_name),
-                ("email", bad_email),
-                ("is_admin", "false"),
-                ("password", ""),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let refused = UserForm::new(&csrf, bad_name, bad_email);
+        let response = submit_user_form(client.post(app.url("/users")), refused).await;
         let page = text_of(response, 422, "the refused create form").await;
         if !bad_name.is_empty() {
             assert_escaped(&page, bad_name, "the refused create form");
         }
         assert_escaped(&page, bad_email, "the refused create form");
-        let response = client
-            .post(app.url(&location))
-            .form(&[
-                ("csrf_token", csrf.as_str()),
-                ("version", "1"),
-                ("name", bad_name),
-                ("email", bad_email),
-                ("is_admin", "false"),
-                ("password", ""),
-            ])
-            .send()
-            .await
-            .unwrap();
+        let response = submit_user_form(client.post(app.url(&location)), refused.version(1)).await;
         let page = text_of(response, 422, "the refused edit form").await;
         assert_escaped(&page, bad_email, "the refused edit form");
         assert_escaped(&page, name, "the refused edit form");
@@ -181,19 +152,11 @@ async fn payloads_in_flashes_and_echoed_form_input_are_escaped() {
         .send()
         .await
         .unwrap();
-    let response = client
-        .post(app.url(&location))
-        .form(&[
-            ("csrf_token", csrf.as_str()),
-            ("version", "1"),
-            ("name", NAME_PAYLOADS[3]),
-            ("email", "y'onblur='alert`7`'@example.com"),
-            ("is_admin", "false"),
-            ("password", ""),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let response = submit_user_form(
+        client.post(app.url(&location)),
+        UserForm::new(&csrf, NAME_PAYLOADS[3], "y'onblur='alert`7`'@example.com").version(1),
+    )
+    .await;
     let page = text_of(response, 409, "the conflict page").await;
     for payload in [NAME_PAYLOADS[1], NAME_PAYLOADS[3], email] {
         assert_escaped(&page, payload, "the conflict page");
@@ -215,7 +178,7 @@ async fn payloads_in_flashes_and_echoed_form_input_are_escaped() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 303);
+    assert_redirects_to(&response, "/users");
     let page = app.page(&client, "/users", 200).await;
     assert!(page.contains("Deleted "), "the flash is shown");
     assert_escaped(&page, NAME_PAYLOADS[1], "the delete flash");
@@ -369,7 +332,7 @@ async fn log_in_with(app: &TestApp, client: &Client) -> String {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 303, "logged in");
+    assert_redirects_to(&response, "/users");
     session_cookie(&response).expect("login sets a session cookie")
 }
 

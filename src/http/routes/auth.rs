@@ -2,17 +2,16 @@
 //! API tokens).
 
 use axum::{
-    Extension, Router,
+    Router,
     extract::{Query, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
 };
 use serde::Deserialize;
-use tower_sessions::Session;
 
 use crate::{
-    auth::{AuthMethod, CurrentAdmin, session, throttle::LoginKey},
+    auth::{session::AdminSession, throttle::LoginKey},
     db,
     domain::{FieldErrors, Password},
     error::{AppError, AppResult},
@@ -22,8 +21,10 @@ use crate::{
         layout,
         negotiate::Format,
         pages::{LoginPage, PasswordPage},
+        respond::{AdminContext, form_errors, html_only},
     },
     state::AppState,
+    write::{Actor, Attempt, Via},
 };
 
 /// Routes anyone may reach.
@@ -41,8 +42,6 @@ pub fn router() -> Router<AppState> {
     )
 }
 
-const NO_JSON_LOGIN: &str =
-    "JSON login is not offered: scripts authenticate with Authorization: Bearer <token>";
 const LOGIN_FAILED: &str = "Email or password is incorrect.";
 
 #[derive(Deserialize)]
@@ -69,15 +68,13 @@ pub fn safe_next(next: Option<&str>) -> String {
 async fn login_form(
     State(state): State<AppState>,
     format: Format,
-    session: Session,
+    session: AdminSession,
     headers: HeaderMap,
     Query(params): Query<NextParam>,
 ) -> AppResult<Response> {
-    if format == Format::Json {
-        return Err(AppError::BadRequest(NO_JSON_LOGIN.into()));
-    }
+    html_only(format)?;
     let next = safe_next(params.next.as_deref());
-    if session::login(&session).await?.is_some() {
+    if session.exists() && session.login().await?.is_some() {
         return Ok(Redirect::to(&next).into_response());
     }
     login_page(
@@ -96,7 +93,7 @@ async fn login_form(
 /// so showing it to an anonymous visitor stores nothing.
 async fn login_page(
     state: &AppState,
-    session: &Session,
+    session: &AdminSession,
     headers: &HeaderMap,
     status: StatusCode,
     email: String,
@@ -132,14 +129,12 @@ struct LoginForm {
 async fn login(
     State(state): State<AppState>,
     format: Format,
-    session: Session,
+    session: AdminSession,
     headers: HeaderMap,
     ClientIp(address): ClientIp,
     Body(form): Body<LoginForm>,
 ) -> AppResult<Response> {
-    if format == Format::Json {
-        return Err(AppError::BadRequest(NO_JSON_LOGIN.into()));
-    }
+    html_only(format)?;
     state.login_csrf.verify(&headers, &form.csrf_token)?;
     let next = safe_next(Some(&form.next));
     let email = form.email.trim().to_owned();
@@ -179,45 +174,59 @@ async fn login(
     let stored_hash = account.as_ref().and_then(|a| a.password_hash.clone());
     // Unknown emails are verified against a dummy hash: same work, same timing.
     let password_ok = state.hasher.verify(form.password, stored_hash).await?;
-    let account = account.filter(|a| password_ok && a.is_admin);
-    let Some(account) = account else {
+    let request_id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let attempt = Attempt {
+        email: &email,
+        request_id,
+        client_ip: address.clone(),
+    };
+    let named = account.as_ref().map(|a| a.id);
+    let Some(account) = account.filter(|a| password_ok && a.is_admin) else {
         tracing::info!(client = %address, "failed login");
+        state.writer.login_failed(named, attempt).await?;
         return again(StatusCode::UNAUTHORIZED, LOGIN_FAILED.to_owned()).await;
     };
+    state
+        .writer
+        .login_succeeded(account.id, &account.email, attempt)
+        .await?;
     state
         .throttle
         .login_succeeded(&account_key, &address)
         .await?;
-    session::start(&session, account.id, account.session_epoch).await?;
-    session::set_flash(&session, format!("Welcome, {}.", account.name)).await?;
+    session
+        .start(
+            account.id,
+            account.session_epoch,
+            format!("Welcome, {}.", account.name),
+        )
+        .await?;
     tracing::info!(user_id = account.id, "logged in");
     Ok(Redirect::to(&next).into_response())
 }
 
-#[derive(Deserialize)]
-struct LogoutForm {
-    #[serde(default)]
-    csrf_token: String,
-}
-
-async fn logout(session: Session, Body(form): Body<LogoutForm>) -> AppResult<Response> {
-    session::verify_csrf(&session, Some(&form.csrf_token)).await?;
-    session::end(&session).await?;
+/// Ends the browser's session. A session still valid is checked like any
+/// state-changing request (its CSRF token) and its logout audited; one that has
+/// already ended is simply forgotten.
+async fn logout(
+    State(state): State<AppState>,
+    session: AdminSession,
+    actor: Option<Actor>,
+) -> AppResult<Response> {
+    if let Some(actor) = actor.filter(|a| a.via == Via::Session) {
+        state.writer.logged_out(&actor).await?;
+    }
+    session.end().await?;
     Ok(Redirect::to("/login").into_response())
 }
 
-async fn password_form(
-    format: Format,
-    session: Session,
-    Extension(admin): Extension<CurrentAdmin>,
-) -> AppResult<Response> {
-    if format == Format::Json {
-        return Err(AppError::BadRequest(
-            "change a password with PATCH /users/{id} {\"password\": …}".into(),
-        ));
-    }
+async fn password_form(ctx: AdminContext) -> AppResult<Response> {
+    ctx.html_only()?;
     Ok(PasswordPage {
-        layout: layout::for_admin(&session, &admin, "Change your password").await?,
+        layout: ctx.layout("Change your password").await?,
         errors: FieldErrors::default(),
     }
     .into_response())
@@ -235,53 +244,68 @@ struct PasswordForm {
 
 async fn change_password(
     State(state): State<AppState>,
-    session: Session,
-    Extension(admin): Extension<CurrentAdmin>,
+    ctx: AdminContext,
     Body(form): Body<PasswordForm>,
 ) -> AppResult<Response> {
+    ctx.html_only()?;
     // This page renews the browser session it changes the password for; scripts
     // set passwords with PATCH /users/{id}.
-    if admin.via != AuthMethod::Session {
+    if !ctx.admin.by_session() {
         return Err(AppError::BadRequest(
-            "change a password with PATCH /users/{id} {\"password\": …}".into(),
+            "change a password with PATCH /users/{id} {\"password\": …, \"current_password\": …}"
+                .into(),
         ));
     }
     let mut errors = FieldErrors::default();
-    let account = db::users::credentials_by_id(&state.db, admin.user_id)
-        .await?
-        .ok_or(AppError::Unauthenticated)?;
-    if !state
-        .hasher
-        .verify(form.current_password, account.password_hash)
-        .await?
-    {
-        errors.add("current_password", "is not your current password");
-    }
     let new_password = errors.take("new_password", Password::parse(&form.new_password));
     if form.new_password != form.confirm_password {
         errors.add("confirm_password", "does not match the new password");
     }
-    let (Some(new_password), true) = (new_password, errors.is_empty()) else {
-        let page = PasswordPage {
-            layout: layout::for_admin(&session, &admin, "Change your password").await?,
-            errors,
-        };
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+    let written = match (new_password, errors.is_empty()) {
+        (Some(new_password), true) => state
+            .writer
+            .change_own_password(
+                &ctx.actor,
+                ctx.admin.user_id,
+                form.current_password,
+                &new_password,
+            )
+            .await
+            .map_err(AppError::from),
+        // Every error at once: the current password is checked too.
+        _ => Err(
+            match state
+                .writer
+                .confirm_current_password(ctx.admin.user_id, Some(form.current_password))
+                .await
+            {
+                Err(crate::write::WriteError::Invalid(current)) => {
+                    errors.merge(current);
+                    AppError::Validation(errors)
+                }
+                Err(other) => other.into(),
+                Ok(()) => AppError::Validation(errors),
+            },
+        ),
     };
-    let hash = state.hasher.hash(&new_password).await?;
-    let epoch = db::users::set_password(&state.db, admin.user_id, &hash).await?;
-    state.user_cache.invalidate().await;
+    let epoch = match written {
+        Ok(epoch) => epoch,
+        Err(error) => {
+            let mut page = PasswordPage {
+                layout: ctx.layout("Change your password").await?,
+                errors: FieldErrors::default(),
+            };
+            let status = form_errors(error, &mut page.errors)?;
+            return Ok((status, page).into_response());
+        }
+    };
     // This session stays logged in, under a new id; every other one has ended.
-    let login = session::login(&session)
-        .await?
-        .ok_or(AppError::Unauthenticated)?;
-    session::renew(&session, login, epoch).await?;
-    session::set_flash(
-        &session,
-        "Your password was changed. Other sessions were logged out.",
+    ctx.session.renew(epoch).await?;
+    ctx.redirect_with_flash(
+        "/users",
+        "Your password was changed. Other sessions were logged out.".into(),
     )
-    .await?;
-    Ok(Redirect::to("/users").into_response())
+    .await
 }
 
 #[cfg(test)]

@@ -53,7 +53,7 @@ pub async fn health(State(state): State<AppState>) -> Response {
     let cache_up = matches!(cache, Ok(Ok(())));
     if cache_up {
         // The list cache need not wait for its own probe to find Redis back.
-        state.user_cache.redis_answered();
+        state.generation.redis_answered();
     }
     let healthy = database_up && cache_up;
     let status = if healthy {

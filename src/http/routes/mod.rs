@@ -1,5 +1,6 @@
 //! One module per area, each with its own `router()`.
 
+pub mod audit;
 pub mod auth;
 pub mod health;
 pub mod root;

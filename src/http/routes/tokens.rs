@@ -1,21 +1,26 @@
 //! `/tokens`: API tokens for scripts. A new token is shown once.
 
 use axum::{
-    Extension, Json, Router,
-    extract::State,
+    Json, Router,
+    extract::{Path, State},
     http::StatusCode,
-    response::{IntoResponse, Redirect, Response},
+    response::{IntoResponse, Response},
     routing::{get, post},
 };
-use serde::{Deserialize, Serialize};
-use tower_sessions::Session;
+use serde::Serialize;
 
 use crate::{
-    auth::{CurrentAdmin, session, tokens},
     db,
-    domain::FieldErrors,
+    domain::{FieldErrors, TokenLabel},
     error::{AppError, AppResult, ErrorBody},
-    http::{body::Body, layout, negotiate::Format, pages::TokensPage, views::TokenView},
+    http::{
+        body::Body,
+        forms::NewToken,
+        negotiate::Format,
+        pages::{Layout, TokensPage},
+        respond::AdminContext,
+        views::TokenView,
+    },
     state::AppState,
 };
 
@@ -35,23 +40,11 @@ pub fn router() -> Router<AppState> {
         (status = 401, body = ErrorBody), (status = 503, body = ErrorBody),
     )
 )]
-pub async fn list(
-    State(state): State<AppState>,
-    format: Format,
-    session: Session,
-    Extension(admin): Extension<CurrentAdmin>,
-) -> AppResult<Response> {
+pub async fn list(State(state): State<AppState>, ctx: AdminContext) -> AppResult<Response> {
     let tokens = all_tokens(&state).await?;
-    match format {
+    match ctx.format {
         Format::Json => Ok(Json(tokens).into_response()),
-        Format::Html => Ok(TokensPage {
-            layout: layout::for_admin(&session, &admin, "API tokens").await?,
-            tokens,
-            new_token: None,
-            label: String::new(),
-            errors: FieldErrors::default(),
-        }
-        .into_response()),
+        Format::Html => Ok(tokens_page(ctx.layout("API tokens").await?, tokens).into_response()),
     }
 }
 
@@ -63,12 +56,14 @@ async fn all_tokens(state: &AppState) -> AppResult<Vec<TokenView>> {
         .collect())
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-pub struct NewToken {
-    /// What the token is for: 1 to 100 characters.
-    #[schema(min_length = 1, max_length = 100)]
-    #[serde(default)]
-    label: String,
+fn tokens_page(layout: Layout, tokens: Vec<TokenView>) -> TokensPage {
+    TokensPage {
+        layout,
+        tokens,
+        new_token: None,
+        label: String::new(),
+        errors: FieldErrors::default(),
+    }
 }
 
 /// A token as created: the only time the token itself is in a response.
@@ -94,43 +89,34 @@ pub struct CreatedToken {
 )]
 pub async fn create(
     State(state): State<AppState>,
-    format: Format,
-    session: Session,
-    Extension(admin): Extension<CurrentAdmin>,
+    ctx: AdminContext,
     Body(input): Body<NewToken>,
 ) -> AppResult<Response> {
-    let label = input.label.trim().to_owned();
-    let problem = if label.is_empty() {
-        Some("must not be empty")
-    } else if label.chars().count() > 100 || label.chars().any(char::is_control) {
-        Some("must be at most 100 characters, without control characters")
-    } else {
-        None
-    };
-    if let Some(problem) = problem {
-        let errors = FieldErrors::single("label", problem);
-        return match format {
-            Format::Json => Err(AppError::Validation(errors)),
-            Format::Html => {
-                let page = TokensPage {
-                    layout: layout::for_admin(&session, &admin, "API tokens").await?,
-                    tokens: all_tokens(&state).await?,
-                    new_token: None,
-                    label: input.label,
-                    errors,
-                };
-                Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+    let label = match TokenLabel::parse(&input.label) {
+        Ok(label) => label,
+        Err(problem) => {
+            let errors = FieldErrors::single("label", problem.to_string());
+            if !ctx.format.is_html() {
+                return Err(AppError::Validation(errors));
             }
-        };
-    }
-    let token = tokens::generate();
-    let row = db::tokens::insert(&state.db, &label, &tokens::hash(&token), admin.user_id).await?;
-    match format {
+            let page = TokensPage {
+                label: input.label,
+                errors,
+                ..tokens_page(ctx.layout("API tokens").await?, all_tokens(&state).await?)
+            };
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+        }
+    };
+    let created = state
+        .writer
+        .create_token(&ctx.actor, &label, ctx.admin.user_id)
+        .await?;
+    match ctx.format {
         Format::Json => Ok((
             StatusCode::CREATED,
             Json(CreatedToken {
-                view: TokenView::from(row),
-                token,
+                view: TokenView::from(created.row),
+                token: created.token,
             }),
         )
             .into_response()),
@@ -139,11 +125,8 @@ pub async fn create(
         Format::Html => Ok((
             StatusCode::CREATED,
             TokensPage {
-                layout: layout::for_admin(&session, &admin, "API tokens").await?,
-                tokens: all_tokens(&state).await?,
-                new_token: Some(token),
-                label: String::new(),
-                errors: FieldErrors::default(),
+                new_token: Some(created.token),
+                ..tokens_page(ctx.layout("API tokens").await?, all_tokens(&state).await?)
             },
         )
             .into_response()),
@@ -164,28 +147,11 @@ pub async fn create(
 )]
 pub async fn revoke(
     State(state): State<AppState>,
-    format: Format,
-    session: Session,
-    axum::extract::Path(id): axum::extract::Path<String>,
+    ctx: AdminContext,
+    Path(id): Path<String>,
 ) -> AppResult<Response> {
     let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
-    if !db::tokens::revoke(&state.db, id).await? {
-        return Err(AppError::NotFound);
-    }
-    // Ends the trust every instance has in its cached token checks.
-    state.user_cache.invalidate().await;
-    match format {
-        Format::Json => {
-            let token = all_tokens(&state)
-                .await?
-                .into_iter()
-                .find(|t| t.id == id)
-                .ok_or(AppError::NotFound)?;
-            Ok(Json(token).into_response())
-        }
-        Format::Html => {
-            session::set_flash(&session, format!("Token {id} revoked.")).await?;
-            Ok(Redirect::to("/tokens").into_response())
-        }
-    }
+    let row = state.writer.revoke_token(&ctx.actor, id).await?;
+    let flash = format!("Token {id} revoked.");
+    ctx.done("/tokens", Json(TokenView::from(row)), flash).await
 }

@@ -1,39 +1,42 @@
 //! `/users`: the original service's JSON contract and the admin pages, from the
-//! same handlers. `Format` (from `Accept`) decides what each answers.
+//! same handlers. Each reads as parse → write (or read) → respond.
 
 use axum::{
-    Extension, Json, Router,
+    Json, Router,
     extract::{Query, State},
-    http::{StatusCode, header},
-    response::{IntoResponse, Redirect, Response},
+    http::StatusCode,
+    response::{IntoResponse, Response},
     routing::get,
 };
 use bytes::Bytes;
-use tower_sessions::Session;
 
 use crate::{
-    auth::{AuthMethod, CurrentAdmin, session},
     cache::Lookup,
-    db::{
-        self,
-        users::{NewUserRecord, UserChangesRecord, WriteOutcome},
-    },
+    db,
     domain::{
-        FieldErrors, ListQuery, NewUser, Password, RawListQuery, SortKey, SortOrder, UserChanges,
-        UserInput,
+        AuditQuery, ExpectedVersion, FieldErrors, ListQuery, NewUser, PageCursor, RawListQuery,
+        SortKey, SortOrder, UserChanges,
     },
     error::{AppError, AppResult, ErrorBody},
     http::{
+        auth::KnownGeneration,
         body::Body,
-        extract::{IfMatch, UserIdPath},
-        layout,
-        middleware::CacheGeneration,
+        conditional::IfMatch,
+        extract::UserIdPath,
+        forms::{DeleteForm, UserInput},
         negotiate::Format,
-        pages::{DeletePage, SortLink, UserDetailPage, UserFormPage, UsersListPage},
-        views::{MessageView, Source, UserListResponse, UserPage, UserView, user_page_response},
+        pages::{DeletePage, Layout, SortLink, UserDetailPage, UserFormPage, UsersListPage},
+        respond::{AdminContext, form_errors},
+        views::{
+            AuditEventView, MessageView, Source, UserListResponse, UserPage, UserView,
+            user_page_response,
+        },
     },
     state::AppState,
 };
+
+/// How many of a user's latest events its page shows.
+const RECENT_HISTORY: u32 = 10;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -57,11 +60,12 @@ pub fn router() -> Router<AppState> {
     tag = "users",
     security(("bearer" = [])),
     params(
-        ("limit" = Option<u32>, Query, description = "page size, 1 to 1000 (default 50)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "page size (default 50)"),
         ("after" = Option<String>, Query, description = "`next` of the previous page"),
         ("before" = Option<String>, Query, description = "`prev` of the following page"),
-        ("q" = Option<String>, Query, description = "case-insensitive substring of name or email"),
-        ("sort" = Option<String>, Query, description = "id, name, email or created_at; prefix - for descending"),
+        ("q" = Option<String>, Query, max_length = 200, description = "case-insensitive substring of name or email"),
+        ("sort" = Option<String>, Query, pattern = "^-?(id|name|email|created_at)$",
+            description = "id, name, email or created_at; prefix - for descending"),
     ),
     responses(
         (status = 200, description = "one page of users", body = UserListResponse),
@@ -70,41 +74,41 @@ pub fn router() -> Router<AppState> {
 )]
 pub async fn list(
     State(state): State<AppState>,
-    format: Format,
-    session: Session,
-    Extension(admin): Extension<CurrentAdmin>,
-    generation: Option<Extension<CacheGeneration>>,
+    ctx: AdminContext,
+    KnownGeneration(generation): KnownGeneration,
     query: Result<Query<RawListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> AppResult<Response> {
     let Query(raw) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
     let query = ListQuery::parse(raw).map_err(|e| AppError::BadRequest(e.to_string()))?;
-    let generation = generation.map(|Extension(CacheGeneration(generation))| generation);
-    let (source, page) = match state.user_cache.lookup(&query, generation).await {
-        Lookup::Hit(page) => (Source::Cache, page),
+    let (source, bytes, read) = match state.user_cache.lookup(&query, generation).await {
+        Lookup::Hit(bytes) => (Source::Cache, bytes, None),
         Lookup::Miss(ticket) => {
-            let page = read_page(&state, &query).await?;
-            state.user_cache.fill(ticket, page.clone()).await;
-            (Source::Database, page)
+            let (page, bytes) = read_page(&state, &query).await?;
+            state.user_cache.fill(ticket, bytes.clone()).await;
+            (Source::Database, bytes, Some(page))
         }
-        Lookup::Skip => (Source::Database, read_page(&state, &query).await?),
+        Lookup::Skip => {
+            let (page, bytes) = read_page(&state, &query).await?;
+            (Source::Database, bytes, Some(page))
+        }
     };
-    match format {
-        Format::Json => Ok(user_page_response(source, &page)),
+    match ctx.format {
+        Format::Json => Ok(user_page_response(source, &bytes)),
         Format::Html => {
-            let page: UserPage = serde_json::from_slice(&page)
-                .map_err(|e| AppError::Internal(anyhow::anyhow!("cached page unreadable: {e}")))?;
-            Ok(list_page(
-                &query,
-                page,
-                layout::for_admin(&session, &admin, "Users").await?,
-            )
-            .into_response())
+            // Only a page that came from the cache needs reading back.
+            let page = match read {
+                Some(page) => page,
+                None => serde_json::from_slice(&bytes).map_err(|e| {
+                    AppError::Internal(anyhow::anyhow!("cached page unreadable: {e}"))
+                })?,
+            };
+            Ok(list_page(&query, page, ctx.layout("Users").await?).into_response())
         }
     }
 }
 
-/// One page from PostgreSQL, serialised as it is cached.
-async fn read_page(state: &AppState, query: &ListQuery) -> AppResult<Bytes> {
+/// One page from PostgreSQL, and the bytes it is cached and sent as.
+async fn read_page(state: &AppState, query: &ListQuery) -> AppResult<(UserPage, Bytes)> {
     let (rows, total) = db::users::page(&state.db, query).await?;
     let page = UserPage {
         data: rows.rows.into_iter().map(UserView::from).collect(),
@@ -112,38 +116,14 @@ async fn read_page(state: &AppState, query: &ListQuery) -> AppResult<Bytes> {
         prev: rows.prev.map(|cursor| cursor.encode()),
         total,
     };
-    Ok(page.to_bytes())
+    let bytes = page.to_bytes();
+    Ok((page, bytes))
 }
 
-fn list_page(
-    query: &ListQuery,
-    page: UserPage,
-    layout: crate::http::pages::Layout,
-) -> UsersListPage {
-    let sort_param = |key: SortKey, order: SortOrder| {
-        let sign = if order == SortOrder::Descending {
-            "-"
-        } else {
-            ""
-        };
-        format!("{sign}{}", key.column())
+fn list_page(query: &ListQuery, page: UserPage, layout: Layout) -> UsersListPage {
+    let href = |sort: SortKey, order: SortOrder, from: Option<PageCursor<'_>>| {
+        format!("/users?{}", query.link(sort, order, from))
     };
-    let q = query.search.clone().unwrap_or_default();
-    let href = |sort: &str, cursor: Option<(&str, &str)>| {
-        let mut pairs = form_urlencoded::Serializer::new(String::new());
-        if !q.is_empty() {
-            pairs.append_pair("q", &q);
-        }
-        pairs.append_pair("sort", sort);
-        if query.limit != ListQuery::default().limit {
-            pairs.append_pair("limit", &query.limit.to_string());
-        }
-        if let Some((name, value)) = cursor {
-            pairs.append_pair(name, value);
-        }
-        format!("/users?{}", pairs.finish())
-    };
-    let current = sort_param(query.sort, query.order);
     let columns = [
         (SortKey::Id, "Id"),
         (SortKey::Name, "Name"),
@@ -161,7 +141,7 @@ fn list_page(
         };
         SortLink {
             label,
-            href: href(&sort_param(key, order), None),
+            href: href(key, order, None),
             indicator: match (active, query.order) {
                 (false, _) => "",
                 (true, SortOrder::Ascending) => "▲",
@@ -179,27 +159,22 @@ fn list_page(
         next_href: page
             .next
             .as_deref()
-            .map(|c| href(&current, Some(("after", c)))),
+            .map(|c| href(query.sort, query.order, Some(PageCursor::After(c)))),
         prev_href: page
             .prev
             .as_deref()
-            .map(|c| href(&current, Some(("before", c)))),
+            .map(|c| href(query.sort, query.order, Some(PageCursor::Before(c)))),
         layout,
         page,
-        q: q.clone(),
-        sort: current.clone(),
+        q: query.search.clone().unwrap_or_default(),
+        sort: query.sort_param(),
         columns,
     }
 }
 
-async fn new_form(
-    format: Format,
-    session: Session,
-    Extension(admin): Extension<CurrentAdmin>,
-) -> AppResult<Response> {
-    html_only(format)?;
-    let page = new_page(layout::for_admin(&session, &admin, "New user").await?);
-    Ok(page.into_response())
+async fn new_form(ctx: AdminContext) -> AppResult<Response> {
+    ctx.html_only()?;
+    Ok(new_page(ctx.layout("New user").await?).into_response())
 }
 
 #[utoipa::path(
@@ -220,51 +195,28 @@ async fn new_form(
 )]
 pub async fn create(
     State(state): State<AppState>,
-    format: Format,
-    session: Session,
-    Extension(admin): Extension<CurrentAdmin>,
+    ctx: AdminContext,
     Body(input): Body<UserInput>,
 ) -> AppResult<Response> {
-    let input = match format {
-        Format::Html => input.blank_password_means_none(),
-        Format::Json => input,
-    };
-    let (name, email, is_admin) = echo(&input);
-    let result = async {
-        let user = NewUser::parse(input).map_err(AppError::Validation)?;
-        let password_hash = hash_if_set(&state, user.password.as_ref()).await?;
-        let record = NewUserRecord {
-            name: user.name.as_str(),
-            email: user.email.as_str(),
-            is_admin: user.is_admin,
-            password_hash,
-        };
-        Ok::<_, AppError>(db::users::insert(&state.db, record).await?)
+    let input = for_format(&ctx, input);
+    let written = async {
+        let user = NewUser::parse(input.fields()).map_err(AppError::Validation)?;
+        Ok::<_, AppError>(state.writer.create_user(&ctx.actor, user).await?)
     }
     .await;
-    let row = match (result, format) {
-        (Ok(row), _) => row,
-        (Err(error), Format::Html) => {
-            let mut page = new_page(layout::for_admin(&session, &admin, "New user").await?);
-            (page.name, page.email, page.is_admin) = (name, email, is_admin);
-            return form_error(error, &mut page).map(|status| (status, page).into_response());
+    let row = match written {
+        Ok(row) => row,
+        Err(error) if ctx.format.is_html() => {
+            let mut page = new_page(ctx.layout("New user").await?);
+            page.keep_input(&input);
+            let status = form_errors(error, &mut page.errors)?;
+            return Ok((status, page).into_response());
         }
-        (Err(error), Format::Json) => return Err(error),
+        Err(error) => return Err(error),
     };
-    state.user_cache.invalidate().await;
-    let location = format!("/users/{}", row.id);
-    match format {
-        Format::Json => Ok((
-            StatusCode::CREATED,
-            [(header::LOCATION, location)],
-            UserView::from(row),
-        )
-            .into_response()),
-        Format::Html => {
-            session::set_flash(&session, format!("Created {}.", row.name)).await?;
-            Ok(Redirect::to(&location).into_response())
-        }
-    }
+    let flash = format!("Created {}.", row.name);
+    ctx.created(format!("/users/{}", row.id), UserView::from(row), flash)
+        .await
 }
 
 #[utoipa::path(
@@ -281,77 +233,37 @@ pub async fn create(
 )]
 pub async fn show(
     State(state): State<AppState>,
-    format: Format,
-    session: Session,
-    Extension(admin): Extension<CurrentAdmin>,
+    ctx: AdminContext,
     UserIdPath(id): UserIdPath,
 ) -> AppResult<Response> {
     let user = find(&state, id.get()).await?;
-    match format {
-        Format::Json => Ok(user.into_response()),
-        Format::Html => Ok(UserDetailPage {
-            layout: layout::for_admin(&session, &admin, user.name.clone()).await?,
-            user,
-        }
-        .into_response()),
+    if !ctx.format.is_html() {
+        return Ok(user.into_response());
     }
+    let recent = AuditQuery {
+        limit: RECENT_HISTORY,
+        subject: Some(("user".into(), user.id)),
+        ..AuditQuery::default()
+    };
+    let (events, more_history) = db::audit::page(&state.db, &recent).await?;
+    Ok(UserDetailPage {
+        layout: ctx.layout(user.name.clone()).await?,
+        user,
+        events: events.into_iter().map(AuditEventView::from).collect(),
+        more_history,
+    }
+    .into_response())
 }
 
 async fn edit_form(
     State(state): State<AppState>,
-    format: Format,
-    session: Session,
-    Extension(admin): Extension<CurrentAdmin>,
+    ctx: AdminContext,
     UserIdPath(id): UserIdPath,
 ) -> AppResult<Response> {
-    html_only(format)?;
+    ctx.html_only()?;
     let user = find(&state, id.get()).await?;
-    let layout = layout::for_admin(&session, &admin, format!("Edit {}", user.name)).await?;
-    Ok(edit_page(layout, &user, FieldErrors::default()).into_response())
-}
-
-/// The empty create form.
-fn new_page(layout: crate::http::pages::Layout) -> UserFormPage {
-    UserFormPage {
-        layout,
-        heading: "New user".into(),
-        action: "/users".into(),
-        submit_label: "Create user",
-        cancel_href: "/users".into(),
-        version: None,
-        name: String::new(),
-        email: String::new(),
-        is_admin: false,
-        errors: FieldErrors::default(),
-        conflict: None,
-        submitted_name: String::new(),
-        submitted_email: String::new(),
-        is_self: false,
-    }
-}
-
-fn edit_page(
-    layout: crate::http::pages::Layout,
-    user: &UserView,
-    errors: FieldErrors,
-) -> UserFormPage {
-    let is_self = layout.admin_id == Some(user.id);
-    UserFormPage {
-        layout,
-        heading: format!("Edit {}", user.name),
-        action: format!("/users/{}", user.id),
-        submit_label: "Save changes",
-        cancel_href: format!("/users/{}", user.id),
-        version: Some(user.version),
-        name: user.name.clone(),
-        email: user.email.clone(),
-        is_admin: user.is_admin,
-        errors,
-        conflict: None,
-        submitted_name: String::new(),
-        submitted_email: String::new(),
-        is_self,
-    }
+    let layout = ctx.layout(format!("Edit {}", user.name)).await?;
+    Ok(edit_page(layout, &user).into_response())
 }
 
 #[utoipa::path(
@@ -377,99 +289,86 @@ fn edit_page(
 )]
 pub async fn update(
     State(state): State<AppState>,
-    format: Format,
-    session: Session,
-    Extension(admin): Extension<CurrentAdmin>,
+    ctx: AdminContext,
     UserIdPath(id): UserIdPath,
     IfMatch(if_match): IfMatch,
     Body(input): Body<UserInput>,
 ) -> AppResult<Response> {
-    let mut input = match format {
-        Format::Html => input.blank_password_means_none(),
-        Format::Json => input,
-    };
+    let mut input = for_format(&ctx, input);
+    let expected = if_match.or(input.version);
     let current_password = input.current_password.take();
-    let expected = if_match.or(input.version.map(|v| vec![v]));
-    let (name, email, is_admin) = echo(&input);
-    let own_password = id.get() == admin.user_id && input.password.is_some();
-    let result = async {
-        let changes = UserChanges::parse(input).map_err(AppError::Validation)?;
-        if own_password {
-            confirm_own_password(&state, admin.user_id, current_password).await?;
-        }
-        let password_hash = hash_if_set(&state, changes.password.as_ref()).await?;
-        let record = UserChangesRecord {
-            name: changes.name.as_ref().map(|n| n.as_str()),
-            email: changes.email.as_ref().map(|e| e.as_str()),
-            is_admin: changes.is_admin,
-            password_hash,
-        };
-        written(db::users::update(&state.db, id.get(), record, expected.as_deref()).await?)
+    let own_password = ctx.actor.is_admin(id.get()) && input.password.is_some();
+    let written = async {
+        let changes = UserChanges::parse(input.fields()).map_err(AppError::Validation)?;
+        let row = state
+            .writer
+            .update_user(&ctx.actor, id.get(), changes, &expected, current_password)
+            .await?;
+        Ok::<_, AppError>(row)
     }
     .await;
-    let row = match (result, format) {
-        (Ok(row), _) => row,
-        (Err(error), Format::Json) => return Err(error),
-        (Err(AppError::PreconditionFailed), Format::Html) => {
-            // Someone saved first: show their values, keep nothing of ours.
-            let current = find(&state, id.get()).await?;
-            let layout =
-                layout::for_admin(&session, &admin, format!("Edit {}", current.name)).await?;
-            let mut page = edit_page(layout, &current, FieldErrors::default());
-            page.submitted_name = name;
-            page.submitted_email = email;
-            page.conflict = Some(current);
-            return Ok((StatusCode::CONFLICT, page).into_response());
+    let row = match written {
+        Ok(row) => row,
+        Err(error) if ctx.format.is_html() => {
+            return edit_again(&state, &ctx, id.get(), &input, &expected, error).await;
         }
-        (Err(error), Format::Html) => {
-            let current = find(&state, id.get()).await?;
-            let layout =
-                layout::for_admin(&session, &admin, format!("Edit {}", current.name)).await?;
-            let mut page = edit_page(layout, &current, FieldErrors::default());
-            // The input is kept; the version stays the one the form was read at.
-            page.version = expected
-                .as_ref()
-                .and_then(|v| v.first().copied())
-                .or(page.version);
-            (page.name, page.email, page.is_admin) = (name, email, is_admin);
-            return form_error(error, &mut page).map(|status| (status, page).into_response());
-        }
+        Err(error) => return Err(error),
     };
-    state.user_cache.invalidate().await;
-    if own_password && admin.via == AuthMethod::Session {
+    if own_password && ctx.admin.by_session() {
         // The password change ended this admin's sessions; this one goes on
         // under a new id, as on /account/password.
-        renew_own_session(&state, &session, admin.user_id).await?;
+        renew_own_session(&state, &ctx).await?;
     }
-    match format {
-        Format::Json => Ok(UserView::from(row).into_response()),
-        Format::Html => {
-            session::set_flash(&session, format!("Saved {}.", row.name)).await?;
-            Ok(Redirect::to(&format!("/users/{}", row.id)).into_response())
-        }
+    let flash = format!("Saved {}.", row.name);
+    let location = format!("/users/{}", row.id);
+    ctx.done(&location, UserView::from(row), flash).await
+}
+
+/// The edit form again after a refused save. Someone else saved first: their
+/// values, none of ours (409). Our input was refused: it stays, with the errors.
+async fn edit_again(
+    state: &AppState,
+    ctx: &AdminContext,
+    id: i64,
+    input: &UserInput,
+    expected: &ExpectedVersion,
+    error: AppError,
+) -> AppResult<Response> {
+    let current = find(state, id).await?;
+    let layout = ctx.layout(format!("Edit {}", current.name)).await?;
+    let mut page = edit_page(layout, &current);
+    if matches!(error, AppError::PreconditionFailed) {
+        page.submitted_name = input.name.clone().unwrap_or_default();
+        page.submitted_email = input.email.clone().unwrap_or_default();
+        page.conflict = Some(current);
+        return Ok((StatusCode::CONFLICT, page).into_response());
     }
+    // The version stays the one the form was read at.
+    page.version = expected.first().or(page.version);
+    page.keep_input(input);
+    let status = form_errors(error, &mut page.errors)?;
+    Ok((status, page).into_response())
+}
+
+async fn renew_own_session(state: &AppState, ctx: &AdminContext) -> AppResult<()> {
+    if let Some(account) = db::users::credentials_by_id(&state.db, ctx.admin.user_id).await? {
+        ctx.session.renew(account.session_epoch).await?;
+    }
+    Ok(())
 }
 
 async fn delete_form(
     State(state): State<AppState>,
-    format: Format,
-    session: Session,
-    Extension(admin): Extension<CurrentAdmin>,
+    ctx: AdminContext,
     UserIdPath(id): UserIdPath,
 ) -> AppResult<Response> {
-    html_only(format)?;
+    ctx.html_only()?;
     let user = find(&state, id.get()).await?;
     Ok(DeletePage {
-        layout: layout::for_admin(&session, &admin, format!("Delete {}", user.name)).await?,
+        layout: ctx.layout(format!("Delete {}", user.name)).await?,
         user,
     }
     .into_response())
-}
-
-/// The delete confirmation form: the version it was shown at.
-#[derive(serde::Deserialize, Default)]
-pub struct DeleteForm {
-    pub version: Option<i32>,
 }
 
 #[utoipa::path(
@@ -491,82 +390,31 @@ pub struct DeleteForm {
 )]
 pub async fn destroy(
     State(state): State<AppState>,
-    format: Format,
-    session: Session,
+    ctx: AdminContext,
     UserIdPath(id): UserIdPath,
     IfMatch(if_match): IfMatch,
     body: Result<Body<DeleteForm>, AppError>,
 ) -> AppResult<Response> {
     // DELETE from a script has no body; the confirmation form has one.
     let form_version = body.ok().and_then(|Body(form)| form.version);
-    let expected = if_match.or(form_version.map(|v| vec![v]));
-    let row = match written(db::users::delete(&state.db, id.get(), expected.as_deref()).await?) {
-        Err(AppError::PreconditionFailed) if format == Format::Html => {
+    let expected = if_match.or(form_version);
+    let row = match state
+        .writer
+        .delete_user(&ctx.actor, id.get(), &expected)
+        .await
+    {
+        Err(crate::write::WriteError::VersionMismatch) if ctx.format.is_html() => {
             return Err(AppError::conflict(
                 "this user was changed by someone else since you opened the page; nothing was deleted — review it and try again",
             ));
         }
         other => other?,
     };
-    state.user_cache.invalidate().await;
-    match format {
-        Format::Json => Ok(Json(MessageView {
-            message: format!("user {} deleted", row.id),
-        })
-        .into_response()),
-        Format::Html => {
-            session::set_flash(&session, format!("Deleted {} ({}).", row.name, row.email)).await?;
-            Ok(Redirect::to("/users").into_response())
-        }
-    }
-}
-
-/// Setting your own password needs your current one (SPEC §5), wherever it is
-/// set: a stolen session or token alone cannot take the account over.
-async fn confirm_own_password(
-    state: &AppState,
-    admin_id: i64,
-    current_password: Option<String>,
-) -> AppResult<()> {
-    let Some(current_password) = current_password.filter(|p| !p.is_empty()) else {
-        return Err(AppError::Validation(FieldErrors::single(
-            "current_password",
-            "is required to change your own password",
-        )));
-    };
-    let account = db::users::credentials_by_id(&state.db, admin_id)
-        .await?
-        .ok_or(AppError::Unauthenticated)?;
-    if state
-        .hasher
-        .verify(current_password, account.password_hash)
-        .await?
-    {
-        Ok(())
-    } else {
-        Err(AppError::Validation(FieldErrors::single(
-            "current_password",
-            "is not your current password",
-        )))
-    }
-}
-
-async fn renew_own_session(state: &AppState, session: &Session, admin_id: i64) -> AppResult<()> {
-    let (Some(login), Some(account)) = (
-        session::login(session).await?,
-        db::users::credentials_by_id(&state.db, admin_id).await?,
-    ) else {
-        return Ok(());
-    };
-    session::renew(session, login, account.session_epoch).await
-}
-
-/// The hash to store for a password the client set, if it set one.
-async fn hash_if_set(state: &AppState, password: Option<&Password>) -> AppResult<Option<String>> {
-    Ok(match password {
-        Some(password) => Some(state.hasher.hash(password).await?),
-        None => None,
-    })
+    let flash = format!("Deleted {} ({}).", row.name, row.email);
+    let body = Json(MessageView {
+        message: format!("user {} deleted", row.id),
+    });
+    ctx.done("/users", body, flash).await
 }
 
 async fn find(state: &AppState, id: i64) -> AppResult<UserView> {
@@ -576,45 +424,57 @@ async fn find(state: &AppState, id: i64) -> AppResult<UserView> {
         .ok_or(AppError::NotFound)
 }
 
-/// The form pages have no JSON form.
-fn html_only(format: Format) -> AppResult<()> {
-    match format {
-        Format::Html => Ok(()),
-        Format::Json => Err(AppError::NotFound),
+/// A browser form sends an empty password field to mean "no change".
+fn for_format(ctx: &AdminContext, input: UserInput) -> UserInput {
+    if ctx.format.is_html() {
+        input.blank_password_means_none()
+    } else {
+        input
     }
 }
 
-/// What the user typed, to put back into the form.
-fn echo(input: &UserInput) -> (String, String, bool) {
-    (
-        input.name.clone().unwrap_or_default(),
-        input.email.clone().unwrap_or_default(),
-        input.is_admin.unwrap_or(false),
-    )
-}
-
-/// Puts a write's error into the form; errors that are not about the form
-/// (database down, …) go to the error page instead.
-fn form_error(error: AppError, page: &mut UserFormPage) -> AppResult<StatusCode> {
-    let status = error.status();
-    match error {
-        AppError::Validation(fields) => page.errors = fields,
-        AppError::Conflict {
-            fields: Some(fields),
-            ..
-        } => page.errors = fields,
-        AppError::Conflict { message, .. } => page.errors = FieldErrors::single("form", message),
-        AppError::Unprocessable(message) => page.errors = FieldErrors::single("form", message),
-        other => return Err(other),
+/// The empty create form.
+fn new_page(layout: Layout) -> UserFormPage {
+    UserFormPage {
+        layout,
+        heading: "New user".into(),
+        action: "/users".into(),
+        submit_label: "Create user",
+        cancel_href: "/users".into(),
+        version: None,
+        name: String::new(),
+        email: String::new(),
+        is_admin: false,
+        errors: FieldErrors::default(),
+        conflict: None,
+        submitted_name: String::new(),
+        submitted_email: String::new(),
+        is_self: false,
     }
-    Ok(status)
 }
 
-fn written<T>(outcome: WriteOutcome<T>) -> AppResult<T> {
-    match outcome {
-        WriteOutcome::Done(value) => Ok(value),
-        WriteOutcome::NotFound => Err(AppError::NotFound),
-        WriteOutcome::VersionMismatch => Err(AppError::PreconditionFailed),
-        WriteOutcome::LastAdmin => Err(AppError::last_admin()),
+/// The edit form, filled from the stored user.
+fn edit_page(layout: Layout, user: &UserView) -> UserFormPage {
+    let is_self = layout.admin_id == Some(user.id);
+    UserFormPage {
+        heading: format!("Edit {}", user.name),
+        action: format!("/users/{}", user.id),
+        submit_label: "Save changes",
+        cancel_href: format!("/users/{}", user.id),
+        version: Some(user.version),
+        name: user.name.clone(),
+        email: user.email.clone(),
+        is_admin: user.is_admin,
+        is_self,
+        ..new_page(layout)
+    }
+}
+
+impl UserFormPage {
+    /// Puts back what the user typed.
+    fn keep_input(&mut self, input: &UserInput) {
+        self.name = input.name.clone().unwrap_or_default();
+        self.email = input.email.clone().unwrap_or_default();
+        self.is_admin = input.is_admin.unwrap_or(false);
     }
 }

@@ -1,6 +1,4 @@
-//! Spawns the real service on a free port against its own fresh database on the
-//! real PostgreSQL, and the real Redis under a key prefix of its own, so tests run
-//! in parallel without seeing each other.
+//! A running instance of the service for one test.
 
 use std::{collections::HashMap, sync::Once};
 
@@ -8,7 +6,9 @@ use reqwest::{Client, Response, header};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::sync::oneshot;
-use useradmin::{auth::tokens, config::Settings, db, startup::Application};
+use useradmin::{
+    config::Settings, db, domain::TokenLabel, startup::Application, state::AppState, write::Actor,
+};
 
 pub const ADMIN_EMAIL: &str = "admin@example.com";
 pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
@@ -58,7 +58,7 @@ pub struct TestApp {
     shutdown: Option<oneshot::Sender<()>>,
 }
 
-/// Overrides for one test's settings (environment variable names as SPEC §2).
+/// Overrides for one test's settings (environment variable names, as the service reads them).
 #[derive(Default)]
 pub struct Options {
     pub env: Vec<(&'static str, String)>,
@@ -108,10 +108,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         .await
         .unwrap()
         .expect("the first admin exists");
-    let token = tokens::generate();
-    db::tokens::insert(&db, "tests", &tokens::hash(&token), admin.id)
-        .await
-        .unwrap();
+    let token = new_token(&state, "tests", admin.id).await;
 
     let mut auth = header::HeaderMap::new();
     auth.insert(
@@ -168,7 +165,8 @@ impl TestApp {
     /// service's own write path would: in its context, then moving the cache on
     /// (a raw write would reach the cache later, through a notification).
     pub async fn seed_users(&self, count: usize) {
-        let mut tx = db::actor::begin(&self.db).await.unwrap();
+        let actor = Actor::cli("tests").to_json();
+        let mut tx = db::actor::begin(&self.db, &actor).await.unwrap();
         sqlx::query(
             "insert into users (name, email) \
              select 'user ' || lpad(n::text, 4, '0'), 'user' || n || '@example.com' \
@@ -179,7 +177,7 @@ impl TestApp {
         .await
         .unwrap();
         tx.commit().await.unwrap();
-        self.state.user_cache.invalidate().await;
+        self.state.generation.bump().await;
     }
 
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
@@ -201,11 +199,25 @@ impl TestApp {
         assert_eq!(admin.status(), 201);
         let admin: Value = admin.json().await.unwrap();
         let id = admin["id"].as_i64().unwrap();
-        let token = tokens::generate();
-        db::tokens::insert(&self.db, "second", &tokens::hash(&token), id)
-            .await
-            .unwrap();
-        (id, token)
+        (id, self.token_for(id, "second").await)
+    }
+}
+
+/// A new API token for `owner`, made through the write path as the CLI makes one.
+async fn new_token(state: &AppState, label: &str, owner: i64) -> String {
+    let label = TokenLabel::parse(label).expect("a valid label");
+    state
+        .writer
+        .create_token(&Actor::cli("tests"), &label, owner)
+        .await
+        .expect("a token is created")
+        .token
+}
+
+impl TestApp {
+    /// A new API token owned by `owner` (an admin).
+    pub async fn token_for(&self, owner: i64, label: &str) -> String {
+        new_token(&self.state, label, owner).await
     }
 }
 
@@ -231,153 +243,10 @@ pub async fn json_of(response: Response) -> (u16, Value) {
     (status, serde_json::from_str(&text).expect("a JSON body"))
 }
 
-/// Asserts an error response in SPEC's shape and returns its message.
+/// Asserts an error response in the service's shape (`{"error": …}`) and returns its message.
 pub async fn assert_error(response: Response, status: u16) -> Value {
     let (got, body) = json_of(response).await;
     assert_eq!(got, status, "body: {body}");
     assert!(body["error"].is_string(), "error body: {body}");
     body
-}
-
-/// A TCP port with nothing listening on it.
-pub fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-/// A redis-server of the test's own, on a free port, that the test can stop and
-/// start again (the shared one must not be touched).
-pub struct OwnedRedis {
-    pub port: u16,
-    child: Option<std::process::Child>,
-}
-
-impl OwnedRedis {
-    pub fn start() -> Self {
-        let mut redis = Self {
-            port: closed_port(),
-            child: None,
-        };
-        redis.restart();
-        redis
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
-    }
-
-    pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    pub fn restart(&mut self) {
-        self.stop();
-        let child = std::process::Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server is installed");
-        self.child = Some(child);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "redis-server did not start"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for OwnedRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// A browser-like client: keeps cookies, asks for HTML, does not follow redirects.
-pub fn browser() -> Client {
-    let mut headers = header::HeaderMap::new();
-    headers.insert(
-        header::ACCEPT,
-        "text/html,application/xhtml+xml,*/*;q=0.8".parse().unwrap(),
-    );
-    Client::builder()
-        .cookie_store(true)
-        .default_headers(headers)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-/// The value of the first `name="csrf_token"` field of a page.
-pub fn csrf_in(html: &str) -> String {
-    let marker = "name=\"csrf_token\" value=\"";
-    let start = html.find(marker).expect("the page has a CSRF field") + marker.len();
-    let end = html[start..].find('"').expect("the field's value ends") + start;
-    html[start..end].to_owned()
-}
-
-/// The session cookie a response sets, if any.
-pub fn session_cookie(response: &Response) -> Option<String> {
-    response
-        .headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|v| v.strip_prefix("useradmin_session="))
-        .map(|v| v.split(';').next().unwrap_or_default().to_owned())
-}
-
-impl TestApp {
-    /// Opens the login page and logs in; returns the page's CSRF token after login.
-    pub async fn log_in(&self, client: &Client, email: &str, password: &str) -> Response {
-        let page = client
-            .get(self.url("/login"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        client
-            .post(self.url("/login"))
-            .form(&[
-                ("email", email),
-                ("password", password),
-                ("csrf_token", &csrf_in(&page)),
-                ("next", "/users"),
-            ])
-            .send()
-            .await
-            .unwrap()
-    }
-
-    pub async fn log_in_as_admin(&self, client: &Client) {
-        let response = self.log_in(client, ADMIN_EMAIL, ADMIN_PASSWORD).await;
-        assert_eq!(response.status(), 303, "login failed");
-    }
-
-    /// A page's HTML, asserting its status.
-    pub async fn page(&self, client: &Client, path: &str, status: u16) -> String {
-        let response = client.get(self.url(path)).send().await.unwrap();
-        assert_eq!(response.status(), status, "GET {path}");
-        response.text().await.unwrap()
-    }
-
-    /// The CSRF token of the logged-in session (read from a page).
-    pub async fn csrf(&self, client: &Client) -> String {
-        csrf_in(&self.page(client, "/users/new", 200).await)
-    }
-
-    pub async fn user_count(&self) -> i64 {
-        sqlx::query_scalar("select count(*) from users")
-            .fetch_one(&self.db)
-            .await
-            .unwrap()
-    }
 }

@@ -1,0 +1,281 @@
+//! Authentication as extractors: a handler that takes [`CurrentAdmin`] runs only
+//! for an authenticated admin, wherever it is mounted.
+//!
+//! * A bearer token is checked against a per-instance cache trusted only under
+//!   the current cache generation, else against PostgreSQL; failing lookups are
+//!   throttled per client address.
+//! * A session cookie must belong to an admin whose session epoch is unchanged
+//!   since login, within the absolute lifetime; its idle expiry slides.
+//! * A state-changing request made with a cookie must carry the session's CSRF
+//!   token (`X-CSRF-Token`, or the form's `csrf_token`, which
+//!   [`read_form_csrf_token`] lifts out of the body beforehand).
+//!
+//! The outcome is kept in the request's extensions, so extracting it again (the
+//! router's guard, then the handler) costs nothing.
+
+use axum::{
+    body::Body,
+    extract::{FromRequestParts, OptionalFromRequestParts, Request},
+    http::{Method, header, request::Parts},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use bytes::Bytes;
+
+use super::{body::BODY_LIMIT, client_ip::ClientIp};
+use crate::{
+    auth::{AuthMethod, CurrentAdmin, session::AdminSession, tokens},
+    db,
+    error::AppError,
+    state::AppState,
+    write::{Actor, ActorKind, Via},
+};
+
+/// What authentication found, kept for later extractors of the same request.
+#[derive(Debug, Clone)]
+struct Authenticated {
+    admin: CurrentAdmin,
+    /// The cache generation read while checking a token: the list cache need not
+    /// read it again.
+    generation: Option<Bytes>,
+}
+
+impl FromRequestParts<AppState> for CurrentAdmin {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        Ok(authenticated(parts, state).await?.admin)
+    }
+}
+
+/// The cache generation read while authenticating this request, if one was.
+pub struct KnownGeneration(pub Option<Bytes>);
+
+impl FromRequestParts<AppState> for KnownGeneration {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        Ok(Self(authenticated(parts, state).await?.generation))
+    }
+}
+
+/// Who acts, for the write path: the authenticated admin (or its token), with
+/// the request's id and client address.
+impl FromRequestParts<AppState> for Actor {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let admin = CurrentAdmin::from_request_parts(parts, state).await?;
+        let Ok(ClientIp(client_ip)) = ClientIp::from_request_parts(parts, state).await;
+        let request_id = parts
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let (kind, id, label, via) = match &admin.via {
+            AuthMethod::Token { id, label } => (ActorKind::Token, *id, label.clone(), Via::Token),
+            AuthMethod::Session => (
+                ActorKind::Admin,
+                admin.user_id,
+                admin.email.clone(),
+                Via::Session,
+            ),
+        };
+        Ok(Actor {
+            kind,
+            id: Some(id),
+            label,
+            via,
+            request_id,
+            client_ip: Some(client_ip),
+            admin_id: Some(admin.user_id),
+        })
+    }
+}
+
+/// The actor, when the request is authenticated at all (logging out of a
+/// session that has already ended is no error).
+impl OptionalFromRequestParts<AppState> for Actor {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, AppError> {
+        match <Actor as FromRequestParts<AppState>>::from_request_parts(parts, state).await {
+            Ok(actor) => Ok(Some(actor)),
+            Err(AppError::Unauthenticated) => Ok(None),
+            Err(other) => Err(other),
+        }
+    }
+}
+
+async fn authenticated(parts: &mut Parts, state: &AppState) -> Result<Authenticated, AppError> {
+    if let Some(found) = parts.extensions.get::<Authenticated>() {
+        return Ok(found.clone());
+    }
+    let found = authenticate(parts, state).await?;
+    parts.extensions.insert(found.clone());
+    Ok(found)
+}
+
+async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Authenticated, AppError> {
+    if let Some(token) = tokens::bearer(&parts.headers).map(str::to_owned) {
+        let Ok(ClientIp(address)) = ClientIp::from_request_parts(parts, state).await;
+        return authenticate_token(state, &token, &address).await;
+    }
+    // Without a cookie there is nothing to look up.
+    let session = AdminSession::from_request_parts(parts, state).await?;
+    if !session.exists() {
+        return Err(AppError::Unauthenticated);
+    }
+    let admin = authenticate_session(state, &session).await?;
+    // Cookies are sent by browsers on their own, so a state-changing request made
+    // with one must prove it came from our page.
+    if is_state_changing(&parts.method) {
+        let provided = parts
+            .headers
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| {
+                parts
+                    .extensions
+                    .get::<SubmittedCsrfToken>()
+                    .map(|t| t.0.clone())
+            });
+        session.verify_csrf(provided.as_deref()).await?;
+    }
+    Ok(Authenticated {
+        admin,
+        generation: None,
+    })
+}
+
+async fn authenticate_token(
+    state: &AppState,
+    token: &str,
+    address: &str,
+) -> Result<Authenticated, AppError> {
+    let hash = tokens::hash(token);
+    // Read before the database, as a list reader does: a revoke committed after
+    // this read moves the generation on, so what we store is never trusted again.
+    let generation = state.generation.current().await;
+    let cached = generation
+        .as_ref()
+        .and_then(|generation| state.tokens.get(&hash, generation));
+    let owner = match cached {
+        Some(owner) => owner,
+        None => {
+            if !tokens::is_well_formed(token) {
+                return Err(AppError::Unauthenticated);
+            }
+            // Each guess of the right shape costs a database lookup; an address
+            // that keeps failing is refused before it gets one.
+            state.throttle.token_check(address).await?;
+            let Some(owner) = db::tokens::authenticate(&state.db, &hash).await? else {
+                state.throttle.token_failed(address).await;
+                return Err(AppError::Unauthenticated);
+            };
+            if let Some(generation) = &generation {
+                state.tokens.put(hash, generation.clone(), owner.clone());
+            }
+            owner
+        }
+    };
+    let now = time::OffsetDateTime::now_utc();
+    if owner
+        .last_used_at
+        .is_none_or(|at| now - at > time::Duration::MINUTE)
+    {
+        state.tokens.touched(&hash, now);
+        // Bookkeeping only: the request does not wait for it, nor fail with it.
+        let db = state.db.clone();
+        let token_id = owner.token_id;
+        tokio::spawn(async move {
+            if let Err(e) = db::tokens::touch(&db, token_id).await {
+                tracing::warn!(error = %e, "could not record token use");
+            }
+        });
+    }
+    Ok(Authenticated {
+        admin: CurrentAdmin {
+            user_id: owner.user_id,
+            name: owner.name,
+            email: owner.email,
+            via: AuthMethod::Token {
+                id: owner.token_id,
+                label: owner.token_label,
+            },
+        },
+        generation,
+    })
+}
+
+/// The session's admin, if the session is still valid: within its absolute
+/// lifetime, the account still an admin, and its session epoch unchanged since
+/// login (a password change or a demotion moves it on).
+async fn authenticate_session(
+    state: &AppState,
+    session: &AdminSession,
+) -> Result<CurrentAdmin, AppError> {
+    let login = session.login().await?.ok_or(AppError::Unauthenticated)?;
+    let age = time::OffsetDateTime::now_utc().unix_timestamp() - login.at;
+    if age < 0 || age as u64 > state.settings.session_max.as_secs() {
+        session.end().await?;
+        return Err(AppError::Unauthenticated);
+    }
+    match db::users::credentials_by_id(&state.db, login.user_id).await? {
+        Some(account) if account.is_admin && account.session_epoch == login.epoch => {
+            session.keep_alive(&state.settings).await?;
+            Ok(CurrentAdmin {
+                user_id: account.id,
+                name: account.name,
+                email: account.email,
+                via: AuthMethod::Session,
+            })
+        }
+        _ => {
+            session.end().await?;
+            Err(AppError::Unauthenticated)
+        }
+    }
+}
+
+pub fn is_state_changing(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// The `csrf_token` field of a form body, lifted out before the handler reads
+/// the body, so authentication (which sees only the request's head) can check it.
+#[derive(Debug, Clone)]
+struct SubmittedCsrfToken(String);
+
+/// For a state-changing form post with a cookie and no bearer token, reads the
+/// body once, notes its `csrf_token`, and hands the body on unchanged.
+pub async fn read_form_csrf_token(request: Request, next: Next) -> Response {
+    let is_form = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let wants_check = is_form
+        && is_state_changing(request.method())
+        && request.headers().contains_key(header::COOKIE)
+        && tokens::bearer(request.headers()).is_none();
+    if !wants_check {
+        return next.run(request).await;
+    }
+    let (mut parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, BODY_LIMIT).await else {
+        return AppError::PayloadTooLarge.into_response();
+    };
+    if let Some((_, token)) = form_urlencoded::parse(&bytes).find(|(name, _)| name == "csrf_token")
+    {
+        parts
+            .extensions
+            .insert(SubmittedCsrfToken(token.into_owned()));
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}

@@ -1,0 +1,169 @@
+//! Error pages: every error response shaped for its client in one place — JSON
+//! errors for scripts; for browsers an error page in the site's layout, or the
+//! login page when they are not logged in. Errors made outside our handlers
+//! (unknown route, wrong method, body limit, timeout, CSRF origin check, a
+//! panic) get the same treatment. Forms re-rendered with their errors are pages
+//! of their own and pass through.
+
+use std::any::Any;
+
+use axum::{
+    Json,
+    extract::Request,
+    http::{Method, StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Redirect, Response},
+};
+
+use super::{negotiate::Format, pages};
+use crate::error::{AppError, ErrorBody, ErrorDetails};
+
+/// Shapes every error response for its client: JSON errors for scripts; for
+/// browsers an error page in the site's layout, or the login page when they are
+/// not logged in. Errors made outside our handlers (unknown route, wrong method,
+/// body limit, timeout, CSRF origin check) get the same treatment.
+pub async fn error_responses(request: Request, next: Next) -> Response {
+    let format = Format::from_headers(request.headers());
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let return_to = (request.method() == Method::GET)
+        .then(|| {
+            request
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str().to_owned())
+        })
+        .flatten();
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    match format {
+        Format::Json if content_type.starts_with("application/json") => response,
+        Format::Json => replace_body(response, |status, message| {
+            (
+                status,
+                Json(ErrorBody {
+                    error: message.to_owned(),
+                    fields: None,
+                }),
+            )
+                .into_response()
+        }),
+        // A page a handler rendered itself (a form with its errors) stays.
+        Format::Html if content_type.starts_with("text/html") => response,
+        Format::Html if status == StatusCode::UNAUTHORIZED => {
+            let target = match return_to {
+                Some(path) => format!(
+                    "/login?next={}",
+                    percent_encoding::utf8_percent_encode(
+                        &path,
+                        percent_encoding::NON_ALPHANUMERIC
+                    )
+                ),
+                None => "/login".to_owned(),
+            };
+            Redirect::to(&target).into_response()
+        }
+        Format::Html => replace_body(response, |status, message| {
+            let page = pages::ErrorPage {
+                layout: pages::Layout::anonymous(
+                    status.canonical_reason().unwrap_or("Error"),
+                    String::new(),
+                ),
+                status: status.as_u16(),
+                reason: status.canonical_reason().unwrap_or("Error").to_owned(),
+                message: message.to_owned(),
+                request_id: request_id.clone(),
+            };
+            (status, page).into_response()
+        }),
+    }
+}
+
+/// Rebuilds an error response with a new body, keeping its status, its message
+/// and headers such as `Allow`, `Retry-After` and `WWW-Authenticate`.
+fn replace_body(response: Response, render: impl FnOnce(StatusCode, &str) -> Response) -> Response {
+    let mut status = response.status();
+    let details = response.extensions().get::<ErrorDetails>().cloned();
+    let message = match (&details, status) {
+        (Some(details), _) => details.message.clone(),
+        // tower-sessions answers a bare 500 when it cannot save a session; every
+        // response from further in carries `PastSessions`.
+        (None, StatusCode::INTERNAL_SERVER_ERROR)
+            if response.extensions().get::<PastSessions>().is_none() =>
+        {
+            status = StatusCode::SERVICE_UNAVAILABLE;
+            "login sessions are unavailable right now; try again shortly".to_owned()
+        }
+        (None, StatusCode::NOT_FOUND) => "not found".to_owned(),
+        (None, StatusCode::METHOD_NOT_ALLOWED) => "method not allowed".to_owned(),
+        (None, StatusCode::PAYLOAD_TOO_LARGE) => AppError::PayloadTooLarge.to_string(),
+        (None, StatusCode::FORBIDDEN) => "cross-site request refused".to_owned(),
+        (None, StatusCode::SERVICE_UNAVAILABLE | StatusCode::REQUEST_TIMEOUT) => {
+            "the request took too long; try again".to_owned()
+        }
+        (None, _) => status
+            .canonical_reason()
+            .unwrap_or("error")
+            .to_ascii_lowercase(),
+    };
+    let keep: Vec<_> = [header::ALLOW, header::RETRY_AFTER, header::WWW_AUTHENTICATE]
+        .into_iter()
+        .filter_map(|name| response.headers().get(&name).map(|v| (name, v.clone())))
+        .collect();
+    let mut fresh = render(status, &message);
+    for (name, value) in keep {
+        fresh.headers_mut().insert(name, value);
+    }
+    fresh
+        .extensions_mut()
+        .insert(details.unwrap_or(ErrorDetails {
+            message,
+            fields: None,
+        }));
+    fresh
+}
+
+/// Marks a response as made inside the session layer, so a bare 500 without it
+/// is known to be the session layer's own (its store failed).
+#[derive(Debug, Clone, Copy)]
+pub struct PastSessions;
+
+pub async fn mark_past_sessions(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    response.extensions_mut().insert(PastSessions);
+    response
+}
+
+/// A static file that cannot be read for any reason is simply not there (the file
+/// system's "name too long" would otherwise be a bare 500).
+pub async fn static_errors_are_not_found(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    if response.status().is_server_error() {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    response
+}
+
+/// A panic in a handler is a bug: it is logged, and the client gets a plain 500
+/// with no detail.
+pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    AppError::Internal(anyhow::anyhow!("handler panicked: {detail}")).into_response()
+}

@@ -1,0 +1,86 @@
+//! Who makes a change, as the audit trail will record it: the admin or token
+//! acting, how (`via`), and the request it came with.
+
+use serde::Serialize;
+
+/// Who acts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActorKind {
+    Admin,
+    Token,
+    Cli,
+    System,
+}
+
+/// Through which door.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Via {
+    Session,
+    Token,
+    Cli,
+    System,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Actor {
+    pub kind: ActorKind,
+    /// The admin's id, or the token's.
+    pub id: Option<i64>,
+    /// The admin's email or the token's label, as they are at the time.
+    pub label: String,
+    pub via: Via,
+    pub request_id: Option<String>,
+    pub client_ip: Option<String>,
+    /// The admin the change is made for (a token's owner): the rule that one's
+    /// own password needs the current one applies to them.
+    #[serde(skip)]
+    pub admin_id: Option<i64>,
+}
+
+impl Actor {
+    /// The command line, run by the operating-system user `who`.
+    pub fn cli(who: impl Into<String>) -> Self {
+        Self {
+            kind: ActorKind::Cli,
+            id: None,
+            label: who.into(),
+            via: Via::Cli,
+            request_id: None,
+            client_ip: None,
+            admin_id: None,
+        }
+    }
+
+    /// The service itself (the first admin at start-up).
+    pub fn system() -> Self {
+        Self {
+            kind: ActorKind::System,
+            id: None,
+            label: "useradmin".into(),
+            via: Via::System,
+            request_id: None,
+            client_ip: None,
+            admin_id: None,
+        }
+    }
+
+    /// The operating-system user running the command line, for its actor label.
+    pub fn cli_user() -> Self {
+        let who = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_else(|_| "unknown".into());
+        Self::cli(who)
+    }
+
+    /// Whether the change is made by (or for) the admin with this id.
+    pub fn is_admin(&self, user_id: i64) -> bool {
+        self.admin_id == Some(user_id)
+    }
+
+    /// The form the database's triggers read.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("an actor always serialises")
+    }
+}

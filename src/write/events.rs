@@ -1,0 +1,80 @@
+//! The events the service records itself: logins and logouts change no row, so
+//! no trigger sees them. A failed login records the email tried and
+//! the address, never the password.
+
+use super::{Actor, ActorKind, Via, WriteResult, Writer};
+use crate::db::{self, audit::ServiceEvent};
+
+/// Where a login attempt came from.
+pub struct Attempt<'a> {
+    pub email: &'a str,
+    pub request_id: Option<String>,
+    pub client_ip: String,
+}
+
+impl Writer {
+    pub async fn login_succeeded(
+        &self,
+        user_id: i64,
+        email: &str,
+        attempt: Attempt<'_>,
+    ) -> WriteResult<()> {
+        let actor = Actor {
+            kind: ActorKind::Admin,
+            id: Some(user_id),
+            label: email.to_owned(),
+            via: Via::Session,
+            request_id: attempt.request_id,
+            client_ip: Some(attempt.client_ip),
+            admin_id: Some(user_id),
+        };
+        self.record(&actor, "login.succeeded", Some(user_id), email)
+            .await
+    }
+
+    /// `user_id`: the account the email names, if any.
+    pub async fn login_failed(
+        &self,
+        user_id: Option<i64>,
+        attempt: Attempt<'_>,
+    ) -> WriteResult<()> {
+        let actor = Actor {
+            kind: ActorKind::System,
+            id: None,
+            label: "login form".into(),
+            via: Via::Session,
+            request_id: attempt.request_id,
+            client_ip: Some(attempt.client_ip),
+            admin_id: None,
+        };
+        self.record(&actor, "login.failed", user_id, attempt.email)
+            .await
+    }
+
+    pub async fn logged_out(&self, actor: &Actor) -> WriteResult<()> {
+        self.record(actor, "logout", actor.admin_id, &actor.label)
+            .await
+    }
+
+    async fn record(
+        &self,
+        actor: &Actor,
+        action: &str,
+        user_id: Option<i64>,
+        label: &str,
+    ) -> WriteResult<()> {
+        db::audit::record(
+            &self.db,
+            ServiceEvent {
+                actor: &actor.to_json(),
+                action,
+                subject_type: "user",
+                subject_id: user_id,
+                subject_label: label,
+                changes: serde_json::json!({}),
+            },
+        )
+        .await?;
+        Ok(())
+    }
+}

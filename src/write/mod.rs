@@ -1,0 +1,98 @@
+//! The one write path: every change to users and tokens goes through here, from
+//! the pages, the JSON API, the command line and start-up alike.
+//!
+//! A write is parsed before it arrives (domain types); here it is checked against
+//! the stored state (the last-admin rule, `If-Match`, one's own password), its
+//! password hashed off the async runtime, run in one transaction that tells the
+//! database's triggers who acts, committed, and only then announced: the cache
+//! generation moves on, so no instance serves what was true before.
+
+mod actor;
+mod events;
+mod tokens;
+mod users;
+
+pub use actor::{Actor, ActorKind, Via};
+pub use events::Attempt;
+pub use tokens::CreatedToken;
+
+use sqlx::{PgPool, Postgres, Transaction};
+
+use crate::{auth::PasswordHasher, cache::Generation, db, domain::FieldErrors};
+
+/// Why a write was not made. Nothing was changed in any of these cases.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("not found")]
+    NotFound,
+    /// The stored version is not one the writer said it had seen.
+    #[error("the record has changed since it was read")]
+    VersionMismatch,
+    #[error("the last admin cannot be deleted or demoted")]
+    LastAdmin,
+    #[error("a user with this email already exists")]
+    EmailTaken,
+    /// A value the stored state refuses (e.g. a wrong current password).
+    #[error("validation failed")]
+    Invalid(FieldErrors),
+    #[error(transparent)]
+    Database(sqlx::Error),
+    #[error("hashing a password failed: {0}")]
+    Hashing(#[source] anyhow::Error),
+}
+
+impl From<sqlx::Error> for WriteError {
+    fn from(error: sqlx::Error) -> Self {
+        match db::violated_unique_constraint(&error) {
+            Some("users_email_key") => Self::EmailTaken,
+            _ => Self::Database(error),
+        }
+    }
+}
+
+pub type WriteResult<T> = Result<T, WriteError>;
+
+/// Makes every change; cheap to clone (handles inside).
+#[derive(Clone)]
+pub struct Writer {
+    db: PgPool,
+    hasher: PasswordHasher,
+    generation: Generation,
+}
+
+impl Writer {
+    pub fn new(db: PgPool, hasher: PasswordHasher, generation: Generation) -> Self {
+        Self {
+            db,
+            hasher,
+            generation,
+        }
+    }
+
+    /// A transaction that the triggers know `actor` makes.
+    async fn begin(&self, actor: &Actor) -> WriteResult<Transaction<'static, Postgres>> {
+        Ok(db::actor::begin(&self.db, &actor.to_json()).await?)
+    }
+
+    /// Commits, then tells every instance (and every cache) that things changed:
+    /// through Redis, or when Redis cannot be reached, through the database's
+    /// notifications, so the others hear of it even if this process ends first
+    /// (a command-line run).
+    async fn commit(&self, tx: Transaction<'static, Postgres>) -> WriteResult<()> {
+        tx.commit().await?;
+        self.generation.bump().await;
+        if self.generation.is_bypassed()
+            && let Err(e) = db::actor::announce_change(&self.db).await
+        {
+            tracing::warn!(error = %e, "could not announce a change to other instances");
+        }
+        Ok(())
+    }
+
+    async fn hash(&self, password: &crate::domain::Password) -> WriteResult<String> {
+        self.hasher
+            .hash(password)
+            .await
+            .map_err(WriteError::Hashing)
+    }
+}

@@ -1,0 +1,181 @@
+//! Changes to users.
+
+use super::{Actor, WriteError, WriteResult, Writer};
+use crate::{
+    db::{
+        self,
+        users::{NewUserRecord, UserChangesRecord, UserRow, WriteOutcome},
+    },
+    domain::{ExpectedVersion, FieldErrors, NewUser, Password, UserChanges, UserEmail, UserName},
+};
+
+impl Writer {
+    pub async fn create_user(&self, actor: &Actor, user: NewUser) -> WriteResult<UserRow> {
+        let password_hash = self.hash_if_set(user.password.as_ref()).await?;
+        let mut tx = self.begin(actor).await?;
+        let row = db::users::insert(
+            &mut tx,
+            NewUserRecord {
+                name: user.name.as_str(),
+                email: user.email.as_str(),
+                is_admin: user.is_admin,
+                password_hash,
+            },
+        )
+        .await?;
+        self.commit(tx).await?;
+        Ok(row)
+    }
+
+    /// Applies `changes` when the stored version is one `expected` allows. Setting
+    /// one's own password needs `current_password` to be the current one.
+    pub async fn update_user(
+        &self,
+        actor: &Actor,
+        id: i64,
+        changes: UserChanges,
+        expected: &ExpectedVersion,
+        current_password: Option<String>,
+    ) -> WriteResult<UserRow> {
+        if changes.password.is_some() && actor.is_admin(id) {
+            self.confirm_current_password(id, current_password).await?;
+        }
+        let password_hash = self.hash_if_set(changes.password.as_ref()).await?;
+        let mut tx = self.begin(actor).await?;
+        let outcome = db::users::update(
+            &mut tx,
+            id,
+            UserChangesRecord {
+                name: changes.name.as_ref().map(UserName::as_str),
+                email: changes.email.as_ref().map(UserEmail::as_str),
+                is_admin: changes.is_admin,
+                password_hash,
+            },
+            expected.versions(),
+        )
+        .await?;
+        self.conclude(tx, outcome).await
+    }
+
+    pub async fn delete_user(
+        &self,
+        actor: &Actor,
+        id: i64,
+        expected: &ExpectedVersion,
+    ) -> WriteResult<UserRow> {
+        let mut tx = self.begin(actor).await?;
+        let outcome = db::users::delete(&mut tx, id, expected.versions()).await?;
+        self.conclude(tx, outcome).await
+    }
+
+    /// An admin changes their own password; the current one is needed. Returns
+    /// the account's new session epoch (its other sessions have ended).
+    pub async fn change_own_password(
+        &self,
+        actor: &Actor,
+        id: i64,
+        current_password: String,
+        new_password: &Password,
+    ) -> WriteResult<i32> {
+        self.confirm_current_password(id, Some(current_password))
+            .await?;
+        let hash = self.hash(new_password).await?;
+        let mut tx = self.begin(actor).await?;
+        let epoch = db::users::set_password(&mut tx, id, &hash).await?;
+        self.commit(tx).await?;
+        Ok(epoch)
+    }
+
+    /// Makes `email` an admin with this password: creates the user or promotes
+    /// an existing one. True when it was created.
+    pub async fn make_admin(
+        &self,
+        actor: &Actor,
+        name: &UserName,
+        email: &UserEmail,
+        password: &Password,
+    ) -> WriteResult<bool> {
+        let hash = self.hash(password).await?;
+        let mut tx = self.begin(actor).await?;
+        let created =
+            db::users::upsert_admin(&mut tx, name.as_str(), email.as_str(), &hash).await?;
+        self.commit(tx).await?;
+        Ok(created)
+    }
+
+    /// Creates the first admin unless an admin exists; true when it did. Several
+    /// instances starting at once create one (the check and the insert run under
+    /// a lock).
+    pub async fn create_first_admin(
+        &self,
+        name: &UserName,
+        email: &UserEmail,
+        password: &Password,
+    ) -> WriteResult<bool> {
+        let mut tx = self.begin(&Actor::system()).await?;
+        if db::users::lock_for_first_admin(&mut tx).await? {
+            return Ok(false);
+        }
+        // Hashed under the lock: only on a first start, and never for nothing.
+        let hash = self.hash(password).await?;
+        db::users::upsert_admin(&mut tx, name.as_str(), email.as_str(), &hash).await?;
+        self.commit(tx).await?;
+        Ok(true)
+    }
+
+    /// Whether `current_password` is the admin's own (for a form that reports
+    /// every error at once); changing it checks again.
+    pub async fn confirm_current_password(
+        &self,
+        id: i64,
+        current_password: Option<String>,
+    ) -> WriteResult<()> {
+        let Some(current_password) = current_password.filter(|p| !p.is_empty()) else {
+            return Err(WriteError::Invalid(FieldErrors::single(
+                "current_password",
+                "is required to change your own password",
+            )));
+        };
+        let stored = db::users::credentials_by_id(&self.db, id)
+            .await?
+            .ok_or(WriteError::NotFound)?
+            .password_hash;
+        let matches = self
+            .hasher
+            .verify(current_password, stored)
+            .await
+            .map_err(WriteError::Hashing)?;
+        if matches {
+            Ok(())
+        } else {
+            Err(WriteError::Invalid(FieldErrors::single(
+                "current_password",
+                "is not your current password",
+            )))
+        }
+    }
+
+    async fn hash_if_set(&self, password: Option<&Password>) -> WriteResult<Option<String>> {
+        match password {
+            Some(password) => Ok(Some(self.hash(password).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Commits a conditional write that was made, and says why one was not.
+    async fn conclude(
+        &self,
+        tx: sqlx::Transaction<'static, sqlx::Postgres>,
+        outcome: WriteOutcome<UserRow>,
+    ) -> WriteResult<UserRow> {
+        match outcome {
+            WriteOutcome::Done(row) => {
+                self.commit(tx).await?;
+                Ok(row)
+            }
+            WriteOutcome::NotFound => Err(WriteError::NotFound),
+            WriteOutcome::VersionMismatch => Err(WriteError::VersionMismatch),
+            WriteOutcome::LastAdmin => Err(WriteError::LastAdmin),
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! What the integration tests of `useradmin` share (`tests/api`, `tests/reliability`).
+//!
+//! A library crate of its own, a path dev-dependency of the root package, so each
+//! test binary uses what it needs from it: no `#[path]` includes, and no dead-code
+//! allowance for the helpers one binary happens not to call.
+//!
+//! * [`spawn_app`]: the real service on a free port, against a fresh database of its
+//!   own on the real PostgreSQL and the real Redis under a key prefix of its own, so
+//!   tests run in parallel without seeing each other ([`TestApp`]).
+//! * [`browser`], [`csrf_in`], [`session_cookie`], [`UserForm`] /
+//!   [`submit_user_form`], [`assert_redirects_to`]: the admin pages as a browser
+//!   uses them.
+//! * [`json_of`], [`assert_error`]: JSON answers.
+//! * [`OwnedRedis`], [`closed_port`], [`proxy`]: dependencies a test may stop, cut
+//!   or point nowhere.
+
+mod app;
+mod html;
+pub mod proxy;
+mod services;
+
+pub use app::{
+    ADMIN_EMAIL, ADMIN_PASSWORD, Options, TestApp, assert_error, base_database_url,
+    database_url_for, json_of, redis_url, spawn_app, spawn_app_with,
+};
+pub use html::{
+    UserForm, assert_redirect, assert_redirects_to, browser, csrf_in, session_cookie,
+    submit_user_form,
+};
+pub use services::{OwnedRedis, closed_port};
