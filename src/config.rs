@@ -72,6 +72,8 @@ pub struct Settings {
     /// Audit events older than this are purged; `None` keeps everything
     /// (`AUDIT_RETENTION_DAYS=0`).
     pub audit_retention: Option<Duration>,
+    /// How long a deleted user can be restored before it is purged.
+    pub user_restore: Duration,
     /// Open client connections at most; see [`crate::server::default_max_connections`].
     pub max_connections: usize,
 }
@@ -117,6 +119,10 @@ impl Settings {
             max_connections: env.positive("MAX_CONNECTIONS", default_max_connections as u64)?
                 as usize,
             secret_key: secret_key(&env)?,
+            user_restore: Duration::from_secs(
+                env.positive("USER_RESTORE_DAYS", 30)?
+                    .saturating_mul(86_400),
+            ),
             audit_retention: match env.parse::<u64>("AUDIT_RETENTION_DAYS", 365)? {
                 0 => None,
                 days => Some(Duration::from_secs(days.saturating_mul(86_400))),

@@ -91,8 +91,12 @@ impl Application {
         };
         changes::listen(state.db.clone(), stale, hearing_changes.clone()).await;
         crate::jobs::start(
-            state.db.clone(),
-            state.settings.audit_retention,
+            crate::jobs::Upkeep {
+                db: state.db.clone(),
+                writer: state.writer.clone(),
+                user_restore: state.settings.user_restore,
+                audit_retention: state.settings.audit_retention,
+            },
             hearing_changes.clone(),
         );
         Ok(Self {

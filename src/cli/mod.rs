@@ -205,6 +205,11 @@ pub const VARIABLES: &[Variable] = &[
         "the forwarding header (x-forwarded-for or x-real-ip) a proxy you trust sets",
     ),
     var(
+        "USER_RESTORE_DAYS",
+        "30",
+        "a deleted user can be restored this long, then it is purged",
+    ),
+    var(
         "AUDIT_RETENTION_DAYS",
         "365",
         "audit events older than this are purged; 0 keeps everything",

@@ -2,7 +2,7 @@
 //! writes itself (logins, logouts). Every change to users and tokens is recorded
 //! by the database's triggers (migration 0006), not here.
 
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use time::OffsetDateTime;
 
 use crate::domain::{AuditActorFilter, AuditQuery};
@@ -25,10 +25,9 @@ pub struct AuditRow {
     pub changes: serde_json::Value,
 }
 
-/// An event the service records itself (the database records changes).
+/// An event the service records itself (the database records changes), in a
+/// transaction that told the database who acts.
 pub struct ServiceEvent<'a> {
-    /// The actor as the write path describes it (JSON).
-    pub actor: &'a str,
     pub action: &'a str,
     pub subject_type: &'a str,
     pub subject_id: Option<i64>,
@@ -36,17 +35,16 @@ pub struct ServiceEvent<'a> {
     pub changes: serde_json::Value,
 }
 
-pub async fn record(db: &PgPool, event: ServiceEvent<'_>) -> Result<(), sqlx::Error> {
-    let mut tx = super::actor::begin(db, event.actor).await?;
+pub async fn record(tx: &mut PgConnection, event: ServiceEvent<'_>) -> Result<(), sqlx::Error> {
     sqlx::query("select audit_record($1, $2, $3, $4, $5)")
         .bind(event.action)
         .bind(event.subject_type)
         .bind(event.subject_id)
         .bind(event.subject_label)
         .bind(event.changes)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await
+        .execute(tx)
+        .await
+        .map(|_| ())
 }
 
 /// One page of events, newest first, and whether older ones follow.

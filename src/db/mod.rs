@@ -112,3 +112,19 @@ pub fn violated_unique_constraint(error: &sqlx::Error) -> Option<&str> {
 pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
     sqlx::query("select 1").execute(pool).await.map(|_| ())
 }
+
+/// Takes the lock that keeps periodic jobs to one instance at a time, on this
+/// connection (held until [`unlock_jobs`] or the connection ends). False when
+/// another instance holds it.
+pub async fn try_lock_jobs(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("select pg_try_advisory_lock(hashtext('useradmin:jobs'))")
+        .fetch_one(conn)
+        .await
+}
+
+pub async fn unlock_jobs(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("select pg_advisory_unlock(hashtext('useradmin:jobs'))")
+        .execute(conn)
+        .await
+        .map(|_| ())
+}

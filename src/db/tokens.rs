@@ -81,7 +81,8 @@ pub async fn authenticate(
         "select t.id as token_id, t.label as token_label, u.id as user_id, u.name, u.email, \
                 t.last_used_at \
          from api_tokens t join users u on u.id = t.created_by \
-         where t.token_hash = $1 and t.revoked_at is null and u.is_admin",
+         where t.token_hash = $1 and t.revoked_at is null and u.is_admin \
+           and u.status = 'active' and u.deleted_at is null",
     )
     .bind(token_hash)
     .fetch_optional(db)

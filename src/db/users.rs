@@ -3,7 +3,7 @@
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use time::OffsetDateTime;
 
-use crate::domain::{Cursor, CursorKey, ListQuery, SortKey, SortOrder};
+use crate::domain::{Cursor, CursorKey, ListQuery, SortKey, SortOrder, UserFilters};
 
 /// A user as stored, without the password hash: rows of this type can be shown.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -15,12 +15,20 @@ pub struct UserRow {
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
     pub version: i32,
+    /// `active` or `disabled`.
+    pub status: String,
+    pub disabled_reason: Option<String>,
+    pub disabled_at: Option<OffsetDateTime>,
+    pub deleted_at: Option<OffsetDateTime>,
+    pub last_login_at: Option<OffsetDateTime>,
+    pub external_id: Option<String>,
 }
 
 /// The columns of a [`UserRow`], in every query that reads one.
 macro_rules! columns {
     () => {
-        "id, name, email, is_admin, created_at, updated_at, version"
+        "id, name, email, is_admin, created_at, updated_at, version, status, disabled_reason, \
+         disabled_at, deleted_at, last_login_at, external_id"
     };
 }
 
@@ -33,8 +41,10 @@ pub enum WriteOutcome<T> {
     NotFound,
     /// The row's version is not one the client said it had seen (`If-Match`).
     VersionMismatch,
-    /// The change would leave no admin.
+    /// The change would leave no active admin.
     LastAdmin,
+    /// The email is taken by another user (restoring a deleted one).
+    EmailTaken,
 }
 
 /// Values for a new row; the password is already hashed.
@@ -52,26 +62,48 @@ pub struct UserChangesRecord<'a> {
     pub email: Option<&'a str>,
     pub is_admin: Option<bool>,
     pub password_hash: Option<String>,
+    /// `active` or `disabled`; the trigger keeps `disabled_at`.
+    pub status: Option<&'a str>,
+    /// With `status = disabled`: why.
+    pub disabled_reason: Option<&'a str>,
 }
 
-/// Inserts a user, inside the write path's transaction.
-pub async fn insert(
-    tx: &mut PgConnection,
+/// Inserts a user as `actor` (its JSON description): one statement, one round
+/// trip — the actor is told to the triggers by the statement itself, which is
+/// its own transaction.
+pub async fn insert_as(
+    db: &PgPool,
+    actor: &str,
     user: NewUserRecord<'_>,
 ) -> Result<UserRow, sqlx::Error> {
     sqlx::query_as(concat!(
-        "insert into users (name, email, is_admin, password_hash) values ($1, $2, $3, $4) returning ",
+        "with actor as (select set_config('useradmin.actor', $5, true)) \
+         insert into users (name, email, is_admin, password_hash) \
+         select $1, $2, $3, $4 from actor returning ",
         columns!()
     ))
     .bind(user.name)
     .bind(user.email)
     .bind(user.is_admin)
     .bind(user.password_hash)
-    .fetch_one(tx)
+    .bind(actor)
+    .fetch_one(db)
     .await
 }
 
 pub async fn find(db: &PgPool, id: i64) -> Result<Option<UserRow>, sqlx::Error> {
+    sqlx::query_as(concat!(
+        "select ",
+        columns!(),
+        " from users where id = $1 and deleted_at is null"
+    ))
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// A user, deleted or not.
+pub async fn find_any(db: &PgPool, id: i64) -> Result<Option<UserRow>, sqlx::Error> {
     sqlx::query_as(concat!("select ", columns!(), " from users where id = $1"))
         .bind(id)
         .fetch_optional(db)
@@ -83,7 +115,7 @@ pub async fn find_by_email(db: &PgPool, email: &str) -> Result<Option<UserRow>, 
     sqlx::query_as(concat!(
         "select ",
         columns!(),
-        " from users where lower(email) = lower($1)"
+        " from users where lower(email) = lower($1) and deleted_at is null"
     ))
     .bind(email)
     .fetch_optional(db)
@@ -100,8 +132,8 @@ pub async fn upsert_admin(
 ) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar(
         "insert into users (name, email, is_admin, password_hash) values ($1, $2, true, $3) \
-         on conflict ((lower(email))) do update set \
-             is_admin = true, password_hash = excluded.password_hash \
+         on conflict ((lower(email))) where deleted_at is null do update set \
+             is_admin = true, status = 'active', password_hash = excluded.password_hash \
          returning (xmax = 0)",
     )
     .bind(name)
@@ -118,9 +150,12 @@ pub async fn lock_for_first_admin(tx: &mut PgConnection) -> Result<bool, sqlx::E
     sqlx::query("select pg_advisory_xact_lock(hashtext('useradmin:first-admin'))")
         .execute(&mut *tx)
         .await?;
-    sqlx::query_scalar("select exists (select 1 from users where is_admin)")
-        .fetch_one(tx)
-        .await
+    sqlx::query_scalar(
+        "select exists (select 1 from users \
+         where is_admin and status = 'active' and deleted_at is null)",
+    )
+    .fetch_one(tx)
+    .await
 }
 
 /// What login needs to know about an account.
@@ -132,6 +167,14 @@ pub struct Credentials {
     pub is_admin: bool,
     pub password_hash: Option<String>,
     pub session_epoch: i32,
+    /// An admin that is active and not deleted: the only kind that may log in.
+    pub can_log_in: bool,
+}
+
+impl Credentials {
+    pub fn is_active_admin(&self) -> bool {
+        self.is_admin && self.can_log_in
+    }
 }
 
 /// The email as the login lookup compares it (PostgreSQL's `lower()`), for
@@ -148,8 +191,9 @@ pub async fn credentials_by_email(
     email: &str,
 ) -> Result<Option<Credentials>, sqlx::Error> {
     sqlx::query_as(
-        "select id, name, email, is_admin, password_hash, session_epoch from users \
-         where lower(email) = lower($1)",
+        "select id, name, email, is_admin, password_hash, session_epoch, \
+                (status = 'active' and deleted_at is null) as can_log_in \
+         from users where lower(email) = lower($1) and deleted_at is null",
     )
     .bind(email)
     .fetch_optional(db)
@@ -161,7 +205,9 @@ pub async fn credentials_by_id(
     id: i64,
 ) -> Result<Option<Credentials>, sqlx::Error> {
     sqlx::query_as(
-        "select id, name, email, is_admin, password_hash, session_epoch from users where id = $1",
+        "select id, name, email, is_admin, password_hash, session_epoch, \
+                (status = 'active' and deleted_at is null) as can_log_in \
+         from users where id = $1",
     )
     .bind(id)
     .fetch_optional(db)
@@ -188,7 +234,7 @@ pub async fn first_admin(db: &PgPool) -> Result<Option<UserRow>, sqlx::Error> {
     sqlx::query_as(concat!(
         "select ",
         columns!(),
-        " from users where is_admin order by id limit 1"
+        " from users where is_admin and status = 'active' and deleted_at is null order by id limit 1"
     ))
     .fetch_optional(db)
     .await
@@ -203,7 +249,8 @@ pub async fn update(
     changes: UserChangesRecord<'_>,
     expected: Option<&[i32]>,
 ) -> Result<WriteOutcome<UserRow>, sqlx::Error> {
-    if changes.is_admin == Some(false) && is_last_admin(tx, id).await? {
+    let loses_rights = changes.is_admin == Some(false) || changes.status == Some("disabled");
+    if loses_rights && is_last_admin(tx, id).await? {
         return Ok(WriteOutcome::LastAdmin);
     }
     let row: Option<UserRow> = sqlx::query_as(concat!(
@@ -211,8 +258,10 @@ pub async fn update(
              name = coalesce($2, name), \
              email = coalesce($3, email), \
              is_admin = coalesce($4, is_admin), \
-             password_hash = coalesce($5, password_hash) \
-         where id = $1 and ($6::int4[] is null or version = any($6)) \
+             password_hash = coalesce($5, password_hash), \
+             status = coalesce($7, status), \
+             disabled_reason = case when $7 = 'disabled' then $8 else disabled_reason end \
+         where id = $1 and deleted_at is null and ($6::int4[] is null or version = any($6)) \
          returning ",
         columns!()
     ))
@@ -222,12 +271,15 @@ pub async fn update(
     .bind(changes.is_admin)
     .bind(changes.password_hash)
     .bind(expected)
+    .bind(changes.status)
+    .bind(changes.disabled_reason)
     .fetch_optional(&mut *tx)
     .await?;
     conclude(tx, id, row).await
 }
 
-/// Deletes a user (and its tokens) under the same rules as [`update`].
+/// Deletes a user softly (it can be restored; its tokens are revoked) under the
+/// same rules as [`update`].
 pub async fn delete(
     tx: &mut PgConnection,
     id: i64,
@@ -237,7 +289,8 @@ pub async fn delete(
         return Ok(WriteOutcome::LastAdmin);
     }
     let row: Option<UserRow> = sqlx::query_as(concat!(
-        "delete from users where id = $1 and ($2::int4[] is null or version = any($2)) \
+        "update users set deleted_at = now() \
+         where id = $1 and deleted_at is null and ($2::int4[] is null or version = any($2)) \
          returning ",
         columns!()
     ))
@@ -260,12 +313,81 @@ async fn conclude(
     })
 }
 
-/// Locks every admin row, then tells whether `id` is the only admin.
+/// Brings a deleted user back, unless its email was taken meanwhile.
+pub async fn restore(tx: &mut PgConnection, id: i64) -> Result<WriteOutcome<UserRow>, sqlx::Error> {
+    let taken: Option<bool> = sqlx::query_scalar(
+        "select exists (select 1 from users other \
+                        where lower(other.email) = lower(u.email) and other.deleted_at is null) \
+         from users u where u.id = $1 and u.deleted_at is not null for update of u",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    match taken {
+        None => return Ok(WriteOutcome::NotFound),
+        Some(true) => return Ok(WriteOutcome::EmailTaken),
+        Some(false) => {}
+    }
+    let row = sqlx::query_as(concat!(
+        "update users set deleted_at = null where id = $1 returning ",
+        columns!()
+    ))
+    .bind(id)
+    .fetch_one(tx)
+    .await?;
+    Ok(WriteOutcome::Done(row))
+}
+
+/// Removes a user for good and erases its name and email from its audit events.
+/// The last active admin is kept.
+pub async fn purge(tx: &mut PgConnection, id: i64) -> Result<WriteOutcome<()>, sqlx::Error> {
+    if is_last_admin(tx, id).await? {
+        return Ok(WriteOutcome::LastAdmin);
+    }
+    let purged: bool = sqlx::query_scalar("select user_purge($1)")
+        .bind(id)
+        .fetch_one(tx)
+        .await?;
+    Ok(if purged {
+        WriteOutcome::Done(())
+    } else {
+        WriteOutcome::NotFound
+    })
+}
+
+/// Deleted users whose time to be restored is over, oldest first.
+pub async fn expired_deletions(
+    db: &PgPool,
+    deleted_before: OffsetDateTime,
+    limit: i64,
+) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "select id from users where deleted_at is not null and deleted_at < $1 \
+         order by deleted_at, id limit $2",
+    )
+    .bind(deleted_before)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Records a login's time (bookkeeping: no new version).
+pub async fn logged_in(tx: &mut PgConnection, id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("update users set last_login_at = now() where id = $1")
+        .bind(id)
+        .execute(tx)
+        .await
+        .map(|_| ())
+}
+
+/// Locks every active admin row, then tells whether `id` is the only one.
 async fn is_last_admin(tx: &mut PgConnection, id: i64) -> Result<bool, sqlx::Error> {
-    let admins: Vec<i64> =
-        sqlx::query_scalar("select id from users where is_admin order by id for update")
-            .fetch_all(&mut *tx)
-            .await?;
+    let admins: Vec<i64> = sqlx::query_scalar(
+        "select id from users where is_admin and status = 'active' and deleted_at is null \
+         order by id for update",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
     Ok(admins == [id])
 }
 
@@ -273,10 +395,12 @@ async fn missing_or_mismatch<T>(
     tx: &mut PgConnection,
     id: i64,
 ) -> Result<WriteOutcome<T>, sqlx::Error> {
-    let exists: bool = sqlx::query_scalar("select exists (select 1 from users where id = $1)")
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
+    let exists: bool = sqlx::query_scalar(
+        "select exists (select 1 from users where id = $1 and deleted_at is null)",
+    )
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await?;
     Ok(if exists {
         WriteOutcome::VersionMismatch
     } else {
@@ -297,15 +421,44 @@ pub struct PageRows {
 /// number of users matching the search. Costs the same on page 10,000 as on
 /// page 1: it seeks by index, never skips rows.
 pub async fn page(db: &PgPool, query: &ListQuery) -> Result<(PageRows, i64), sqlx::Error> {
+    page_of(db, query, Scope::Live).await
+}
+
+/// Which users a list is drawn from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every list of the service: deleted users have left them.
+    Live,
+    /// `GET /users/deleted`: the users that can still be restored.
+    Deleted,
+}
+
+impl Scope {
+    fn condition(self) -> &'static str {
+        match self {
+            Self::Live => " from users where deleted_at is null",
+            Self::Deleted => " from users where deleted_at is not null",
+        }
+    }
+}
+
+/// One page of users in `scope`, and how many match in all.
+pub async fn page_of(
+    db: &PgPool,
+    query: &ListQuery,
+    scope: Scope,
+) -> Result<(PageRows, i64), sqlx::Error> {
     let Some(search) = &query.search else {
-        // The kept count answers at once, so page and total go in parallel.
-        return tokio::try_join!(list(db, query), count(db, None));
+        // Without a search the count needs no rows of the page: both in parallel
+        // (and without filters, the kept count answers at once).
+        return tokio::try_join!(list(db, query, scope), count(db, query, scope));
     };
     // With a search, both need the same matching rows: find them once.
     let mut sql: QueryBuilder<Postgres> =
         QueryBuilder::new("with matches as materialized (select ");
-    sql.push(COLUMNS).push(" from users where true");
+    sql.push(COLUMNS).push(scope.condition());
     push_search(&mut sql, search);
+    push_filters(&mut sql, &query.filters);
     sql.push(") select ")
         .push(COLUMNS)
         .push(", (select count(*) from matches) as total from matches where true");
@@ -314,7 +467,7 @@ pub async fn page(db: &PgPool, query: &ListQuery) -> Result<(PageRows, i64), sql
     let total = match found.first() {
         Some(row) => row.total,
         // An empty page carries no total; count on its own (cheap: few matches).
-        None => count(db, Some(search)).await?,
+        None => count(db, query, scope).await?,
     };
     let rows = found.into_iter().map(|row| row.user).collect();
     Ok((finish_page(query, rows), total))
@@ -328,12 +481,13 @@ struct RowWithTotal {
 }
 
 /// One page of users in keyset order, with the cursors of its neighbours.
-pub async fn list(db: &PgPool, query: &ListQuery) -> Result<PageRows, sqlx::Error> {
+pub async fn list(db: &PgPool, query: &ListQuery, scope: Scope) -> Result<PageRows, sqlx::Error> {
     let mut sql: QueryBuilder<Postgres> = QueryBuilder::new("select ");
-    sql.push(COLUMNS).push(" from users where true");
+    sql.push(COLUMNS).push(scope.condition());
     if let Some(search) = &query.search {
         push_search(&mut sql, search);
     }
+    push_filters(&mut sql, &query.filters);
     push_keyset(&mut sql, query)?;
     let rows: Vec<UserRow> = sql.build_query_as().fetch_all(db).await?;
     Ok(finish_page(query, rows))
@@ -406,16 +560,39 @@ fn finish_page(query: &ListQuery, mut rows: Vec<UserRow>) -> PageRows {
 
 /// How many users match the search. Without one, the kept count (migration
 /// 0004) answers at once instead of counting every row.
-pub async fn count(db: &PgPool, search: Option<&str>) -> Result<i64, sqlx::Error> {
-    let Some(search) = search else {
+pub async fn count(db: &PgPool, query: &ListQuery, scope: Scope) -> Result<i64, sqlx::Error> {
+    if scope == Scope::Live && query.search.is_none() && query.filters.is_empty() {
         return sqlx::query_scalar("select coalesce(sum(n), 0)::bigint from user_count_shards")
             .fetch_one(db)
             .await;
-    };
-    let mut sql: QueryBuilder<Postgres> =
-        QueryBuilder::new("select count(*) from users where true");
-    push_search(&mut sql, search);
+    }
+    let mut sql: QueryBuilder<Postgres> = QueryBuilder::new("select count(*)");
+    sql.push(scope.condition());
+    if let Some(search) = &query.search {
+        push_search(&mut sql, search);
+    }
+    push_filters(&mut sql, &query.filters);
     sql.build_query_scalar().fetch_one(db).await
+}
+
+fn push_filters(sql: &mut QueryBuilder<Postgres>, filters: &UserFilters) {
+    if let Some(status) = filters.status {
+        sql.push(" and status = ").push_bind(status.as_str());
+    }
+    if let Some(is_admin) = filters.is_admin {
+        sql.push(" and is_admin = ").push_bind(is_admin);
+    }
+    if let Some(at) = filters.created_after {
+        sql.push(" and created_at > ").push_bind(at);
+    }
+    if let Some(at) = filters.created_before {
+        sql.push(" and created_at < ").push_bind(at);
+    }
+    if let Some(at) = filters.last_login_before {
+        sql.push(" and (last_login_at is null or last_login_at < ")
+            .push_bind(at)
+            .push(")");
+    }
 }
 
 fn push_search(sql: &mut QueryBuilder<Postgres>, search: &str) {

@@ -1,5 +1,8 @@
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize};
+use time::{OffsetDateTime, format_description::well_known::Rfc3339};
+
+use super::UserStatus;
 
 /// The largest page a client may ask for.
 pub const MAX_PAGE_SIZE: u32 = 1000;
@@ -84,6 +87,105 @@ pub struct RawListQuery {
     pub before: Option<String>,
     pub q: Option<String>,
     pub sort: Option<String>,
+    pub status: Option<String>,
+    pub is_admin: Option<String>,
+    pub created_after: Option<String>,
+    pub created_before: Option<String>,
+    pub last_login_before: Option<String>,
+}
+
+/// Which users a list shows, beside the search (deleted users never).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct UserFilters {
+    pub status: Option<UserStatus>,
+    pub is_admin: Option<bool>,
+    pub created_after: Option<OffsetDateTime>,
+    pub created_before: Option<OffsetDateTime>,
+    /// Dormant accounts: last logged in before this time, or never.
+    pub last_login_before: Option<OffsetDateTime>,
+}
+
+impl UserFilters {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    fn parse(raw: &mut RawListQuery) -> Result<Self, ListQueryError> {
+        let present =
+            |value: Option<String>| value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let status = present(raw.status.take())
+            .map(|v| {
+                UserStatus::parse(&v)
+                    .ok_or_else(|| ListQueryError("status must be active or disabled".into()))
+            })
+            .transpose()?;
+        let is_admin = present(raw.is_admin.take())
+            .map(|v| match v.as_str() {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err(ListQueryError("is_admin must be true or false".into())),
+            })
+            .transpose()?;
+        let time = |name: &str, value: Option<String>| {
+            present(value)
+                .map(|v| {
+                    parse_time(&v).ok_or_else(|| {
+                        ListQueryError(format!(
+                            "{name} must be a time such as 2026-12-01T09:30:00Z \
+                             or a date such as 2026-12-01 (midnight UTC)"
+                        ))
+                    })
+                })
+                .transpose()
+        };
+        Ok(Self {
+            status,
+            is_admin,
+            created_after: time("created_after", raw.created_after.take())?,
+            created_before: time("created_before", raw.created_before.take())?,
+            last_login_before: time("last_login_before", raw.last_login_before.take())?,
+        })
+    }
+
+    /// The filters that are set, as query-string names and values, in one order
+    /// (times in RFC 3339).
+    pub fn pairs(&self) -> Vec<(&'static str, String)> {
+        let mut pairs = Vec::new();
+        if let Some(status) = self.status {
+            pairs.push(("status", status.as_str().to_owned()));
+        }
+        if let Some(is_admin) = self.is_admin {
+            pairs.push(("is_admin", is_admin.to_string()));
+        }
+        for (name, at) in [
+            ("created_after", self.created_after),
+            ("created_before", self.created_before),
+            ("last_login_before", self.last_login_before),
+        ] {
+            if let Some(at) = at.and_then(|at| at.format(&Rfc3339).ok()) {
+                pairs.push((name, at));
+            }
+        }
+        pairs
+    }
+
+    fn append_to(&self, pairs: &mut form_urlencoded::Serializer<'_, String>) {
+        for (name, value) in self.pairs() {
+            pairs.append_pair(name, &value);
+        }
+    }
+}
+
+/// An RFC 3339 time, or a plain `YYYY-MM-DD` date (what an HTML date input
+/// sends) taken as midnight UTC at the start of that day.
+fn parse_time(text: &str) -> Option<OffsetDateTime> {
+    if let Ok(at) = OffsetDateTime::parse(text, &Rfc3339) {
+        return Some(at);
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(text, &format)
+        .ok()
+        .map(|day| day.midnight().assume_utc())
 }
 
 /// A validated request for one page of users.
@@ -98,6 +200,7 @@ pub struct ListQuery {
     pub after: Option<Cursor>,
     /// End before this row (the `prev` of the page after): paging backwards.
     pub before: Option<Cursor>,
+    pub filters: UserFilters,
 }
 
 impl Default for ListQuery {
@@ -109,12 +212,14 @@ impl Default for ListQuery {
             search: None,
             after: None,
             before: None,
+            filters: UserFilters::default(),
         }
     }
 }
 
 impl ListQuery {
-    pub fn parse(raw: RawListQuery) -> Result<Self, ListQueryError> {
+    pub fn parse(mut raw: RawListQuery) -> Result<Self, ListQueryError> {
+        let filters = UserFilters::parse(&mut raw)?;
         let limit = match raw.limit.as_deref().map(str::trim) {
             None | Some("") => DEFAULT_PAGE_SIZE,
             Some(text) => match text.parse::<u32>() {
@@ -165,6 +270,7 @@ impl ListQuery {
             search,
             after,
             before,
+            filters,
         })
     }
 
@@ -177,6 +283,7 @@ impl ListQuery {
         if let Some(q) = &self.search {
             pairs.append_pair("q", q);
         }
+        self.filters.append_to(&mut pairs);
         if let Some(after) = &self.after {
             pairs.append_pair("after", &after.encode());
         }
@@ -195,6 +302,7 @@ impl ListQuery {
             pairs.append_pair("q", q);
         }
         pairs.append_pair("sort", &sort_param(sort, order));
+        self.filters.append_to(&mut pairs);
         if self.limit != DEFAULT_PAGE_SIZE {
             pairs.append_pair("limit", &self.limit.to_string());
         }
@@ -283,6 +391,11 @@ mod tests {
                 "before" => raw.before = v,
                 "q" => raw.q = v,
                 "sort" => raw.sort = v,
+                "status" => raw.status = v,
+                "is_admin" => raw.is_admin = v,
+                "created_after" => raw.created_after = v,
+                "created_before" => raw.created_before = v,
+                "last_login_before" => raw.last_login_before = v,
                 _ => unreachable!(),
             }
         }
@@ -380,5 +493,72 @@ mod tests {
         assert_eq!(a.canonical(), b.canonical());
         assert_ne!(a.canonical(), parse(&[("q", "bob")]).unwrap().canonical());
         assert_eq!(parse(&[("q", "  ")]).unwrap().search, None);
+    }
+
+    #[test]
+    fn a_plain_date_is_midnight_utc_and_a_time_is_kept() {
+        let q = parse(&[
+            ("created_after", "2026-12-01"),
+            ("created_before", " 2026-12-31 "),
+            ("last_login_before", "2026-06-15T09:30:00+02:00"),
+        ])
+        .unwrap();
+        let f = &q.filters;
+        assert_eq!(
+            f.created_after,
+            Some(time::macros::datetime!(2026-12-01 00:00 UTC))
+        );
+        assert_eq!(
+            f.created_before,
+            Some(time::macros::datetime!(2026-12-31 00:00 UTC))
+        );
+        assert_eq!(
+            f.last_login_before,
+            Some(time::macros::datetime!(2026-06-15 07:30 UTC))
+        );
+        // A date and the time it stands for are one query (one cache key), and
+        // links carry the full time.
+        let spelled = parse(&[("created_after", "2026-12-01T00:00:00Z")]).unwrap();
+        let dated = parse(&[("created_after", "2026-12-01")]).unwrap();
+        assert_eq!(dated.canonical(), spelled.canonical());
+        assert!(
+            dated
+                .link(SortKey::Id, SortOrder::Ascending, None)
+                .contains("created_after=2026-12-01T00%3A00%3A00Z")
+        );
+    }
+
+    #[test]
+    fn a_date_must_be_a_real_day_in_the_iso_form() {
+        for bad in [
+            "2026-13-01",
+            "2026-02-30",
+            "2026-1-5",
+            "01/12/2026",
+            "2026-12-01T09:30",
+            "2026-12-01 09:30:00",
+            "monday",
+            "1",
+        ] {
+            let error = parse(&[("created_after", bad)]).unwrap_err();
+            assert!(
+                error.to_string().starts_with("created_after must be"),
+                "{bad}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn blank_filters_are_no_filters() {
+        let q = parse(&[
+            ("status", ""),
+            ("is_admin", " "),
+            ("created_after", ""),
+            ("created_before", ""),
+            ("last_login_before", ""),
+        ])
+        .unwrap();
+        assert!(q.filters.is_empty());
+        assert_eq!(q.canonical(), parse(&[]).unwrap().canonical());
     }
 }

@@ -15,11 +15,11 @@ pub use audit_query::{AuditActorFilter, AuditQuery, AuditQueryError, RawAuditQue
 pub use field_errors::FieldErrors;
 pub use list_query::{
     Cursor, CursorKey, ListQuery, ListQueryError, MAX_PAGE_SIZE, PageCursor, RawListQuery, SortKey,
-    SortOrder,
+    SortOrder, UserFilters,
 };
 pub use password::Password;
 pub use token_label::{TokenLabel, TokenLabelError};
-pub use user::{NewUser, UserChanges, UserFields, UserId, UserIdError};
+pub use user::{DisabledReason, NewUser, UserChanges, UserFields, UserId, UserIdError, UserStatus};
 pub use user_email::UserEmail;
 pub use user_name::UserName;
 pub use version::ExpectedVersion;

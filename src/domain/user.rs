@@ -28,6 +28,58 @@ impl UserId {
     }
 }
 
+/// Whether an account may be used: a disabled one cannot log in, and its tokens
+/// were revoked when it was disabled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserStatus {
+    Active,
+    Disabled,
+}
+
+impl UserStatus {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw.trim() {
+            "active" => Some(Self::Active),
+            "disabled" => Some(Self::Disabled),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Disabled => "disabled",
+        }
+    }
+}
+
+/// Why an account was disabled: at most 500 characters, no control characters
+/// but line breaks; may be empty.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DisabledReason(String);
+
+impl DisabledReason {
+    pub const MAX_CHARS: usize = 500;
+
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let trimmed = raw.trim();
+        if trimmed.chars().count() > Self::MAX_CHARS {
+            return Err(format!("must be at most {} characters", Self::MAX_CHARS));
+        }
+        if trimmed
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+        {
+            return Err("must not contain control characters".into());
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A user's fields as a client gave them, not yet parsed: `None` is absent.
 #[derive(Debug, Default)]
 pub struct UserFields {
@@ -35,6 +87,8 @@ pub struct UserFields {
     pub email: Option<String>,
     pub is_admin: Option<bool>,
     pub password: Option<String>,
+    pub status: Option<String>,
+    pub disabled_reason: Option<String>,
 }
 
 /// Everything needed to create a user.
@@ -47,12 +101,14 @@ pub struct NewUser {
 }
 
 /// A partial update: `None` leaves a field as it is.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct UserChanges {
     pub name: Option<UserName>,
     pub email: Option<UserEmail>,
     pub is_admin: Option<bool>,
     pub password: Option<Password>,
+    pub status: Option<UserStatus>,
+    pub disabled_reason: Option<DisabledReason>,
 }
 
 impl NewUser {
@@ -72,6 +128,7 @@ impl NewUser {
                     email: Some(email),
                     is_admin,
                     password,
+                    ..
                 },
                 true,
             ) => Ok(Self {
@@ -108,6 +165,16 @@ impl UserChanges {
             password: input
                 .password
                 .and_then(|raw| errors.take("password", Password::parse(&raw))),
+            status: input.status.and_then(|raw| {
+                let status = UserStatus::parse(&raw);
+                if status.is_none() {
+                    errors.add("status", "must be active or disabled");
+                }
+                status
+            }),
+            disabled_reason: input
+                .disabled_reason
+                .and_then(|raw| errors.take("disabled_reason", DisabledReason::parse(&raw))),
         }
     }
 }

@@ -226,7 +226,7 @@ async fn authenticate_session(
         return Err(AppError::Unauthenticated);
     }
     match db::users::credentials_by_id(&state.db, login.user_id).await? {
-        Some(account) if account.is_admin && account.session_epoch == login.epoch => {
+        Some(account) if account.is_active_admin() && account.session_epoch == login.epoch => {
             session.keep_alive(&state.settings).await?;
             Ok(CurrentAdmin {
                 user_id: account.id,

@@ -23,6 +23,13 @@ pub struct UserInput {
     /// Write-only: 8 to 128 characters.
     #[schema(min_length = 8, max_length = 128, write_only)]
     pub password: Option<String>,
+    /// `active`, or `disabled` (it cannot log in; its sessions end and its
+    /// tokens are revoked).
+    #[schema(pattern = "^(active|disabled)$")]
+    pub status: Option<String>,
+    /// With `status: disabled`: why (at most 500 characters).
+    #[schema(max_length = 500)]
+    pub disabled_reason: Option<String>,
     /// Write-only: your own current password, needed to set your own `password`.
     #[schema(write_only)]
     pub current_password: Option<String>,
@@ -50,6 +57,8 @@ impl UserInput {
             email: self.email.clone(),
             is_admin: self.is_admin,
             password: self.password.clone(),
+            status: self.status.clone(),
+            disabled_reason: self.disabled_reason.clone(),
         }
     }
 }
@@ -58,6 +67,35 @@ impl UserInput {
 #[derive(Deserialize, Default)]
 pub struct DeleteForm {
     pub version: Option<i32>,
+}
+
+/// `POST /users/{id}/disable`.
+#[derive(Deserialize, Default, utoipa::ToSchema)]
+pub struct DisableInput {
+    /// Why the account is disabled: at most 500 characters; may be empty.
+    #[schema(max_length = 500)]
+    #[serde(default)]
+    pub reason: String,
+    /// The version the confirmation page was shown at (instead of `If-Match`).
+    pub version: Option<i32>,
+    /// The form's CSRF token (checked during authentication).
+    #[schema(write_only)]
+    pub csrf_token: Option<String>,
+}
+
+/// `POST /users/bulk`.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkInput {
+    /// `disable`, `enable`, `delete`, `restore`, `promote` or `demote`.
+    #[schema(pattern = "^(disable|enable|delete|restore|promote|demote)$")]
+    pub action: String,
+    /// At most 1,000 user ids.
+    #[schema(max_items = 1000)]
+    pub ids: Vec<i64>,
+    /// With `disable`: why.
+    #[schema(max_length = 500)]
+    pub reason: Option<String>,
 }
 
 /// `POST /tokens`.

@@ -19,11 +19,11 @@ use utoipa::{
 };
 
 use super::{
-    forms::{NewToken, UserInput},
-    routes::{audit, health, root, tokens, users},
+    forms::{BulkInput, DisableInput, NewToken, UserInput},
+    routes::{audit, health, lifecycle, root, tokens, users},
     views::{
-        AuditActorView, AuditEventView, AuditPageView, AuditSubjectView, MessageView, Source,
-        TokenView, UserListResponse, UserView,
+        AuditActorView, AuditEventView, AuditPageView, AuditSubjectView, DeletedUserView,
+        MessageView, Source, TokenView, UserListResponse, UserView,
     },
 };
 use crate::{domain::FieldErrors, error::ErrorBody, state::AppState};
@@ -48,11 +48,17 @@ use crate::{domain::FieldErrors, error::ErrorBody, state::AppState};
         tokens::revoke,
         audit::list,
         audit::history,
+        lifecycle::disable,
+        lifecycle::enable,
+        lifecycle::restore,
+        lifecycle::deleted,
+        lifecycle::bulk,
     ),
     components(schemas(
         UserView, UserInput, UserListResponse, Source, MessageView, ErrorBody, FieldErrors,
         TokenView, NewToken, tokens::CreatedToken, AuditPageView, AuditEventView, AuditActorView,
-        AuditSubjectView, health::HealthView, health::Checks,
+        AuditSubjectView, DisableInput, BulkInput, lifecycle::BulkResult, lifecycle::BulkResponse,
+        lifecycle::DeletedPageView, DeletedUserView, health::HealthView, health::Checks,
     )),
     modifiers(&BearerToken, &Throttled),
 )]

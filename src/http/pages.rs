@@ -4,7 +4,7 @@
 use askama::Template;
 use askama_web::WebTemplate;
 
-use super::views::{AuditEventView, TokenView, UserPage, UserView};
+use super::views::{AuditEventView, DeletedUserView, TokenView, UserPage, UserView};
 use crate::domain::FieldErrors;
 
 /// What `base.html` needs.
@@ -67,6 +67,40 @@ pub struct UsersListPage {
     pub columns: Vec<SortLink>,
     pub next_href: Option<String>,
     pub prev_href: Option<String>,
+    /// The filter bar's fields, as its inputs show them.
+    pub filters: ListFilterValues,
+    /// The filters that are set, as hidden fields of the search form, so that a
+    /// search keeps them.
+    pub filter_pairs: Vec<(&'static str, String)>,
+    /// The list without its filters (search and sort kept).
+    pub clear_filters_href: String,
+}
+
+/// The user list's filters as typed into the filter bar; empty for "any".
+#[derive(Default)]
+pub struct ListFilterValues {
+    /// `active`, `disabled` or empty.
+    pub status: String,
+    /// `true`, `false` or empty.
+    pub is_admin: String,
+    /// Dates (`YYYY-MM-DD`, UTC), as date inputs take them.
+    pub created_after: String,
+    pub created_before: String,
+    pub last_login_before: String,
+}
+
+impl ListFilterValues {
+    pub fn any(&self) -> bool {
+        [
+            &self.status,
+            &self.is_admin,
+            &self.created_after,
+            &self.created_before,
+            &self.last_login_before,
+        ]
+        .iter()
+        .any(|value| !value.is_empty())
+    }
 }
 
 #[derive(Template, WebTemplate)]
@@ -154,4 +188,38 @@ pub struct ErrorPage {
     pub reason: String,
     pub message: String,
     pub request_id: String,
+}
+
+/// `GET /users/{id}/disable`: the confirmation, asking why.
+#[derive(Template, WebTemplate)]
+#[template(path = "users/disable.html")]
+pub struct DisablePage {
+    pub layout: Layout,
+    pub user: UserView,
+    pub reason: String,
+    pub errors: FieldErrors,
+}
+
+/// `GET /users/deleted`.
+#[derive(Template, WebTemplate)]
+#[template(path = "users/deleted.html")]
+pub struct DeletedUsersPage {
+    pub layout: Layout,
+    pub users: Vec<DeletedUserView>,
+    pub total: i64,
+    pub q: String,
+    pub next_href: Option<String>,
+    /// How long a deleted user can be restored.
+    pub restore_days: u64,
+}
+
+/// The confirmation of a bulk action, naming every user it touches.
+#[derive(Template, WebTemplate)]
+#[template(path = "users/bulk_confirm.html")]
+pub struct BulkConfirmPage {
+    pub layout: Layout,
+    pub action: &'static str,
+    pub verb: &'static str,
+    pub users: Vec<UserView>,
+    pub reason: String,
 }

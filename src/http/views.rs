@@ -25,6 +25,14 @@ pub struct UserView {
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
     pub version: i32,
+    /// `active` or `disabled`.
+    pub status: String,
+    pub disabled_reason: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub disabled_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_login_at: Option<OffsetDateTime>,
+    pub external_id: Option<String>,
 }
 
 impl From<UserRow> for UserView {
@@ -37,8 +45,22 @@ impl From<UserRow> for UserView {
             created_at: row.created_at,
             updated_at: row.updated_at,
             version: row.version,
+            status: row.status,
+            disabled_reason: row.disabled_reason,
+            disabled_at: row.disabled_at,
+            last_login_at: row.last_login_at,
+            external_id: row.external_id,
         }
     }
+}
+
+/// A deleted user, as `GET /users/deleted` lists it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DeletedUserView {
+    #[serde(flatten)]
+    pub user: UserView,
+    #[serde(with = "time::serde::rfc3339")]
+    pub deleted_at: OffsetDateTime,
 }
 
 impl IntoResponse for UserView {
@@ -155,8 +177,23 @@ fn iso(at: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
+impl DeletedUserView {
+    pub fn deleted_display(&self) -> String {
+        display(self.deleted_at)
+    }
+}
+
 /// Formatting for the HTML pages.
 impl UserView {
+    pub fn is_disabled(&self) -> bool {
+        self.status == "disabled"
+    }
+    pub fn last_login_display(&self) -> String {
+        self.last_login_at.map_or_else(|| "never".into(), display)
+    }
+    pub fn disabled_at_display(&self) -> String {
+        self.disabled_at.map(display).unwrap_or_default()
+    }
     pub fn created_at_iso(&self) -> String {
         iso(self.created_at)
     }

@@ -28,8 +28,11 @@ impl Writer {
             client_ip: Some(attempt.client_ip),
             admin_id: Some(user_id),
         };
-        self.record(&actor, "login.succeeded", Some(user_id), email)
-            .await
+        let mut tx = self.begin(&actor).await?;
+        db::users::logged_in(&mut tx, user_id).await?;
+        record_in(&mut tx, "login.succeeded", Some(user_id), email).await?;
+        // The time of the login shows in lists.
+        self.commit(tx).await
     }
 
     /// `user_id`: the account the email names, if any.
@@ -63,18 +66,29 @@ impl Writer {
         user_id: Option<i64>,
         label: &str,
     ) -> WriteResult<()> {
-        db::audit::record(
-            &self.db,
-            ServiceEvent {
-                actor: &actor.to_json(),
-                action,
-                subject_type: "user",
-                subject_id: user_id,
-                subject_label: label,
-                changes: serde_json::json!({}),
-            },
-        )
-        .await?;
+        let mut tx = self.begin(actor).await?;
+        record_in(&mut tx, action, user_id, label).await?;
+        tx.commit().await?;
         Ok(())
     }
+}
+
+async fn record_in(
+    tx: &mut sqlx::PgConnection,
+    action: &str,
+    user_id: Option<i64>,
+    label: &str,
+) -> WriteResult<()> {
+    db::audit::record(
+        tx,
+        ServiceEvent {
+            action,
+            subject_type: "user",
+            subject_id: user_id,
+            subject_label: label,
+            changes: serde_json::json!({}),
+        },
+    )
+    .await?;
+    Ok(())
 }

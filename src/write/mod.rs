@@ -58,6 +58,8 @@ pub struct Writer {
     db: PgPool,
     hasher: PasswordHasher,
     generation: Generation,
+    /// False for a batch: its commits are announced once, by [`Writer::announce`].
+    announce_each: bool,
 }
 
 impl Writer {
@@ -66,6 +68,30 @@ impl Writer {
             db,
             hasher,
             generation,
+            announce_each: true,
+        }
+    }
+
+    /// A writer for a batch of changes (a bulk action): each is committed and
+    /// audited as usual, and the caches hear of them all once, when the batch
+    /// calls [`Writer::announce`].
+    pub fn deferred(&self) -> Self {
+        Self {
+            announce_each: false,
+            ..self.clone()
+        }
+    }
+
+    /// Tells every instance (and every cache) that things changed: through
+    /// Redis, or when Redis cannot be reached, through the database's
+    /// notifications, so the others hear of it even if this process ends first
+    /// (a command-line run).
+    pub async fn announce(&self) {
+        self.generation.bump().await;
+        if self.generation.is_bypassed()
+            && let Err(e) = db::actor::announce_change(&self.db).await
+        {
+            tracing::warn!(error = %e, "could not announce a change to other instances");
         }
     }
 
@@ -74,19 +100,19 @@ impl Writer {
         Ok(db::actor::begin(&self.db, &actor.to_json()).await?)
     }
 
-    /// Commits, then tells every instance (and every cache) that things changed:
-    /// through Redis, or when Redis cannot be reached, through the database's
-    /// notifications, so the others hear of it even if this process ends first
-    /// (a command-line run).
+    /// Commits, then (unless in a batch) announces the change.
     async fn commit(&self, tx: Transaction<'static, Postgres>) -> WriteResult<()> {
         tx.commit().await?;
-        self.generation.bump().await;
-        if self.generation.is_bypassed()
-            && let Err(e) = db::actor::announce_change(&self.db).await
-        {
-            tracing::warn!(error = %e, "could not announce a change to other instances");
-        }
+        self.committed().await;
         Ok(())
+    }
+
+    /// A change was committed (by a statement that was its own transaction):
+    /// announce it, unless in a batch.
+    async fn committed(&self) {
+        if self.announce_each {
+            self.announce().await;
+        }
     }
 
     async fn hash(&self, password: &crate::domain::Password) -> WriteResult<String> {

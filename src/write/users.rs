@@ -6,15 +6,18 @@ use crate::{
         self,
         users::{NewUserRecord, UserChangesRecord, UserRow, WriteOutcome},
     },
-    domain::{ExpectedVersion, FieldErrors, NewUser, Password, UserChanges, UserEmail, UserName},
+    domain::{
+        DisabledReason, ExpectedVersion, FieldErrors, NewUser, Password, UserChanges, UserEmail,
+        UserName, UserStatus,
+    },
 };
 
 impl Writer {
     pub async fn create_user(&self, actor: &Actor, user: NewUser) -> WriteResult<UserRow> {
         let password_hash = self.hash_if_set(user.password.as_ref()).await?;
-        let mut tx = self.begin(actor).await?;
-        let row = db::users::insert(
-            &mut tx,
+        let row = db::users::insert_as(
+            &self.db,
+            &actor.to_json(),
             NewUserRecord {
                 name: user.name.as_str(),
                 email: user.email.as_str(),
@@ -23,7 +26,7 @@ impl Writer {
             },
         )
         .await?;
-        self.commit(tx).await?;
+        self.committed().await;
         Ok(row)
     }
 
@@ -50,6 +53,8 @@ impl Writer {
                 email: changes.email.as_ref().map(UserEmail::as_str),
                 is_admin: changes.is_admin,
                 password_hash,
+                status: changes.status.map(UserStatus::as_str),
+                disabled_reason: changes.disabled_reason.as_ref().map(DisabledReason::as_str),
             },
             expected.versions(),
         )
@@ -57,6 +62,8 @@ impl Writer {
         self.conclude(tx, outcome).await
     }
 
+    /// Deletes softly: the user leaves every list, its email is free again, and
+    /// it can be restored until it is purged.
     pub async fn delete_user(
         &self,
         actor: &Actor,
@@ -66,6 +73,55 @@ impl Writer {
         let mut tx = self.begin(actor).await?;
         let outcome = db::users::delete(&mut tx, id, expected.versions()).await?;
         self.conclude(tx, outcome).await
+    }
+
+    /// Locks the account out: it cannot log in, its sessions end and its tokens
+    /// are revoked at once, on every instance.
+    pub async fn disable_user(
+        &self,
+        actor: &Actor,
+        id: i64,
+        reason: &DisabledReason,
+        expected: &ExpectedVersion,
+    ) -> WriteResult<UserRow> {
+        let changes = UserChanges {
+            status: Some(UserStatus::Disabled),
+            disabled_reason: Some(reason.clone()),
+            ..UserChanges::default()
+        };
+        self.update_user(actor, id, changes, expected, None).await
+    }
+
+    /// Lets the account log in again; nothing that disabling ended comes back.
+    pub async fn enable_user(
+        &self,
+        actor: &Actor,
+        id: i64,
+        expected: &ExpectedVersion,
+    ) -> WriteResult<UserRow> {
+        let changes = UserChanges {
+            status: Some(UserStatus::Active),
+            ..UserChanges::default()
+        };
+        self.update_user(actor, id, changes, expected, None).await
+    }
+
+    /// Brings a deleted user back; `EmailTaken` when its email was reused.
+    pub async fn restore_user(&self, actor: &Actor, id: i64) -> WriteResult<UserRow> {
+        let mut tx = self.begin(actor).await?;
+        let outcome = db::users::restore(&mut tx, id).await?;
+        self.conclude(tx, outcome).await
+    }
+
+    /// Removes a user for good, deleted or not, and erases its name and email
+    /// from its audit events.
+    pub async fn purge_user(&self, actor: &Actor, id: i64) -> WriteResult<()> {
+        let mut tx = self.begin(actor).await?;
+        match db::users::purge(&mut tx, id).await? {
+            WriteOutcome::Done(()) => self.commit(tx).await,
+            WriteOutcome::LastAdmin => Err(WriteError::LastAdmin),
+            _ => Err(WriteError::NotFound),
+        }
     }
 
     /// An admin changes their own password; the current one is needed. Returns
@@ -176,6 +232,7 @@ impl Writer {
             WriteOutcome::NotFound => Err(WriteError::NotFound),
             WriteOutcome::VersionMismatch => Err(WriteError::VersionMismatch),
             WriteOutcome::LastAdmin => Err(WriteError::LastAdmin),
+            WriteOutcome::EmailTaken => Err(WriteError::EmailTaken),
         }
     }
 }

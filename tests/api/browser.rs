@@ -594,7 +594,7 @@ async fn an_admin_manages_a_user_from_login_to_logout() {
     assert_eq!(at(&browser).await, "/users");
     assert_eq!(
         text_of(&browser, ".flash").await,
-        "Deleted Katherine G. Johnson (katherine@example.com)."
+        "Deleted Katherine G. Johnson (katherine@example.com). It can be restored from Deleted users."
     );
     assert!(
         !text_of(&browser, "tbody")
@@ -669,6 +669,69 @@ async fn every_page_passes_axe_in_light_and_dark_mode_on_a_phone_and_a_desktop()
 
     browser.goto(&app.url("/users?sort=name")).await.unwrap();
     check_page(&browser, "users-sorted", &mut problems).await;
+
+    // An account's life: the disable confirmation, the list filtered (and
+    // filtered down to nothing), a bulk confirmation, the "Disabled" badges,
+    // the deleted users.
+    browser
+        .goto(&app.url(&format!("{detail}/disable")))
+        .await
+        .unwrap();
+    check_page(&browser, "user-disable", &mut problems).await;
+    browser
+        .goto(&app.url(
+            "/users?status=active&is_admin=false&created_after=2000-01-01&last_login_before=2999-01-01",
+        ))
+        .await
+        .unwrap();
+    check_page(&browser, "users-filtered", &mut problems).await;
+    browser
+        .goto(&app.url("/users?created_after=2999-01-01"))
+        .await
+        .unwrap();
+    check_page(&browser, "users-filtered-none", &mut problems).await;
+    // The first three users who are not admins (the seeded ones).
+    browser
+        .goto(&app.url("/users?is_admin=false"))
+        .await
+        .unwrap();
+    let boxes = browser
+        .find_all(Locator::Css("tbody input[name=id]"))
+        .await
+        .unwrap();
+    for checkbox in &boxes[..3] {
+        checkbox.click().await.unwrap();
+    }
+    browser
+        .find(Locator::Css("#bulk-action"))
+        .await
+        .unwrap()
+        .select_by_value("disable")
+        .await
+        .unwrap();
+    fill(&browser, "#bulk-reason", "Contract ended").await;
+    click(&browser, "form#bulk button[type=submit]").await;
+    assert_eq!(text_of(&browser, "main h1").await, "Disable 3 users?");
+    check_page(&browser, "users-bulk-confirm", &mut problems).await;
+    click(&browser, "main form button[type=submit]").await;
+    assert_eq!(at(&browser).await, "/users");
+    // With the flash and three badges.
+    check_page(&browser, "users-disabled", &mut problems).await;
+    let gone = app.create_user("Mary Jackson", "mary@example.com").await;
+    let response = app
+        .api
+        .delete(app.url(&format!("/users/{}", gone["id"])))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    browser.goto(&app.url("/users/deleted")).await.unwrap();
+    check_page(&browser, "users-deleted", &mut problems).await;
+    browser
+        .goto(&app.url("/users/deleted?q=nobody"))
+        .await
+        .unwrap();
+    check_page(&browser, "users-deleted-none", &mut problems).await;
 
     // The audit trail and one user's history (screenshots at both widths).
     browser.goto(&app.url("/audit")).await.unwrap();
@@ -750,6 +813,237 @@ async fn every_page_passes_axe_in_light_and_dark_mode_on_a_phone_and_a_desktop()
     let _ = std::fs::remove_dir_all(profile);
 }
 
+/// Screenshots of the page as it is, at 1440 and 375 px, light and dark.
+async fn save_screenshots(browser: &Client, name: &str) {
+    for (width, scheme) in [
+        (DESKTOP, Scheme::Light),
+        (DESKTOP, Scheme::Dark),
+        (PHONE, Scheme::Light),
+        (PHONE, Scheme::Dark),
+    ] {
+        emulate(browser, width, scheme).await;
+        let wide = number(browser, "return document.documentElement.scrollWidth").await;
+        assert!(
+            wide <= f64::from(width),
+            "{name} at {width} px is {wide} px wide"
+        );
+        save_screenshot(browser, &format!("{name}-{width}-{scheme}")).await;
+        save_full_page_screenshot(browser, &format!("{name}-{width}-{scheme}-full")).await;
+    }
+    emulate(browser, DESKTOP, Scheme::Light).await;
+}
+
+/// A screenshot of the whole page, beyond the viewport.
+async fn save_full_page_screenshot(browser: &Client, name: &str) {
+    use base64::Engine;
+    let shot = browser
+        .issue_cmd(Cdp(json!({
+            "cmd": "Page.captureScreenshot",
+            "params": { "format": "png", "captureBeyondViewport": true },
+        })))
+        .await
+        .unwrap();
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(shot["data"].as_str().unwrap_or_default())
+        .unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
+    std::fs::write(screenshots_dir().join(format!("{name}.png")), png).unwrap();
+}
+
+/// The names of the list's rows that carry the "Disabled" badge.
+async fn disabled_names(browser: &Client) -> Vec<String> {
+    let mut names = Vec::new();
+    for row in browser.find_all(Locator::Css("tbody tr")).await.unwrap() {
+        let Ok(badge) = row.find(Locator::Css(".badge.disabled")).await else {
+            continue;
+        };
+        assert_eq!(badge.text().await.unwrap(), "Disabled");
+        let name = row.find(Locator::Css("td:nth-child(3) a")).await.unwrap();
+        names.push(name.text().await.unwrap());
+    }
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_disables_users_in_bulk_and_restores_a_deleted_one() {
+    let app: TestApp = spawn_app().await;
+    let mut users = Vec::new();
+    for (name, email) in [
+        ("Ada Lovelace", "ada@example.com"),
+        ("Grace Hopper", "grace@example.com"),
+        ("Alan Turing", "alan@example.com"),
+        ("Edsger Dijkstra", "edsger@example.com"),
+        ("Barbara Liskov", "barbara@example.com"),
+    ] {
+        let id = app.create_user(name, email).await["id"].as_i64().unwrap();
+        users.push((id, name));
+    }
+    let driver = Driver::start();
+    let profile = std::env::temp_dir().join(format!("useradmin-chromium-{}", uuid::Uuid::new_v4()));
+    let browser = driver.browser(&profile).await;
+    log_in(&browser, &app).await;
+    assert!(disabled_names(&browser).await.is_empty());
+
+    // Tick three users, choose Disable with a reason.
+    let chosen = &users[..3];
+    for (id, name) in chosen {
+        let checkbox = browser
+            .find(Locator::Css(&format!("input#select-{id}")))
+            .await
+            .unwrap();
+        assert_eq!(
+            accessible_name(&browser, &checkbox).await,
+            format!("Select {name}")
+        );
+        checkbox.click().await.unwrap();
+        assert!(checkbox.is_selected().await.unwrap());
+    }
+    browser
+        .find(Locator::Css("form#bulk select[name=action]"))
+        .await
+        .unwrap()
+        .select_by_value("disable")
+        .await
+        .unwrap();
+    fill(&browser, "form#bulk input[name=reason]", "Left the company").await;
+    click(&browser, "form#bulk button[type=submit]").await;
+
+    // The confirmation names all three, and only them, with the reason kept.
+    assert_eq!(at(&browser).await, "/users/bulk");
+    assert_eq!(text_of(&browser, "main h1").await, "Disable 3 users?");
+    let named = text_of(&browser, "ul.bulk-users").await;
+    for (_, name) in chosen {
+        assert!(named.contains(name), "{name} in {named}");
+    }
+    for (_, name) in &users[3..] {
+        assert!(!named.contains(name), "{name} not in {named}");
+    }
+    let reason = browser
+        .find(Locator::Css("textarea#reason"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(reason.as_deref(), Some("Left the company"));
+    save_screenshot(&browser, "bulk-confirm-1440").await;
+    click(&browser, "main form button[type=submit]").await;
+
+    // Back on the list: a flash, and the badges beside exactly those three.
+    assert_eq!(at(&browser).await, "/users");
+    let flash = text_of(&browser, ".flash").await;
+    assert!(
+        flash.starts_with("Disable") && flash.contains('3'),
+        "{flash}"
+    );
+    let mut expected: Vec<String> = chosen.iter().map(|(_, n)| n.to_string()).collect();
+    let mut seen = disabled_names(&browser).await;
+    expected.sort();
+    seen.sort();
+    assert_eq!(seen, expected);
+    save_screenshots(&browser, "bulk-users-badges").await;
+
+    // The filter bar shows only them; a search keeps the filter.
+    browser
+        .find(Locator::Css("select#status"))
+        .await
+        .unwrap()
+        .select_by_value("disabled")
+        .await
+        .unwrap();
+    click(&browser, "form.list-filters button[type=submit]").await;
+    assert!(
+        at(&browser).await.contains("status=disabled"),
+        "{}",
+        at(&browser).await
+    );
+    assert_eq!(
+        browser
+            .find_all(Locator::Css("tbody tr"))
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    fill(&browser, "#q", "a").await;
+    click(&browser, "form[role=search] button").await;
+    let here = at(&browser).await;
+    assert!(
+        here.contains("status=disabled") && here.contains("q=a"),
+        "{here}"
+    );
+    let selected = browser
+        .find(Locator::Css("select#status"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(selected.as_deref(), Some("disabled"));
+
+    // One user's page gives the reason.
+    let (first_id, first_name) = chosen[0];
+    click(&browser, &format!("tbody a[href='/users/{first_id}']")).await;
+    assert_eq!(text_of(&browser, "article h1").await, first_name);
+    let status = text_of(&browser, "dl.details dd:nth-of-type(3)").await;
+    assert!(
+        status.starts_with("Disabled since") && status.ends_with(": Left the company"),
+        "{status}"
+    );
+
+    // Delete another user from its row, then restore it from Deleted users.
+    let (gone_id, gone_name) = users[4];
+    browser.goto(&app.url("/users")).await.unwrap();
+    click(&browser, &format!("a[href='/users/{gone_id}/delete']")).await;
+    click(&browser, "button.danger").await;
+    assert_eq!(at(&browser).await, "/users");
+    assert!(!text_of(&browser, "tbody").await.contains(gone_name));
+    click(&browser, "a[href='/users/deleted']").await;
+    assert_eq!(at(&browser).await, "/users/deleted");
+    let rows = browser.find_all(Locator::Css("tbody tr")).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0].text().await.unwrap().contains(gone_name));
+    save_screenshots(&browser, "bulk-users-deleted").await;
+    let restore = browser
+        .find(Locator::Css(&format!(
+            "form[action='/users/{gone_id}/restore'] button"
+        )))
+        .await
+        .unwrap();
+    assert_eq!(
+        accessible_name(&browser, &restore).await,
+        format!("Restore {gone_name}")
+    );
+    click(
+        &browser,
+        &format!("form[action='/users/{gone_id}/restore'] button"),
+    )
+    .await;
+    assert_eq!(
+        text_of(&browser, ".flash").await,
+        format!("Restored {gone_name}.")
+    );
+    click(
+        &browser,
+        "a[href='/users'][role=button], footer a[href='/users']",
+    )
+    .await;
+    assert_eq!(at(&browser).await, "/users");
+    let list = text_of(&browser, "tbody").await;
+    assert!(list.contains(gone_name), "{gone_name} is back: {list}");
+    browser.goto(&app.url("/users/deleted")).await.unwrap();
+    assert!(
+        browser
+            .find_all(Locator::Css("tbody tr"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    browser.close().await.unwrap();
+    let _ = std::fs::remove_dir_all(profile);
+}
+
 /// What keyboard and screen reader users get: a skip link first, focus rings they
 /// can see, links named for what they do, refused forms that say so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -791,7 +1085,7 @@ async fn keyboard_and_screen_reader_users_find_their_way() {
     let rows = browser.find_all(Locator::Css("tbody tr")).await.unwrap();
     assert_eq!(rows.len(), 5);
     for row in &rows {
-        let user = row.find(Locator::Css("td:nth-child(2) a")).await.unwrap();
+        let user = row.find(Locator::Css("td:nth-child(3) a")).await.unwrap();
         let name = user.text().await.unwrap();
         for (css, verb) in [
             ("a[href$='/edit']", "Edit"),
@@ -803,6 +1097,20 @@ async fn keyboard_and_screen_reader_users_find_their_way() {
                 format!("{verb} {name}")
             );
         }
+        // The row's checkbox is labelled with its user, and is part of the
+        // bulk form although the table is not inside it.
+        let checkbox = row
+            .find(Locator::Css("td.select input[type=checkbox]"))
+            .await
+            .unwrap();
+        assert_eq!(
+            accessible_name(&browser, &checkbox).await,
+            format!("Select {name}")
+        );
+        assert_eq!(
+            checkbox.attr("form").await.unwrap().as_deref(),
+            Some("bulk")
+        );
     }
     let cells = browser
         .execute(
@@ -823,7 +1131,7 @@ async fn keyboard_and_screen_reader_users_find_their_way() {
     // Names break between words; only emails anywhere.
     let wraps = browser
         .execute(
-            "return [getComputedStyle(document.querySelector('tbody td:nth-child(2)')).overflowWrap, \
+            "return [getComputedStyle(document.querySelector('tbody td:nth-child(3)')).overflowWrap, \
              getComputedStyle(document.querySelector('tbody td.email')).overflowWrap]",
             vec![],
         )

@@ -141,7 +141,10 @@ async fn a_slow_reader_cannot_store_its_pre_write_page_where_readers_look() {
     let Lookup::Miss(ticket) = reader.lookup(&query, None).await else {
         panic!("expected a miss on an empty cache");
     };
-    let rows = db::users::list(&app.db, &query).await.unwrap().rows;
+    let rows = db::users::list(&app.db, &query, db::users::Scope::Live)
+        .await
+        .unwrap()
+        .rows;
     let stale = UserPage {
         data: rows.into_iter().map(UserView::from).collect(),
         next: None,

@@ -102,6 +102,54 @@ async fn the_list_page_searches_sorts_and_pages() {
     assert!(bad.contains("limit must be an integer"));
 }
 
+#[tokio::test]
+async fn the_list_page_filters_with_plain_dates_and_offers_bulk_actions() {
+    let (app, client) = logged_in().await;
+    app.seed_users(3).await;
+    let page = app
+        .page(
+            &client,
+            "/users?sort=-name&is_admin=false&created_after=2000-01-01&last_login_before=2999-12-31",
+            200,
+        )
+        .await;
+    assert!(page.contains("3 users (filtered)"), "{page}");
+    assert!(!page.contains("admin@example.com"));
+    // The filter bar shows the filters as they were chosen, dates as dates.
+    assert!(page.contains(r#"<option value="false" selected>User</option>"#));
+    assert!(page.contains(r#"name="created_after" type="date" value="2000-01-01""#));
+    assert!(page.contains(r#"name="last_login_before" type="date" value="2999-12-31""#));
+    assert!(page.contains(r#"name="created_before" type="date" value="""#));
+    // A search keeps them (exactly, as times), and so do the sort links.
+    assert!(
+        page.contains(r#"<input type="hidden" name="created_after" value="2000-01-01T00:00:00Z">"#)
+    );
+    let sort_link = extract_href(&page, ">Name");
+    assert!(
+        sort_link.contains("is_admin=false") && sort_link.contains("created_after=2000-01-01T00"),
+        "{sort_link}"
+    );
+    assert!(page.contains(r#"href="/users?sort=-name">Clear filters</a>"#));
+    // The bulk form: the CSRF token, and one labelled checkbox per row that
+    // belongs to it.
+    assert!(page.contains(r#"<form id="bulk" method="post" action="/users/bulk""#));
+    assert!(page.contains(&format!(r#"name="csrf_token" value="{}""#, csrf_in(&page))));
+    assert_eq!(page.matches(r#"name="id""#).count(), 3);
+    assert_eq!(page.matches(r#"form="bulk""#).count(), 3);
+    assert!(page.contains(">Select user 0001</label>"));
+    assert!(page.contains(r#"href="/users/deleted""#));
+
+    let none = app
+        .page(&client, "/users?created_after=2999-01-01", 200)
+        .await;
+    assert!(none.contains("No user matches these filters"));
+    assert!(!none.contains(r#"id="bulk""#));
+    let bad = app
+        .page(&client, "/users?created_after=2026-02-30", 400)
+        .await;
+    assert!(bad.contains("created_after must be"));
+}
+
 fn extract_href(page: &str, marker: &str) -> String {
     let at = page.find(marker).unwrap();
     let start = page[..at].rfind("href=\"").unwrap() + 6;
@@ -191,7 +239,7 @@ async fn deleting_asks_for_confirmation_first() {
     let path = format!("/users/{}", user["id"]);
     let page = app.page(&client, &format!("{path}/delete"), 200).await;
     assert!(page.contains("Delete Temp?"));
-    assert!(page.contains("cannot be undone"));
+    assert!(page.contains("can be restored"));
     let response = client
         .post(app.url(&format!("{path}/delete")))
         .form(&[("csrf_token", csrf_in(&page).as_str()), ("version", "1")])

@@ -13,6 +13,7 @@ mod hardening_small;
 mod health;
 mod html_auth;
 mod html_pages;
+mod lifecycle;
 mod openapi;
 mod root_and_limits;
 mod users_list;

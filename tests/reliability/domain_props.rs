@@ -127,7 +127,14 @@ proptest! {
             "-?(id|name|email|created_at|password_hash)",
         ]),
     ) {
-        let raw = RawListQuery { limit, after, before, q, sort };
+        let raw = RawListQuery {
+            limit,
+            after,
+            before,
+            q,
+            sort,
+            ..RawListQuery::default()
+        };
         if let Ok(query) = ListQuery::parse(raw) {
             prop_assert!((1..=MAX_PAGE_SIZE).contains(&query.limit));
             prop_assert!(query.after.is_none() || query.before.is_none());

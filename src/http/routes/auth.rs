@@ -184,7 +184,7 @@ async fn login(
         client_ip: address.clone(),
     };
     let named = account.as_ref().map(|a| a.id);
-    let Some(account) = account.filter(|a| password_ok && a.is_admin) else {
+    let Some(account) = account.filter(|a| password_ok && a.is_active_admin()) else {
         tracing::info!(client = %address, "failed login");
         state.writer.login_failed(named, attempt).await?;
         return again(StatusCode::UNAUTHORIZED, LOGIN_FAILED.to_owned()).await;

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod auth;
 pub mod health;
+pub mod lifecycle;
 pub mod root;
 pub mod tokens;
 pub mod users;

@@ -25,8 +25,12 @@ use crate::{
         extract::UserIdPath,
         forms::{DeleteForm, UserInput},
         negotiate::Format,
-        pages::{DeletePage, Layout, SortLink, UserDetailPage, UserFormPage, UsersListPage},
+        pages::{
+            DeletePage, Layout, ListFilterValues, SortLink, UserDetailPage, UserFormPage,
+            UsersListPage,
+        },
         respond::{AdminContext, form_errors},
+        routes::lifecycle::PurgeParam,
         views::{
             AuditEventView, MessageView, Source, UserListResponse, UserPage, UserView,
             user_page_response,
@@ -66,6 +70,11 @@ pub fn router() -> Router<AppState> {
         ("q" = Option<String>, Query, max_length = 200, description = "case-insensitive substring of name or email"),
         ("sort" = Option<String>, Query, pattern = "^-?(id|name|email|created_at)$",
             description = "id, name, email or created_at; prefix - for descending"),
+        ("status" = Option<String>, Query, pattern = "^(active|disabled)$", description = "only active or only disabled users"),
+        ("is_admin" = Option<bool>, Query, description = "only admins, or only users who are not"),
+        ("created_after" = Option<String>, Query, format = DateTime, description = "created after this time"),
+        ("created_before" = Option<String>, Query, format = DateTime, description = "created before this time"),
+        ("last_login_before" = Option<String>, Query, format = DateTime, description = "dormant: last logged in before this time, or never"),
     ),
     responses(
         (status = 200, description = "one page of users", body = UserListResponse),
@@ -155,7 +164,28 @@ fn list_page(query: &ListQuery, page: UserPage, layout: Layout) -> UsersListPage
         }
     })
     .collect();
+    let filters = &query.filters;
+    let day = |at: Option<time::OffsetDateTime>| {
+        at.map(|at| at.to_offset(time::UtcOffset::UTC).date().to_string())
+            .unwrap_or_default()
+    };
+    let unfiltered = ListQuery {
+        filters: Default::default(),
+        ..query.clone()
+    };
     UsersListPage {
+        filters: ListFilterValues {
+            status: filters
+                .status
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_default(),
+            is_admin: filters.is_admin.map(|a| a.to_string()).unwrap_or_default(),
+            created_after: day(filters.created_after),
+            created_before: day(filters.created_before),
+            last_login_before: day(filters.last_login_before),
+        },
+        filter_pairs: filters.pairs(),
+        clear_filters_href: format!("/users?{}", unfiltered.link(query.sort, query.order, None)),
         next_href: page
             .next
             .as_deref()
@@ -379,6 +409,7 @@ async fn delete_form(
     params(
         ("id" = i64, Path, minimum = 1, description = "the user's id"),
         ("If-Match" = Option<String>, Header, description = "the ETag last read; 412 when it is stale"),
+        ("purge" = Option<bool>, Query, description = "true: erase at once, for good (the row, and the user's name and email in its audit events); otherwise the user can be restored"),
     ),
     responses(
         (status = 200, body = MessageView),
@@ -393,8 +424,20 @@ pub async fn destroy(
     ctx: AdminContext,
     UserIdPath(id): UserIdPath,
     IfMatch(if_match): IfMatch,
+    purge: Result<Query<PurgeParam>, axum::extract::rejection::QueryRejection>,
     body: Result<Body<DeleteForm>, AppError>,
 ) -> AppResult<Response> {
+    let Query(purge) = purge.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    if purge.wanted()? {
+        // For good: the row goes, and its name and email leave the audit trail.
+        state.writer.purge_user(&ctx.actor, id.get()).await?;
+        let body = Json(MessageView {
+            message: format!("user {} purged", id.get()),
+        });
+        return ctx
+            .done("/users", body, format!("Purged user {}.", id.get()))
+            .await;
+    }
     // DELETE from a script has no body; the confirmation form has one.
     let form_version = body.ok().and_then(|Body(form)| form.version);
     let expected = if_match.or(form_version);
@@ -410,7 +453,10 @@ pub async fn destroy(
         }
         other => other?,
     };
-    let flash = format!("Deleted {} ({}).", row.name, row.email);
+    let flash = format!(
+        "Deleted {} ({}). It can be restored from Deleted users.",
+        row.name, row.email
+    );
     let body = Json(MessageView {
         message: format!("user {} deleted", row.id),
     });

@@ -189,8 +189,9 @@ impl TestApp {
         csrf_in(&self.page(client, "/users/new", 200).await)
     }
 
+    /// Users the service shows (deleted ones have left every list).
     pub async fn user_count(&self) -> i64 {
-        sqlx::query_scalar("select count(*) from users")
+        sqlx::query_scalar("select count(*) from users where deleted_at is null")
             .fetch_one(&self.db)
             .await
             .unwrap()
