@@ -78,7 +78,7 @@ pub async fn page(db: &PgPool, query: &AuditQuery) -> Result<(Vec<AuditRow>, boo
     }
     if let Some(action) = &query.action {
         sql.push(" and action like ")
-            .push_bind(format!("{}%", escape_like(action)));
+            .push_bind(format!("{}%", super::escape_like(action)));
     }
     if let Some(since) = query.since {
         sql.push(" and at >= ").push_bind(since);
@@ -118,16 +118,4 @@ pub async fn purge_older_than(
         .await?;
     tx.commit().await?;
     Ok(Some(purged))
-}
-
-/// Makes `%`, `_` and `\` match themselves in a LIKE pattern.
-fn escape_like(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
 }

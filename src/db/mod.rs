@@ -128,3 +128,15 @@ pub async fn unlock_jobs(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
         .await
         .map(|_| ())
 }
+
+/// Makes `%`, `_` and `\` match themselves in a LIKE or ILIKE pattern.
+pub(crate) fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}

@@ -596,24 +596,12 @@ fn push_filters(sql: &mut QueryBuilder<Postgres>, filters: &UserFilters) {
 }
 
 fn push_search(sql: &mut QueryBuilder<Postgres>, search: &str) {
-    let pattern = format!("%{}%", escape_like(search));
+    let pattern = format!("%{}%", super::escape_like(search));
     sql.push(" and (name ilike ")
         .push_bind(pattern.clone())
         .push(" or email ilike ")
         .push_bind(pattern)
         .push(")");
-}
-
-/// Makes `%`, `_` and `\` match themselves in an ILIKE pattern.
-fn escape_like(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
 }
 
 fn cursor_at(query: &ListQuery, last: &UserRow) -> Cursor {
@@ -635,7 +623,7 @@ fn cursor_at(query: &ListQuery, last: &UserRow) -> Cursor {
 
 #[cfg(test)]
 mod tests {
-    use super::escape_like;
+    use crate::db::escape_like;
 
     #[test]
     fn like_wildcards_are_escaped() {

@@ -14,13 +14,14 @@ use crate::{
     domain::{DisabledReason, ExpectedVersion, FieldErrors, ListQuery, RawListQuery, UserChanges},
     error::{AppError, AppResult, ErrorBody},
     http::{
-        body::Body,
+        body::{Body, media_type},
         conditional::IfMatch,
         extract::UserIdPath,
         forms::{BulkInput, DisableInput},
         negotiate::Format,
         pages::{BulkConfirmPage, DeletedUsersPage, DisablePage},
         respond::AdminContext,
+        routes::users::find,
         views::{DeletedUserView, UserView},
     },
     state::AppState,
@@ -37,13 +38,6 @@ pub fn router() -> Router<AppState> {
         .route("/users/{id}/disable", get(disable_form).post(disable))
         .route("/users/{id}/enable", post(enable))
         .route("/users/{id}/restore", post(restore))
-}
-
-async fn find(state: &AppState, id: i64) -> AppResult<UserView> {
-    db::users::find(&state.db, id)
-        .await?
-        .map(UserView::from)
-        .ok_or(AppError::NotFound)
 }
 
 async fn disable_form(
@@ -313,18 +307,8 @@ pub async fn bulk(
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> AppResult<Response> {
-    let media_type = headers
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase()
-        });
     let (action, ids, reason, confirmed) =
-        match media_type.as_deref() {
+        match media_type(&headers).as_deref() {
             Some("application/json") => {
                 let input: BulkInput = parse_json(&body)?;
                 (

@@ -463,7 +463,8 @@ pub async fn destroy(
     ctx.done("/users", body, flash).await
 }
 
-async fn find(state: &AppState, id: i64) -> AppResult<UserView> {
+/// The user as the API shows it; 404 when there is none (or it is deleted).
+pub(crate) async fn find(state: &AppState, id: i64) -> AppResult<UserView> {
     db::users::find(&state.db, id)
         .await?
         .map(UserView::from)
