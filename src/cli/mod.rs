@@ -1,6 +1,7 @@
 //! The command line: serve, migrate, create-admin, token, healthcheck, seed-demo.
 
 mod admin;
+mod export;
 mod healthcheck;
 mod seed;
 mod token;
@@ -88,6 +89,26 @@ pub enum Command {
         /// Add them even when the database holds users other than admins.
         #[arg(long)]
         force: bool,
+    },
+    /// Write every user that matches the filters to standard output, as CSV
+    /// (with a header row, formula-safe) or NDJSON, from one snapshot.
+    #[command(after_help = SAME_SETTINGS)]
+    Export {
+        /// csv or ndjson.
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// Only users whose name or email contains this (any case).
+        #[arg(long)]
+        q: Option<String>,
+        /// active or disabled.
+        #[arg(long)]
+        status: Option<String>,
+        /// true (admins only) or false.
+        #[arg(long)]
+        is_admin: Option<String>,
+        /// id, name, email or created_at; - first for descending.
+        #[arg(long)]
+        sort: Option<String>,
     },
 }
 
@@ -266,6 +287,22 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::CreateAdmin { email, name } => admin::create(settings, &email, &name).await,
         Command::Token { command } => token::run(settings, command).await,
         Command::SeedDemo { count, force } => seed::run(settings, count, force).await,
+        Command::Export {
+            format,
+            q,
+            status,
+            is_admin,
+            sort,
+        } => {
+            let raw = crate::domain::RawListQuery {
+                q,
+                status,
+                is_admin,
+                sort,
+                ..Default::default()
+            };
+            export::run(settings, &format, raw).await
+        }
         Command::Healthcheck { .. } => unreachable!("handled above"),
     };
     match result {

@@ -424,6 +424,17 @@ pub async fn page(db: &PgPool, query: &ListQuery) -> Result<(PageRows, i64), sql
     page_of(db, query, Scope::Live).await
 }
 
+/// A read-only transaction that sees one snapshot of the database for all its
+/// statements: an export reads every batch from it, so concurrent writes never
+/// show half-way.
+pub async fn snapshot(db: &PgPool) -> Result<sqlx::Transaction<'static, Postgres>, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    sqlx::query("set transaction isolation level repeatable read, read only")
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
 /// Which users a list is drawn from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
@@ -481,7 +492,11 @@ struct RowWithTotal {
 }
 
 /// One page of users in keyset order, with the cursors of its neighbours.
-pub async fn list(db: &PgPool, query: &ListQuery, scope: Scope) -> Result<PageRows, sqlx::Error> {
+pub async fn list(
+    db: impl sqlx::PgExecutor<'_>,
+    query: &ListQuery,
+    scope: Scope,
+) -> Result<PageRows, sqlx::Error> {
     let mut sql: QueryBuilder<Postgres> = QueryBuilder::new("select ");
     sql.push(COLUMNS).push(scope.condition());
     if let Some(search) = &query.search {

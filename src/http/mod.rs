@@ -53,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::tokens::router())
         .merge(routes::audit::router())
         .merge(routes::lifecycle::router())
+        .merge(routes::export::router())
         .merge(routes::auth::router())
         // A guard for every route in here, whether or not its handler asks for
         // the admin; the handler's own `CurrentAdmin` then costs nothing.

@@ -20,7 +20,7 @@ use utoipa::{
 
 use super::{
     forms::{BulkInput, DisableInput, NewToken, UserInput},
-    routes::{audit, health, lifecycle, root, tokens, users},
+    routes::{audit, export, health, lifecycle, root, tokens, users},
     views::{
         AuditActorView, AuditEventView, AuditPageView, AuditSubjectView, DeletedUserView,
         MessageView, Source, TokenView, UserListResponse, UserView,
@@ -53,6 +53,7 @@ use crate::{domain::FieldErrors, error::ErrorBody, state::AppState};
         lifecycle::restore,
         lifecycle::deleted,
         lifecycle::bulk,
+        export::export,
     ),
     components(schemas(
         UserView, UserInput, UserListResponse, Source, MessageView, ErrorBody, FieldErrors,

@@ -74,6 +74,8 @@ pub struct UsersListPage {
     pub filter_pairs: Vec<(&'static str, String)>,
     /// The list without its filters (search and sort kept).
     pub clear_filters_href: String,
+    /// This search, filters and order, as an export's query string.
+    pub export_query: String,
 }
 
 /// The user list's filters as typed into the filter bar; empty for "any".

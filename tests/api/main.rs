@@ -8,6 +8,7 @@ mod auth_tokens;
 mod browser;
 mod cache;
 mod cli;
+mod export;
 mod hardening;
 mod hardening_small;
 mod health;

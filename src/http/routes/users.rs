@@ -30,7 +30,10 @@ use crate::{
             UsersListPage,
         },
         respond::{AdminContext, form_errors},
-        routes::lifecycle::PurgeParam,
+        routes::{
+            export::{self, ExportFormat},
+            lifecycle::PurgeParam,
+        },
         views::{
             AuditEventView, MessageView, Source, UserListResponse, UserPage, UserView,
             user_page_response,
@@ -85,10 +88,14 @@ pub async fn list(
     State(state): State<AppState>,
     ctx: AdminContext,
     KnownGeneration(generation): KnownGeneration,
+    headers: axum::http::HeaderMap,
     query: Result<Query<RawListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> AppResult<Response> {
     let Query(raw) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
     let query = ListQuery::parse(raw).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    if let Some(format) = ExportFormat::from_accept(&headers) {
+        return export::stream(&state, query, format).await;
+    }
     let (source, bytes, read) = match state.user_cache.lookup(&query, generation).await {
         Lookup::Hit(bytes) => (Source::Cache, bytes, None),
         Lookup::Miss(ticket) => {
@@ -185,6 +192,7 @@ fn list_page(query: &ListQuery, page: UserPage, layout: Layout) -> UsersListPage
             last_login_before: day(filters.last_login_before),
         },
         filter_pairs: filters.pairs(),
+        export_query: query.link(query.sort, query.order, None),
         clear_filters_href: format!("/users?{}", unfiltered.link(query.sort, query.order, None)),
         next_href: page
             .next
