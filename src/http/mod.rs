@@ -28,7 +28,10 @@ use axum::{
 use tower::ServiceBuilder;
 use tower_http::{
     catch_panic::CatchPanicLayer,
-    compression::CompressionLayer,
+    compression::{
+        CompressionLayer,
+        predicate::{DefaultPredicate, NotForContentType, Predicate},
+    },
     csrf::CsrfLayer,
     limit::RequestBodyLimitLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
@@ -105,7 +108,16 @@ pub fn router(state: AppState) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             REQUEST_TIMEOUT,
         ))
-        .layer(CompressionLayer::new())
+        // Exports stream as they are read and are sent as they are: the
+        // compressing body did not end a streamed response cleanly (the client
+        // saw a cut chunked transfer).
+        .layer(
+            CompressionLayer::new().compress_when(
+                DefaultPredicate::new()
+                    .and(NotForContentType::const_new("text/csv"))
+                    .and(NotForContentType::const_new("application/x-ndjson")),
+            ),
+        )
         .layer(RequestBodyLimitLayer::new(body::BODY_LIMIT))
         .layer(DefaultBodyLimit::max(body::BODY_LIMIT))
         // Refuses cross-site state-changing requests by Origin / Sec-Fetch-Site;

@@ -47,7 +47,8 @@ pub struct FormatParam {
         ("is_admin" = Option<bool>, Query, description = "as on GET /users"),
     ),
     responses(
-        (status = 200, description = "every matching user, streamed (text/csv or application/x-ndjson)", content_type = "text/csv"),
+        (status = 200, description = "every matching user, streamed",
+            content((String = "text/csv"), (String = "application/x-ndjson"))),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody),
     )
 )]
