@@ -404,7 +404,7 @@ milliseconds; errors are connection errors, timeouts and non-2xx answers.
 
 {table}
 
-## Targets (issue 6)
+## Targets
 
 {target_table}
 
