@@ -137,6 +137,8 @@ impl IntoResponse for AppError {
         let status = self.status();
         let retry_after = match &self {
             Self::TooManyRequests { retry_after_secs } => Some(*retry_after_secs),
+            // Busy or briefly away: worth another try soon.
+            Self::Unavailable(_) => Some(1),
             _ => None,
         };
         if let Self::Internal(cause) = &self {

@@ -79,8 +79,11 @@ pub async fn prepare(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// True when the error means the database could not be reached (as opposed to a
-/// query it refused): the client gets 503 rather than 500.
+/// True when the error means the database could not be reached or could not
+/// answer in time (as opposed to a query it refused): the client gets 503 and
+/// may try again, rather than 500. A statement that waited out its timeout on a
+/// busy row, a deadlock and a serialization failure change nothing and succeed
+/// when tried again.
 pub fn is_unavailable(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::PoolTimedOut
@@ -90,10 +93,12 @@ pub fn is_unavailable(error: &sqlx::Error) -> bool {
         | sqlx::Error::Protocol(_)
         | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(db) => {
-            // admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections
+            // admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections,
+            // query_canceled (the statement timeout), lock_not_available,
+            // serialization_failure, deadlock_detected
             matches!(
                 db.code().as_deref(),
-                Some("57P01" | "57P02" | "57P03" | "53300")
+                Some("57P01" | "57P02" | "57P03" | "53300" | "57014" | "55P03" | "40001" | "40P01")
             )
         }
         _ => false,

@@ -142,10 +142,13 @@ async fn parallel_disables_of_the_last_two_active_admins_leave_one() {
         async move { request.send().await.unwrap().status().as_u16() }
     });
     let statuses = futures::future::join_all(attempts).await;
+    // On a loaded machine a request may wait out its time in the queue for the
+    // admin rows: that is a 503 to try again, never a 500.
     assert!(
-        statuses.iter().all(|s| [200, 401, 409].contains(s)),
+        statuses.iter().all(|s| [200, 401, 409, 503].contains(s)),
         "{statuses:?}"
     );
+    assert!(statuses.contains(&200), "{statuses:?}");
     let active: i64 = sqlx::query_scalar(
         "select count(*) from users where is_admin and status = 'active' and deleted_at is null",
     )
@@ -547,4 +550,35 @@ async fn a_bulk_action_answers_per_id_and_refuses_what_it_cannot_do() {
             .unwrap();
         assert_error(response, 422).await;
     }
+}
+
+#[tokio::test]
+async fn a_write_that_waits_out_its_time_on_a_row_held_elsewhere_is_a_503_and_changes_nothing() {
+    let app = spawn_app().await;
+    let user = app.create_user("Ada", "ada@example.com").await;
+    let id = user["id"].as_i64().unwrap();
+    // Someone in Adminer holds the row in an open transaction.
+    let mut held = app.db.begin().await.unwrap();
+    sqlx::query("select 1 from users where id = $1 for update")
+        .bind(id)
+        .execute(&mut *held)
+        .await
+        .unwrap();
+    let response = app
+        .api
+        .patch(app.url(&format!("/users/{id}")))
+        .json(&json!({"name": "Grace"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers().get("retry-after").unwrap(),
+        "1",
+        "a busy database is worth another try"
+    );
+    assert_error(response, 503).await;
+    held.rollback().await.unwrap();
+    let (_, now) = app.get_json(&format!("/users/{id}")).await;
+    assert_eq!(now["name"], "Ada");
+    assert_eq!(now["version"], user["version"]);
 }
