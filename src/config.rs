@@ -76,6 +76,8 @@ pub struct Settings {
     pub user_restore: Duration,
     /// Open client connections at most; see [`crate::server::default_max_connections`].
     pub max_connections: usize,
+    /// The largest file `POST /users/import` takes.
+    pub import_max_bytes: u64,
 }
 
 impl Settings {
@@ -123,6 +125,7 @@ impl Settings {
                 env.positive("USER_RESTORE_DAYS", 30)?
                     .saturating_mul(86_400),
             ),
+            import_max_bytes: env.positive("IMPORT_MAX_BYTES", 16 * 1024 * 1024)?,
             audit_retention: match env.parse::<u64>("AUDIT_RETENTION_DAYS", 365)? {
                 0 => None,
                 days => Some(Duration::from_secs(days.saturating_mul(86_400))),

@@ -162,12 +162,10 @@ pub fn csv_record(user: &UserView) -> [String; 11] {
 
 /// A cell that a spreadsheet would run as a formula (it starts with `=`, `+`,
 /// `-`, `@`, a tab or a carriage return) gets a leading `'`; import drops it.
+/// A cell that starts with the guard before such a character gets one too, so
+/// import gives back exactly what was exported.
 pub fn formula_safe(cell: &str) -> String {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{cell}")
-    } else {
-        cell.to_owned()
-    }
+    crate::import::row::guard(cell).into_owned()
 }
 
 #[cfg(test)]

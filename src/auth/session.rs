@@ -30,6 +30,9 @@ struct SessionData {
     flash: Option<String>,
     /// Unix seconds of the last time the idle expiry was moved on.
     slid_at: Option<i64>,
+    /// The import this session previewed and may confirm.
+    #[serde(default)]
+    pending_import: Option<String>,
 }
 
 /// A browser's session. Reading it costs one Redis GET per request (the record
@@ -102,6 +105,7 @@ impl AdminSession {
             csrf: Some(new_token()),
             flash: Some(flash),
             slid_at: Some(now()),
+            pending_import: None,
         };
         self.store(&data).await?;
         self.0.save().await.map_err(unavailable)
@@ -165,6 +169,27 @@ impl AdminSession {
                 "the form has expired or did not come from this site (CSRF check failed); reload the page and try again".into(),
             )),
         }
+    }
+
+    /// Binds a previewed import to this session: only it can confirm it.
+    pub async fn hold_import(&self, id: &str) -> Result<(), AppError> {
+        let mut data = self.data().await?;
+        data.pending_import = Some(id.to_owned());
+        self.store(&data).await
+    }
+
+    /// Whether this session previewed the import `id`.
+    pub async fn holds_import(&self, id: &str) -> Result<bool, AppError> {
+        let held = self.data().await?.pending_import;
+        Ok(held.is_some_and(|held| constant_time_eq(held.as_bytes(), id.as_bytes())))
+    }
+
+    pub async fn release_import(&self) -> Result<(), AppError> {
+        let mut data = self.data().await?;
+        if data.pending_import.take().is_some() {
+            self.store(&data).await?;
+        }
+        Ok(())
     }
 
     pub async fn set_flash(&self, message: impl Into<String>) -> Result<(), AppError> {

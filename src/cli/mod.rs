@@ -235,6 +235,11 @@ pub const VARIABLES: &[Variable] = &[
         "365",
         "audit events older than this are purged; 0 keeps everything",
     ),
+    var(
+        "IMPORT_MAX_BYTES",
+        "16777216 (16 MiB)",
+        "the largest file POST /users/import takes (the command line has no limit)",
+    ),
     var("LOG_FORMAT", "pretty", "pretty or json"),
     var("RUST_LOG", telemetry::DEFAULT_FILTER, "log filter"),
 ];

@@ -3,6 +3,7 @@
 
 pub mod actor;
 pub mod audit;
+pub mod import;
 pub mod secrets;
 pub mod seed;
 pub mod tokens;

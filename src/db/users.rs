@@ -31,6 +31,7 @@ macro_rules! columns {
          disabled_at, deleted_at, last_login_at, external_id"
     };
 }
+pub(crate) use columns;
 
 const COLUMNS: &str = columns!();
 

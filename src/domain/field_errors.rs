@@ -31,6 +31,11 @@ impl FieldErrors {
         self.0.get(field).map(Vec::as_slice).unwrap_or_default()
     }
 
+    /// Every field with its messages, in field order.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Vec<String>)> {
+        self.0.iter()
+    }
+
     /// Adds every message of `other`.
     pub fn merge(&mut self, other: FieldErrors) {
         for (field, messages) in other.0 {

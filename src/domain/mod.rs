@@ -2,6 +2,7 @@
 //! into these at the boundary and never pass raw strings further in.
 
 mod audit_query;
+mod external_id;
 mod field_errors;
 mod list_query;
 mod password;
@@ -12,6 +13,7 @@ mod user_name;
 mod version;
 
 pub use audit_query::{AuditActorFilter, AuditQuery, AuditQueryError, RawAuditQuery};
+pub use external_id::{ExternalId, ExternalIdError};
 pub use field_errors::FieldErrors;
 pub use list_query::{
     Cursor, CursorKey, ListQuery, ListQueryError, MAX_PAGE_SIZE, PageCursor, RawListQuery, SortKey,

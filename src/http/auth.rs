@@ -252,19 +252,21 @@ pub fn is_state_changing(method: &Method) -> bool {
 struct SubmittedCsrfToken(String);
 
 /// For a state-changing form post with a cookie and no bearer token, reads the
-/// body once, notes its `csrf_token`, and hands the body on unchanged.
+/// body once, notes its `csrf_token`, and hands the body on unchanged. A
+/// multipart form (a file upload) must send `csrf_token` as its first field:
+/// only that field is read ahead, and the file streams on to the handler.
 pub async fn read_form_csrf_token(request: Request, next: Next) -> Response {
-    let is_form = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    let wants_check = is_form
-        && is_state_changing(request.method())
+    let media = super::body::media_type(request.headers()).unwrap_or_default();
+    let wants_check = is_state_changing(request.method())
         && request.headers().contains_key(header::COOKIE)
         && tokens::bearer(request.headers()).is_none();
     if !wants_check {
         return next.run(request).await;
+    }
+    match media.as_str() {
+        "application/x-www-form-urlencoded" => {}
+        "multipart/form-data" => return read_multipart_csrf_token(request, next).await,
+        _ => return next.run(request).await,
     }
     let (mut parts, body) = request.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, BODY_LIMIT).await else {
@@ -278,4 +280,137 @@ pub async fn read_form_csrf_token(request: Request, next: Next) -> Response {
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
+}
+
+/// How much of a multipart body is read ahead to find its first field.
+const MULTIPART_PEEK: usize = 8 * 1024;
+
+async fn read_multipart_csrf_token(request: Request, next: Next) -> Response {
+    use futures::StreamExt;
+
+    let boundary = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(multipart_boundary);
+    let (mut parts, body) = request.into_parts();
+    let mut stream = body.into_data_stream();
+    let mut ahead = bytes::BytesMut::new();
+    if let Some(boundary) = boundary {
+        while ahead.len() < MULTIPART_PEEK {
+            match first_field(&ahead, &boundary, "csrf_token") {
+                FirstField::Incomplete => {}
+                FirstField::Value(token) => {
+                    parts.extensions.insert(SubmittedCsrfToken(token));
+                    break;
+                }
+                FirstField::Other => break,
+            }
+            match stream.next().await {
+                Some(Ok(chunk)) => ahead.extend_from_slice(&chunk),
+                Some(Err(_)) => {
+                    return AppError::BadRequest("the request body could not be read".into())
+                        .into_response();
+                }
+                None => break,
+            }
+        }
+    }
+    let ahead = ahead.freeze();
+    let body = futures::stream::once(async move { Ok::<_, axum::Error>(ahead) }).chain(stream);
+    next.run(Request::from_parts(parts, Body::from_stream(body)))
+        .await
+}
+
+/// The `boundary` parameter of a `multipart/form-data` content type.
+fn multipart_boundary(content_type: &str) -> Option<String> {
+    content_type.split(';').skip(1).find_map(|parameter| {
+        let (name, value) = parameter.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("boundary")
+            .then(|| value.trim().trim_matches('"').to_owned())
+    })
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum FirstField {
+    /// More of the body is needed.
+    Incomplete,
+    Value(String),
+    /// The first field is another one (or the body is not a form).
+    Other,
+}
+
+/// The value of a multipart body's first field, if that field is `name`.
+fn first_field(ahead: &[u8], boundary: &str, name: &str) -> FirstField {
+    let opening = format!("--{boundary}\r\n");
+    let closing = format!("\r\n--{boundary}");
+    if ahead.len() < opening.len() {
+        return if opening.as_bytes().starts_with(ahead) {
+            FirstField::Incomplete
+        } else {
+            FirstField::Other
+        };
+    }
+    if !ahead.starts_with(opening.as_bytes()) {
+        return FirstField::Other;
+    }
+    let rest = &ahead[opening.len()..];
+    let Some(headers_end) = find(rest, b"\r\n\r\n") else {
+        return FirstField::Incomplete;
+    };
+    let headers = String::from_utf8_lossy(&rest[..headers_end]).to_ascii_lowercase();
+    let names_it = headers.lines().any(|line| {
+        line.starts_with("content-disposition:")
+            && line
+                .split(';')
+                .any(|part| part.trim() == format!("name=\"{name}\""))
+    });
+    if !names_it {
+        return FirstField::Other;
+    }
+    let value = &rest[headers_end + 4..];
+    match find(value, closing.as_bytes()) {
+        Some(end) => match std::str::from_utf8(&value[..end]) {
+            Ok(text) => FirstField::Value(text.to_owned()),
+            Err(_) => FirstField::Other,
+        },
+        None => FirstField::Incomplete,
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_field_of_a_multipart_form_is_read_when_it_is_the_token() {
+        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\nabc123\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"u.csv\"\r\n\r\nname,email\r\n--XyZ--\r\n";
+        assert_eq!(
+            first_field(body, "XyZ", "csrf_token"),
+            FirstField::Value("abc123".into())
+        );
+        for cut in [3, 20, 60, 70] {
+            assert_eq!(
+                first_field(&body[..cut], "XyZ", "csrf_token"),
+                FirstField::Incomplete
+            );
+        }
+        let file_first =
+            b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nx\r\n--XyZ";
+        assert_eq!(
+            first_field(file_first, "XyZ", "csrf_token"),
+            FirstField::Other
+        );
+        assert_eq!(
+            multipart_boundary("multipart/form-data; boundary=\"a b\""),
+            Some("a b".into())
+        );
+    }
 }

@@ -15,6 +15,7 @@ pub mod pages;
 pub mod request_id;
 pub mod respond;
 pub mod routes;
+pub mod upload;
 pub mod views;
 
 use std::time::Duration;
@@ -47,6 +48,9 @@ use crate::{auth::CurrentAdmin, state::AppState};
 /// A request still running after this answers 503 (below the drain limit).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(8);
 
+/// The same for an import, which plans and writes a whole file in one request.
+pub const IMPORT_TIMEOUT: Duration = Duration::from_secs(120);
+
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Every route and layer of the service.
@@ -57,6 +61,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::audit::router())
         .merge(routes::lifecycle::router())
         .merge(routes::export::router())
+        .merge(routes::import::router())
         .merge(routes::auth::router())
         // A guard for every route in here, whether or not its handler asks for
         // the admin; the handler's own `CurrentAdmin` then costs nothing.
@@ -104,10 +109,6 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn_with_state(header_policy, headers::security_headers))
         .layer(from_fn(error_pages::error_responses))
         .layer(CatchPanicLayer::custom(error_pages::panic_response))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            REQUEST_TIMEOUT,
-        ))
         // Exports stream as they are read and are sent as they are: the
         // compressing body did not end a streamed response cleanly (the client
         // saw a cut chunked transfer).
@@ -118,13 +119,26 @@ pub fn router(state: AppState) -> Router {
                     .and(NotForContentType::const_new("application/x-ndjson")),
             ),
         )
-        .layer(RequestBodyLimitLayer::new(body::BODY_LIMIT))
-        .layer(DefaultBodyLimit::max(body::BODY_LIMIT))
         // Refuses cross-site state-changing requests by Origin / Sec-Fetch-Site;
         // the per-session token (checked in authentication) and the login form's
         // signed cookie are the second line.
         .layer(CsrfLayer::new())
         .layer(sessions);
+
+    // Uploads: a larger body, and the time a file of 100,000 rows takes.
+    let import_limit = usize::try_from(state.settings.import_max_bytes)
+        .unwrap_or(usize::MAX)
+        .saturating_add(routes::import::FORM_OVERHEAD as usize);
+    let uploads = routes::import::upload_router()
+        .route_layer(from_extractor_with_state::<CurrentAdmin, AppState>(
+            state.clone(),
+        ))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            IMPORT_TIMEOUT,
+        ))
+        .layer(RequestBodyLimitLayer::new(import_limit))
+        .layer(DefaultBodyLimit::max(import_limit));
 
     Router::new()
         .merge(routes::root::router())
@@ -138,6 +152,13 @@ pub fn router(state: AppState) -> Router {
                 .layer(from_fn(error_pages::static_errors_are_not_found))
                 .service(ServeDir::new(static_dir())),
         )
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(RequestBodyLimitLayer::new(body::BODY_LIMIT))
+        .layer(DefaultBodyLimit::max(body::BODY_LIMIT))
+        .merge(uploads)
         .with_state(state)
         // Lifts a form's CSRF token out of its body for authentication.
         .layer(from_fn(auth::read_form_csrf_token))

@@ -20,6 +20,8 @@ pub enum Via {
     Session,
     Token,
     Cli,
+    /// A file imported by any of the others.
+    Import,
     System,
 }
 

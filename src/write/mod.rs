@@ -9,11 +9,13 @@
 
 mod actor;
 mod events;
+mod import;
 mod tokens;
 mod users;
 
 pub use actor::{Actor, ActorKind, Via};
 pub use events::Attempt;
+pub use import::{ImportMode, ImportOutcome};
 pub use tokens::CreatedToken;
 
 use sqlx::{PgPool, Postgres, Transaction};

@@ -14,6 +14,7 @@ mod hardening_small;
 mod health;
 mod html_auth;
 mod html_pages;
+mod import;
 mod lifecycle;
 mod openapi;
 mod root_and_limits;

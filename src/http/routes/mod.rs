@@ -4,6 +4,7 @@ pub mod audit;
 pub mod auth;
 pub mod export;
 pub mod health;
+pub mod import;
 pub mod lifecycle;
 pub mod root;
 pub mod tokens;

@@ -1,0 +1,167 @@
+//! The reads an import is planned from and its writes, each one statement for
+//! the whole file (arrays bound as parameters), so 100,000 rows cost a handful
+//! of round trips.
+
+use sqlx::{FromRow, PgConnection, Row};
+use time::OffsetDateTime;
+
+use super::users::{UserRow, columns};
+use crate::import::plan::{Alteration, Creation, Stored};
+
+/// What the database holds for a file's rows. With `lock`, the active admins
+/// (the last-admin rule) and the matched users are locked, in that order, as
+/// the other writes lock them, until the transaction ends.
+pub async fn stored(
+    tx: &mut PgConnection,
+    emails: &[String],
+    external_ids: &[String],
+    lock: bool,
+) -> Result<Stored, sqlx::Error> {
+    let admins_sql = if lock {
+        "select id from users where is_admin and status = 'active' and deleted_at is null \
+         order by id for update"
+    } else {
+        "select id from users where is_admin and status = 'active' and deleted_at is null"
+    };
+    let active_admins: Vec<i64> = sqlx::query_scalar(admins_sql).fetch_all(&mut *tx).await?;
+    if lock {
+        sqlx::query(
+            "select u.id from users u join unnest($1::text[]) as e(lookup) \
+               on lower(u.email) = lower(e.lookup) and u.deleted_at is null \
+             order by u.id for update of u",
+        )
+        .bind(emails)
+        .execute(&mut *tx)
+        .await?;
+    }
+    let rows = sqlx::query(concat!(
+        "select lower(e.lookup) as lookup_key, ",
+        columns!(),
+        " from unnest($1::text[]) with ordinality as e(lookup, ord) \
+          left join users on lower(email) = lower(e.lookup) and deleted_at is null \
+          order by e.ord"
+    ))
+    .bind(emails)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut matches = Vec::with_capacity(rows.len());
+    for row in rows {
+        let key: String = row.try_get("lookup_key")?;
+        let id: Option<i64> = row.try_get("id")?;
+        let user = match id {
+            Some(_) => Some(UserRow::from_row(&row)?),
+            None => None,
+        };
+        matches.push((key, user));
+    }
+    let external_ids = sqlx::query_as::<_, (String, i64)>(
+        "select external_id, id from users \
+         where external_id = any($1::text[]) and deleted_at is null",
+    )
+    .bind(external_ids)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .collect();
+    Ok(Stored {
+        matches,
+        external_ids,
+        active_admins: active_admins.into_iter().collect(),
+    })
+}
+
+/// Creates the users, in the file's order. The triggers audit each one.
+pub async fn create(tx: &mut PgConnection, users: &[Creation]) -> Result<(), sqlx::Error> {
+    if users.is_empty() {
+        return Ok(());
+    }
+    let column = |f: fn(&Creation) -> Option<&str>| users.iter().map(f).collect::<Vec<_>>();
+    sqlx::query(
+        "insert into users (name, email, is_admin, status, disabled_reason, disabled_at, external_id) \
+         select v.name, v.email, v.is_admin, v.status, v.reason, \
+                case when v.status = 'disabled' then now() end, v.external_id \
+         from unnest($1::text[], $2::text[], $3::bool[], $4::text[], $5::text[], $6::text[]) \
+              as v(name, email, is_admin, status, reason, external_id)",
+    )
+    .bind(column(|u| Some(&u.name)))
+    .bind(column(|u| Some(&u.email)))
+    .bind(users.iter().map(|u| u.is_admin).collect::<Vec<_>>())
+    .bind(column(|u| Some(u.status)))
+    .bind(column(|u| u.disabled_reason.as_deref()))
+    .bind(column(|u| u.external_id.as_deref()))
+    .execute(tx)
+    .await
+    .map(|_| ())
+}
+
+/// Changes the fields each alteration names and nothing else; the triggers
+/// move each version on and audit each change.
+pub async fn alter(tx: &mut PgConnection, changes: &[Alteration]) -> Result<(), sqlx::Error> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let sets = |f: fn(&Alteration) -> bool| changes.iter().map(f).collect::<Vec<_>>();
+    sqlx::query(
+        "update users u set \
+             name = coalesce(v.name, u.name), \
+             is_admin = coalesce(v.is_admin, u.is_admin), \
+             status = coalesce(v.status, u.status), \
+             disabled_reason = case when v.set_reason then v.reason else u.disabled_reason end, \
+             external_id = case when v.set_external_id then v.external_id else u.external_id end \
+         from unnest($1::int8[], $2::text[], $3::bool[], $4::text[], $5::bool[], $6::text[], \
+                     $7::bool[], $8::text[]) \
+              as v(id, name, is_admin, status, set_reason, reason, set_external_id, external_id) \
+         where u.id = v.id",
+    )
+    .bind(changes.iter().map(|c| c.id).collect::<Vec<_>>())
+    .bind(
+        changes
+            .iter()
+            .map(|c| c.name.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(changes.iter().map(|c| c.is_admin).collect::<Vec<_>>())
+    .bind(changes.iter().map(|c| c.status).collect::<Vec<_>>())
+    .bind(sets(|c| c.disabled_reason.is_some()))
+    .bind(
+        changes
+            .iter()
+            .map(|c| c.disabled_reason.clone().flatten())
+            .collect::<Vec<_>>(),
+    )
+    .bind(sets(|c| c.external_id.is_some()))
+    .bind(
+        changes
+            .iter()
+            .map(|c| c.external_id.clone().flatten())
+            .collect::<Vec<_>>(),
+    )
+    .execute(tx)
+    .await
+    .map(|_| ())
+}
+
+/// The import's own audit event (its counts and file), and the time every
+/// event of its transaction carries.
+pub async fn record_summary(
+    tx: &mut PgConnection,
+    label: &str,
+    summary: &serde_json::Value,
+) -> Result<OffsetDateTime, sqlx::Error> {
+    sqlx::query_scalar(
+        "select now() from (select audit_record('users.imported', 'import', null, $1, $2)) as r",
+    )
+    .bind(label)
+    .bind(summary)
+    .fetch_one(tx)
+    .await
+}
+
+/// Lifts the request pool's per-statement limit for this transaction: a file of
+/// 100,000 rows is a few long statements, bounded by the import's own timeout.
+pub async fn allow_long_statements(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("set local statement_timeout = '10min'")
+        .execute(tx)
+        .await
+        .map(|_| ())
+}

@@ -1,0 +1,436 @@
+//! `POST /users/import`: CSV, NDJSON or a JSON array in; the plan (`?dry_run=true`)
+//! or the applied import out. The pages: upload → preview → confirm → result,
+//! the previewed rows waiting in Redis (see `crate::import::pending`).
+
+use axum::{
+    Json, Router,
+    extract::{FromRequest, Multipart, Request, State},
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
+
+use crate::{
+    error::{AppError, AppResult, ErrorBody},
+    http::{
+        body::{Body, media_type},
+        negotiate::Format,
+        pages::{ImportPage, ImportPreviewPage, ImportResultPage},
+        respond::AdminContext,
+        upload::read_upload,
+    },
+    import::{
+        Counts, FileError, ImportFormat, Plan, PlannedRow, SubmittedRow,
+        pending::{PendingImport, PendingImports},
+    },
+    state::AppState,
+    write::{Actor, ActorKind, ImportMode, ImportOutcome},
+};
+
+/// Changes shown on the preview page; the counts cover every row.
+const PREVIEW_CHANGES: usize = 200;
+
+/// Bytes a multipart form adds around its file (boundaries, the CSRF field).
+pub const FORM_OVERHEAD: u64 = 64 * 1024;
+
+/// The upload, with its own body limit and timeout.
+pub fn upload_router() -> Router<AppState> {
+    Router::new().route("/users/import", get(page).post(import))
+}
+
+/// The confirmation: a small form, like any other.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/users/import/confirm", post(confirm))
+}
+
+/// What an import did or would do.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ImportReport {
+    /// Present when nothing was imported because rows are invalid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub dry_run: bool,
+    /// Whether the changes were written (all of them; otherwise none).
+    pub applied: bool,
+    pub counts: Counts,
+    /// Every row, in the file's order.
+    pub rows: Vec<PlannedRow>,
+    /// The audit events the import wrote (a link to `GET /audit`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit: Option<String>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/users/import",
+    tag = "users",
+    security(("bearer" = [])),
+    params(("dry_run" = Option<bool>, Query, description = "answer the plan and write nothing")),
+    request_body(description = "users, matched to existing ones by email (any case)", content(
+        (String = "text/csv"), (String = "application/x-ndjson"), (Vec<Object> = "application/json"),
+    )),
+    responses(
+        (status = 200, description = "the plan, or the import applied", body = ImportReport),
+        (status = 400, description = "the file is not valid CSV/NDJSON/JSON (the line is named)", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 413, description = "over IMPORT_MAX_BYTES", body = ErrorBody),
+        (status = 415, body = ErrorBody),
+        (status = 422, description = "rows are invalid: nothing was imported", body = ImportReport),
+        (status = 503, body = ErrorBody),
+    )
+)]
+pub async fn import(
+    State(state): State<AppState>,
+    ctx: AdminContext,
+    request: Request,
+) -> AppResult<Response> {
+    let dry_run = dry_run(request.uri().query())?;
+    let upload = match receive(&state, request).await {
+        Ok(upload) => upload,
+        Err(refused) if ctx.format == Format::Html => return upload_page(&ctx, refused).await,
+        Err(refused) => return Err(refused.into_error()),
+    };
+    if ctx.format == Format::Html {
+        return preview(&state, &ctx, upload).await;
+    }
+    let mode = if dry_run {
+        ImportMode::DryRun
+    } else {
+        ImportMode::Apply { previewed: None }
+    };
+    let outcome = state
+        .writer
+        .import(&ctx.actor, &upload.rows, mode, &upload.source)
+        .await?;
+    Ok(match outcome {
+        ImportOutcome::Planned(plan) if plan.is_valid() => {
+            Json(report(plan, dry_run, None)).into_response()
+        }
+        ImportOutcome::Planned(plan) | ImportOutcome::Stale(plan) => {
+            let mut report = report(plan, dry_run, None);
+            report.error = Some(format!(
+                "{} {} invalid; nothing was imported",
+                report.counts.error,
+                if report.counts.error == 1 {
+                    "row is"
+                } else {
+                    "rows are"
+                }
+            ));
+            (StatusCode::UNPROCESSABLE_ENTITY, Json(report)).into_response()
+        }
+        ImportOutcome::Applied { plan, at } => {
+            Json(report(plan, false, Some(audit_link(&ctx.actor, at)))).into_response()
+        }
+    })
+}
+
+/// `GET /users/import`: the upload form.
+async fn page(ctx: AdminContext) -> AppResult<Response> {
+    ctx.html_only()?;
+    Ok(ImportPage {
+        layout: ctx.layout("Import users").await?,
+        error: None,
+    }
+    .into_response())
+}
+
+#[derive(Deserialize)]
+struct ConfirmInput {
+    plan: String,
+}
+
+/// `POST /users/import/confirm`: applies the previewed plan, if it still holds.
+async fn confirm(
+    State(state): State<AppState>,
+    ctx: AdminContext,
+    Body(input): Body<ConfirmInput>,
+) -> AppResult<Response> {
+    ctx.html_only()?;
+    let pending_imports =
+        PendingImports::new(state.redis.clone(), &state.settings.redis_key_prefix);
+    let pending = if ctx.session.holds_import(&input.plan).await? {
+        pending_imports
+            .get(&input.plan)
+            .await
+            .map_err(AppError::Internal)?
+            .filter(|pending| pending.admin_id == ctx.admin.user_id)
+    } else {
+        None
+    };
+    let Some(pending) = pending else {
+        return upload_page(&ctx, Refused::Expired).await;
+    };
+    let outcome = state
+        .writer
+        .import(
+            &ctx.actor,
+            &pending.rows,
+            ImportMode::Apply {
+                previewed: Some(pending.digest.clone()),
+            },
+            &pending.source,
+        )
+        .await?;
+    match outcome {
+        ImportOutcome::Applied { plan, at } => {
+            pending_imports.forget(&input.plan).await;
+            ctx.session.release_import().await?;
+            Ok(ImportResultPage {
+                layout: ctx.layout("Import done").await?,
+                source: pending.source,
+                counts: plan.counts,
+                audit_href: audit_link(&ctx.actor, at),
+            }
+            .into_response())
+        }
+        // Someone changed the users meanwhile: show the plan as it is now.
+        ImportOutcome::Stale(plan) | ImportOutcome::Planned(plan) => {
+            let digest = plan.digest();
+            let pending = PendingImport { digest, ..pending };
+            pending_imports.forget(&input.plan).await;
+            let id = pending_imports
+                .put(&pending)
+                .await
+                .map_err(AppError::Internal)?;
+            ctx.session.hold_import(&id).await?;
+            let notice = Some(
+                "Users changed since the preview: this is the plan as it stands now.".to_owned(),
+            );
+            preview_page(
+                &ctx,
+                &pending.source,
+                plan,
+                Some(id),
+                notice,
+                StatusCode::CONFLICT,
+            )
+            .await
+        }
+    }
+}
+
+/// A file as received.
+struct Upload {
+    source: String,
+    rows: Vec<SubmittedRow>,
+}
+
+/// Why an upload was not read.
+enum Refused {
+    File(FileError),
+    Empty,
+    NoFile,
+    MediaType,
+    Form(String),
+    Expired,
+}
+
+impl Refused {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::File(FileError::TooLarge(_)) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::MediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Expired => StatusCode::CONFLICT,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            Self::File(error) => error.to_string(),
+            Self::Empty => "the file holds no users".into(),
+            Self::NoFile => "choose a file to import".into(),
+            Self::MediaType => {
+                "send text/csv, application/x-ndjson or a JSON array (application/json)".into()
+            }
+            Self::Form(message) => message.clone(),
+            Self::Expired => {
+                "That preview has expired or belongs to another session; upload the file again."
+                    .into()
+            }
+        }
+    }
+
+    fn into_error(self) -> AppError {
+        match self {
+            Self::File(FileError::TooLarge(_)) => AppError::PayloadTooLarge,
+            Self::MediaType => AppError::UnsupportedMediaType,
+            other => AppError::BadRequest(other.message()),
+        }
+    }
+}
+
+/// Reads the rows from the body (a file of its media type) or from a form's
+/// `file` field (its format from its name or first character).
+async fn receive(state: &AppState, request: Request) -> Result<Upload, Refused> {
+    let limit = state.settings.import_max_bytes;
+    let media = media_type(request.headers()).unwrap_or_default();
+    let rows = if media == "multipart/form-data" {
+        let mut form = Multipart::from_request(request, state)
+            .await
+            .map_err(|e| Refused::Form(e.body_text()))?;
+        loop {
+            let Some(mut field) = form
+                .next_field()
+                .await
+                .map_err(|e| Refused::Form(e.body_text()))?
+            else {
+                return Err(Refused::NoFile);
+            };
+            if field.name() != Some("file") {
+                continue;
+            }
+            let source = field
+                .file_name()
+                .filter(|name| !name.is_empty())
+                .map(str::to_owned);
+            let Some(source) = source else {
+                return Err(Refused::NoFile);
+            };
+            let first = field
+                .chunk()
+                .await
+                .map_err(|e| Refused::Form(e.body_text()))?
+                .unwrap_or_default();
+            let format = ImportFormat::guess(Some(&source), &first);
+            let rows = read_upload(first, field, format, limit)
+                .await
+                .map_err(Refused::File)?;
+            break Upload { source, rows };
+        }
+    } else {
+        let format = ImportFormat::from_media_type(&media).ok_or(Refused::MediaType)?;
+        let rows = read_upload(
+            Bytes::new(),
+            request.into_body().into_data_stream(),
+            format,
+            limit,
+        )
+        .await
+        .map_err(Refused::File)?;
+        Upload {
+            source: format!("request body ({media})"),
+            rows,
+        }
+    };
+    if rows.rows.is_empty() {
+        return Err(Refused::Empty);
+    }
+    Ok(rows)
+}
+
+fn dry_run(query: Option<&str>) -> AppResult<bool> {
+    let mut dry_run = false;
+    for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        if name == "dry_run" {
+            dry_run = match value.as_ref() {
+                "true" | "1" | "" => true,
+                "false" | "0" => false,
+                _ => return Err(AppError::BadRequest("dry_run must be true or false".into())),
+            };
+        }
+    }
+    Ok(dry_run)
+}
+
+fn report(plan: Plan, dry_run: bool, audit: Option<String>) -> ImportReport {
+    let applied = audit.is_some();
+    ImportReport {
+        error: None,
+        dry_run,
+        applied,
+        counts: plan.counts,
+        rows: plan.rows,
+        audit,
+    }
+}
+
+/// The audit trail's page of this import's events: its actor, at the instant
+/// of its transaction (every event of it carries that time).
+fn audit_link(actor: &Actor, at: time::OffsetDateTime) -> String {
+    let actor = match (actor.kind, actor.id) {
+        (ActorKind::Admin, Some(id)) => format!("admin:{id}"),
+        (ActorKind::Token, Some(id)) => format!("token:{id}"),
+        _ => "cli".to_owned(),
+    };
+    let since = at.format(&Rfc3339).unwrap_or_default();
+    let until = (at + time::Duration::MICROSECOND)
+        .format(&Rfc3339)
+        .unwrap_or_default();
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("actor", &actor)
+        .append_pair("since", &since)
+        .append_pair("until", &until)
+        .finish();
+    format!("/audit?{query}")
+}
+
+/// The page flow's first step: plan, keep the rows, show the preview.
+async fn preview(state: &AppState, ctx: &AdminContext, upload: Upload) -> AppResult<Response> {
+    let outcome = state
+        .writer
+        .import(&ctx.actor, &upload.rows, ImportMode::DryRun, &upload.source)
+        .await?;
+    let (ImportOutcome::Planned(plan) | ImportOutcome::Stale(plan)) = outcome else {
+        return Err(AppError::Internal(anyhow::anyhow!("a dry run wrote")));
+    };
+    let id = if plan.is_valid() && (plan.counts.create + plan.counts.update) > 0 {
+        let pending_imports =
+            PendingImports::new(state.redis.clone(), &state.settings.redis_key_prefix);
+        let id = pending_imports
+            .put(&PendingImport {
+                admin_id: ctx.admin.user_id,
+                source: upload.source.clone(),
+                digest: plan.digest(),
+                rows: upload.rows,
+            })
+            .await
+            .map_err(AppError::Internal)?;
+        ctx.session.hold_import(&id).await?;
+        Some(id)
+    } else {
+        None
+    };
+    let status = if plan.is_valid() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    preview_page(ctx, &upload.source, plan, id, None, status).await
+}
+
+async fn preview_page(
+    ctx: &AdminContext,
+    source: &str,
+    plan: Plan,
+    plan_id: Option<String>,
+    notice: Option<String>,
+    status: StatusCode,
+) -> AppResult<Response> {
+    let changes: Vec<PlannedRow> = plan.changes().take(PREVIEW_CHANGES).cloned().collect();
+    let errors: Vec<PlannedRow> = plan.errors().cloned().collect();
+    let page = ImportPreviewPage {
+        layout: ctx.layout("Import preview").await?,
+        source: source.to_owned(),
+        counts: plan.counts,
+        shown_changes: changes.len() as u64,
+        changes,
+        errors,
+        plan_id,
+        notice,
+    };
+    Ok((status, page).into_response())
+}
+
+async fn upload_page(ctx: &AdminContext, refused: Refused) -> AppResult<Response> {
+    let status = refused.status();
+    let page = ImportPage {
+        layout: ctx.layout("Import users").await?,
+        error: Some(refused.message()),
+    };
+    Ok((status, [(header::CACHE_CONTROL, "no-store")], page).into_response())
+}
