@@ -70,15 +70,18 @@ impl ExportFormat {
     }
 }
 
-/// Reads the snapshot batch by batch and sends each as one chunk. A client that
-/// goes away ends it (the send fails); a database error cuts the body, which the
-/// client sees as an incomplete download rather than a silently short file.
+/// Reads the snapshot batch by batch and sends each as one chunk, telling
+/// `progress` the rows sent so far. A client that goes away ends it (the send
+/// fails); a database error cuts the body, which the client sees as an
+/// incomplete download rather than a silently short file.
 pub async fn produce(
     mut snapshot: sqlx::Transaction<'static, sqlx::Postgres>,
     mut query: ListQuery,
     format: ExportFormat,
     sender: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    progress: impl Fn(u64) + Send + 'static,
 ) {
+    let mut sent = 0u64;
     query.limit = BATCH;
     query.before = None;
     if format == ExportFormat::Csv {
@@ -118,6 +121,8 @@ pub async fn produce(
         if !chunk.is_empty() && sender.send(Ok(chunk)).await.is_err() {
             return;
         }
+        sent += page.rows.len() as u64;
+        progress(sent);
         match page.next {
             Some(next) => query.after = Some(next),
             None => break,

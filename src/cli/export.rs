@@ -20,12 +20,17 @@ pub async fn run(settings: Settings, format: &str, raw: RawListQuery) -> anyhow:
     let pool = super::database(&settings).await?;
     let snapshot = db::users::snapshot(&pool).await?;
     let (sender, mut receiver) = tokio::sync::mpsc::channel(4);
-    let producer = tokio::spawn(produce(snapshot, query, format, sender));
+    let progress = super::rows_progress("written");
+    let shown = progress.clone();
+    let producer = tokio::spawn(produce(snapshot, query, format, sender, move |rows| {
+        shown.set_position(rows);
+    }));
     let mut out = std::io::stdout().lock();
     while let Some(chunk) = receiver.recv().await {
         out.write_all(&chunk?)?;
     }
     out.flush()?;
     producer.await?;
+    progress.finish();
     Ok(ExitCode::SUCCESS)
 }

@@ -3,6 +3,7 @@
 mod admin;
 mod export;
 mod healthcheck;
+mod import;
 mod seed;
 mod token;
 
@@ -109,6 +110,18 @@ pub enum Command {
         /// id, name, email or created_at; - first for descending.
         #[arg(long)]
         sort: Option<String>,
+    },
+    /// Import users from a CSV, NDJSON or JSON-array file (any size), matched
+    /// by email: all rows or none. Prints the report as JSON; exits 1 when rows
+    /// are invalid.
+    #[command(after_help = SAME_SETTINGS)]
+    Import {
+        /// The file; its format comes from its extension (.csv, .ndjson,
+        /// .jsonl, .json), else from its first character.
+        file: std::path::PathBuf,
+        /// Show the plan and write nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -308,6 +321,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             };
             export::run(settings, &format, raw).await
         }
+        Command::Import { file, dry_run } => import::run(settings, &file, dry_run).await,
         Command::Healthcheck { .. } => unreachable!("handled above"),
     };
     match result {
@@ -365,6 +379,17 @@ async fn writer(settings: &Settings) -> anyhow::Result<(sqlx::PgPool, Writer)> {
     let generation = Generation::new(redis, &settings.redis_key_prefix, "users");
     let writer = Writer::new(pool.clone(), PasswordHasher::default(), generation);
     Ok((pool, writer))
+}
+
+/// Rows and rows per second on standard error, drawn only on a terminal.
+fn rows_progress(verb: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new_spinner();
+    let template = format!("{{spinner}} {{human_pos}} rows {verb} ({{per_sec}}, {{elapsed}})");
+    if let Ok(style) = indicatif::ProgressStyle::with_template(&template) {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
 }
 
 #[cfg(test)]

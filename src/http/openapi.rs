@@ -20,7 +20,7 @@ use utoipa::{
 
 use super::{
     forms::{BulkInput, DisableInput, NewToken, UserInput},
-    routes::{audit, export, health, lifecycle, root, tokens, users},
+    routes::{audit, export, health, import, lifecycle, root, tokens, users},
     views::{
         AuditActorView, AuditEventView, AuditPageView, AuditSubjectView, DeletedUserView,
         MessageView, Source, TokenView, UserListResponse, UserView,
@@ -54,12 +54,14 @@ use crate::{domain::FieldErrors, error::ErrorBody, state::AppState};
         lifecycle::deleted,
         lifecycle::bulk,
         export::export,
+        import::import,
     ),
     components(schemas(
         UserView, UserInput, UserListResponse, Source, MessageView, ErrorBody, FieldErrors,
         TokenView, NewToken, tokens::CreatedToken, AuditPageView, AuditEventView, AuditActorView,
         AuditSubjectView, DisableInput, BulkInput, lifecycle::BulkResult, lifecycle::BulkResponse,
         lifecycle::DeletedPageView, DeletedUserView, health::HealthView, health::Checks,
+        import::ImportReport, crate::import::Counts, crate::import::PlannedRow, crate::import::Action,
     )),
     modifiers(&BearerToken, &Throttled),
 )]

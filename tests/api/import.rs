@@ -353,3 +353,72 @@ async fn the_last_admin_cannot_be_imported_away_and_lifecycle_fields_are_checked
     assert_eq!(shown["disabled_reason"], "left the company");
     assert!(shown["disabled_at"].is_string());
 }
+
+#[tokio::test]
+async fn the_command_line_imports_a_file_of_any_size_and_reports_like_the_api() {
+    let app = spawn_app_with(Options {
+        env: vec![("IMPORT_MAX_BYTES", "1024".into())],
+        ..Options::default()
+    })
+    .await;
+    let dir = std::env::temp_dir().join(format!("ua-import-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("people.ndjson");
+    let mut lines = String::new();
+    for i in 0..200 {
+        lines.push_str(&format!(
+            "{{\"name\":\"P {i}\",\"email\":\"p{i}@example.com\"}}\n"
+        ));
+    }
+    assert!(lines.len() > 1024, "larger than the HTTP limit");
+    std::fs::write(&file, &lines).unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_useradmin"))
+            .arg("import")
+            .args(args)
+            .env("DATABASE_URL", database_url_for(&app.database_name))
+            .env("REDIS_URL", redis_url())
+            .env("REDIS_KEY_PREFIX", &app.key_prefix)
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    };
+    let before = user_count(&app).await;
+    let output = run(&[file.to_str().unwrap(), "--dry-run"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["counts"]["create"], 200);
+    assert_eq!(user_count(&app).await, before, "a dry run writes nothing");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("200 to create"), "{stderr}");
+    assert!(
+        !stderr.contains("rows read"),
+        "no progress bar off a terminal: {stderr}"
+    );
+
+    let output = run(&[file.to_str().unwrap()]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(user_count(&app).await, before + 200);
+    // The running instance heard of it: its list shows them.
+    let (_, list) = app.get_json("/users?q=p1").await;
+    assert!(list["total"].as_i64().unwrap() >= 100, "{list}");
+    let (_, audit) = app.get_json("/audit?action=users.imported").await;
+    assert_eq!(audit["data"][0]["actor"]["kind"], "cli");
+    assert_eq!(audit["data"][0]["via"], "import");
+
+    // A bad row: exit 1, the line on standard error, nothing written.
+    std::fs::write(&file, "{\"name\":\"Q\",\"email\":\"q@example.com\"}\n{\"name\":\"\",\"email\":\"r@example.com\"}\n").unwrap();
+    let output = run(&[file.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("line 2: name"));
+    assert_eq!(user_count(&app).await, before + 200);
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -79,7 +79,7 @@ pub async fn stream(
     // is a 503 rather than a cut body.
     let snapshot = db::users::snapshot(&state.db).await?;
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    tokio::spawn(produce(snapshot, query, format, sender));
+    tokio::spawn(produce(snapshot, query, format, sender, |_| {}));
     let body = Body::from_stream(futures::stream::unfold(
         receiver,
         |mut receiver| async move { receiver.recv().await.map(|chunk| (chunk, receiver)) },
