@@ -422,3 +422,116 @@ async fn the_command_line_imports_a_file_of_any_size_and_reports_like_the_api() 
     assert_eq!(user_count(&app).await, before + 200);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// A multipart form as a browser sends it: the CSRF field first, then the file.
+fn upload_form(csrf: Option<&str>, file_name: &str, content: &str) -> (String, String) {
+    let boundary = "----useradminTestBoundary7MA4YWxk";
+    let mut body = String::new();
+    if let Some(csrf) = csrf {
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{csrf}\r\n"
+        ));
+    }
+    body.push_str(&format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\n\
+         Content-Type: application/octet-stream\r\n\r\n{content}\r\n--{boundary}--\r\n"
+    ));
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+fn plan_in(html: &str) -> Option<String> {
+    let marker = "name=\"plan\" value=\"";
+    let start = html.find(marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_owned())
+}
+
+#[tokio::test]
+async fn a_preview_is_confirmed_only_by_its_session_and_only_while_it_still_holds() {
+    let app = spawn_app().await;
+    let ada = app.create_user("Ada", "ada@example.com").await;
+    let client = browser();
+    app.log_in_as_admin(&client).await;
+    let page = app.page(&client, "/users/import", 200).await;
+    let csrf = csrf_in(&page);
+    let file = "name,email\nAda L,ada@example.com\nBob,bob@example.com\n";
+
+    // Without the form's token the upload is refused.
+    let (media, body) = upload_form(None, "people.csv", file);
+    let response = client
+        .post(app.url("/users/import"))
+        .header("content-type", media)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+
+    let (media, body) = upload_form(Some(&csrf), "people.csv", file);
+    let response = client
+        .post(app.url("/users/import"))
+        .header("content-type", media)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let preview = response.text().await.unwrap();
+    assert!(preview.contains("Import 2 changes"), "{preview}");
+    assert!(preview.contains("Ada L"));
+    let plan = plan_in(&preview).expect("a confirm form");
+    assert_eq!(user_count(&app).await, 2, "a preview writes nothing");
+
+    // Another session of the same admin cannot confirm it.
+    let other = browser();
+    app.log_in_as_admin(&other).await;
+    let other_csrf = csrf_in(&app.page(&other, "/users/import", 200).await);
+    let response = other
+        .post(app.url("/users/import/confirm"))
+        .form(&[("csrf_token", other_csrf.as_str()), ("plan", plan.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 409);
+    assert!(response.text().await.unwrap().contains("expired"));
+
+    // Someone changes Ada meanwhile: the confirmation shows the plan as it is now.
+    app.api
+        .patch(app.url(&format!("/users/{}", ada["id"])))
+        .json(&json!({"name": "Ada King"}))
+        .send()
+        .await
+        .unwrap();
+    let response = client
+        .post(app.url("/users/import/confirm"))
+        .form(&[("csrf_token", csrf.as_str()), ("plan", plan.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 409);
+    let again = response.text().await.unwrap();
+    assert!(again.contains("changed since the preview"), "{again}");
+    assert!(again.contains("Ada King"), "the new old value: {again}");
+    assert_eq!(user_count(&app).await, 2);
+    let plan = plan_in(&again).expect("a new confirm form");
+
+    let response = client
+        .post(app.url("/users/import/confirm"))
+        .form(&[("csrf_token", csrf.as_str()), ("plan", plan.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let done = response.text().await.unwrap();
+    assert!(done.contains("Import done"), "{done}");
+    assert_eq!(user_count(&app).await, 3);
+    // Once applied, the plan is gone.
+    let response = client
+        .post(app.url("/users/import/confirm"))
+        .form(&[("csrf_token", csrf.as_str()), ("plan", plan.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 409);
+    assert_eq!(user_count(&app).await, 3);
+}

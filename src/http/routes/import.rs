@@ -189,26 +189,27 @@ async fn confirm(
         }
         // Someone changed the users meanwhile: show the plan as it is now.
         ImportOutcome::Stale(plan) | ImportOutcome::Planned(plan) => {
-            let digest = plan.digest();
-            let pending = PendingImport { digest, ..pending };
             pending_imports.forget(&input.plan).await;
-            let id = pending_imports
-                .put(&pending)
-                .await
-                .map_err(AppError::Internal)?;
-            ctx.session.hold_import(&id).await?;
+            let source = pending.source.clone();
+            let id = if plan.is_valid() && plan.counts.create + plan.counts.update > 0 {
+                let pending = PendingImport {
+                    digest: plan.digest(),
+                    ..pending
+                };
+                let id = pending_imports
+                    .put(&pending)
+                    .await
+                    .map_err(AppError::Internal)?;
+                ctx.session.hold_import(&id).await?;
+                Some(id)
+            } else {
+                ctx.session.release_import().await?;
+                None
+            };
             let notice = Some(
                 "Users changed since the preview: this is the plan as it stands now.".to_owned(),
             );
-            preview_page(
-                &ctx,
-                &pending.source,
-                plan,
-                Some(id),
-                notice,
-                StatusCode::CONFLICT,
-            )
-            .await
+            preview_page(&ctx, &source, plan, id, notice, StatusCode::CONFLICT).await
         }
     }
 }
