@@ -78,6 +78,9 @@ pub struct Settings {
     pub max_connections: usize,
     /// The largest file `POST /users/import` takes.
     pub import_max_bytes: u64,
+    /// Lets webhooks reach loopback, private, link-local and metadata addresses
+    /// (refused by default: a webhook must not become a way into the network).
+    pub webhook_allow_private: bool,
 }
 
 impl Settings {
@@ -126,6 +129,7 @@ impl Settings {
                     .saturating_mul(86_400),
             ),
             import_max_bytes: env.positive("IMPORT_MAX_BYTES", 16 * 1024 * 1024)?,
+            webhook_allow_private: env.boolean("WEBHOOK_ALLOW_PRIVATE", false)?,
             audit_retention: match env.parse::<u64>("AUDIT_RETENTION_DAYS", 365)? {
                 0 => None,
                 days => Some(Duration::from_secs(days.saturating_mul(86_400))),

@@ -253,6 +253,11 @@ pub const VARIABLES: &[Variable] = &[
         "16777216 (16 MiB)",
         "the largest file POST /users/import takes (the command line has no limit)",
     ),
+    var(
+        "WEBHOOK_ALLOW_PRIVATE",
+        "false",
+        "let webhooks reach loopback, private, link-local and metadata addresses",
+    ),
     var("LOG_FORMAT", "pretty", "pretty or json"),
     var("RUST_LOG", telemetry::DEFAULT_FILTER, "log filter"),
 ];
