@@ -292,6 +292,22 @@ def targets(results, values):
             None if rss_export is None else rss_export / 1024 <= 64,
         )
     )
+    hooked, plain = rps("1k_create_hooked"), rps("1k_create")
+    rows.append(
+        (
+            "create rate with one webhook endpoint ≥ 80 % of none",
+            "not measured" if not (hooked and plain) else f"{hooked / plain * 100:.1f} % ({fmt_num(hooked)} / {fmt_num(plain)} req/s)",
+            None if not (hooked and plain) else hooked / plain >= 0.8,
+        )
+    )
+    p50, p99 = values.get("webhook_p50_ms"), values.get("webhook_p99_ms")
+    rows.append(
+        (
+            "webhook delivery, commit → receipt at 200 changes/s (p50 / p99)",
+            "not measured" if p50 is None else f"{p50:.1f} / {p99:.1f} ms ({fmt_num(values.get('webhook_missing') or 0)} missing)",
+            None if p50 is None else (values.get("webhook_missing") or 0) == 0,
+        )
+    )
     for key, title, limit in [
         ("import_100k_dry_run_s", "import of 100,000 new users at 1M: dry run ≤ 5 s", 5),
         ("import_100k_apply_s", "import of 100,000 new users at 1M: apply ≤ 10 s", 10),

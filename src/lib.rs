@@ -18,6 +18,7 @@ pub mod server;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod webhooks;
 pub mod write;
 
 /// The schema migrations, embedded at build time; shared by start-up and tests.

@@ -15,6 +15,7 @@ use crate::{
     config::{Settings, redacted_url},
     db, http, redis, server,
     state::AppState,
+    webhooks::Dispatcher,
     write::Writer,
 };
 
@@ -24,8 +25,12 @@ pub use crate::server::{DRAIN_LIMIT, HEADER_READ_TIMEOUT};
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    /// Sends the webhook outbox; stopped before the pool closes, since it
+    /// records and releases what it holds.
+    webhooks: Dispatcher,
     /// Ends the background tasks (hearing changes made in the database, the
-    /// periodic jobs) when the application is dropped, served or not.
+    /// periodic jobs, the webhook dispatcher) when the application is dropped,
+    /// served or not.
     _hearing_changes: tokio_util::sync::DropGuard,
 }
 
@@ -99,9 +104,16 @@ impl Application {
             },
             hearing_changes.clone(),
         );
+        let webhooks = Dispatcher::start(
+            state.db.clone(),
+            state.settings.webhook_allow_private,
+            hearing_changes.child_token(),
+        )
+        .await?;
         Ok(Self {
             listener,
             state,
+            webhooks,
             _hearing_changes: hearing_changes.drop_guard(),
         })
     }
@@ -126,14 +138,18 @@ impl Application {
         let app = http::router(self.state.clone());
         let stop = CancellationToken::new();
         let stopping = stop.clone();
+        // Webhook deliveries in flight finish alongside the requests.
+        let stopping_webhooks = self.webhooks.stop_token();
         tokio::spawn(async move {
             shutdown.await;
             tracing::info!("shutting down: finishing in-flight requests");
             stopping.cancel();
+            stopping_webhooks.cancel();
         });
         tracing::info!(%address, "listening");
         let max_connections = self.state.settings.max_connections;
         server::serve(self.listener, app, max_connections, stop).await;
+        self.webhooks.shutdown().await;
         self.state.db.close().await;
         tracing::info!("stopped");
         Ok(())

@@ -3,11 +3,13 @@
 
 pub mod actor;
 pub mod audit;
+pub mod deliveries;
 pub mod import;
 pub mod secrets;
 pub mod seed;
 pub mod tokens;
 pub mod users;
+pub mod webhooks;
 
 use std::{str::FromStr, time::Duration};
 

@@ -11,6 +11,7 @@ mod user;
 mod user_email;
 mod user_name;
 mod version;
+mod webhook_events;
 
 pub use audit_query::{AuditActorFilter, AuditQuery, AuditQueryError, RawAuditQuery};
 pub use external_id::{ExternalId, ExternalIdError};
@@ -25,3 +26,4 @@ pub use user::{DisabledReason, NewUser, UserChanges, UserFields, UserId, UserIdE
 pub use user_email::UserEmail;
 pub use user_name::UserName;
 pub use version::ExpectedVersion;
+pub use webhook_events::{WEBHOOK_EVENTS, WebhookEvents};

@@ -62,6 +62,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::lifecycle::router())
         .merge(routes::export::router())
         .merge(routes::import::router())
+        .merge(routes::webhooks::router())
         .merge(routes::auth::router())
         // A guard for every route in here, whether or not its handler asks for
         // the admin; the handler's own `CurrentAdmin` then costs nothing.

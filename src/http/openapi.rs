@@ -20,7 +20,7 @@ use utoipa::{
 
 use super::{
     forms::{BulkInput, DisableInput, NewToken, UserInput},
-    routes::{audit, export, health, import, lifecycle, root, tokens, users},
+    routes::{audit, export, health, import, lifecycle, root, tokens, users, webhooks},
     views::{
         AuditActorView, AuditEventView, AuditPageView, AuditSubjectView, DeletedUserView,
         MessageView, Source, TokenView, UserListResponse, UserView,
@@ -55,6 +55,15 @@ use crate::{domain::FieldErrors, error::ErrorBody, state::AppState};
         lifecycle::bulk,
         export::export,
         import::import,
+        webhooks::list,
+        webhooks::create,
+        webhooks::show,
+        webhooks::update,
+        webhooks::destroy,
+        webhooks::rotate_secret,
+        webhooks::test,
+        webhooks::deliveries,
+        webhooks::redeliver,
     ),
     components(schemas(
         UserView, UserInput, UserListResponse, Source, MessageView, ErrorBody, FieldErrors,
@@ -62,6 +71,8 @@ use crate::{domain::FieldErrors, error::ErrorBody, state::AppState};
         AuditSubjectView, DisableInput, BulkInput, lifecycle::BulkResult, lifecycle::BulkResponse,
         lifecycle::DeletedPageView, DeletedUserView, health::HealthView, health::Checks,
         import::ImportReport, crate::import::Counts, crate::import::PlannedRow, crate::import::Action,
+        webhooks::WebhookInput, webhooks::WebhookListView, webhooks::CreatedWebhookView,
+        crate::http::views::WebhookView, crate::http::views::DeliveryView, crate::http::views::DeliveryPageView,
     )),
     modifiers(&BearerToken, &Throttled),
 )]

@@ -12,11 +12,13 @@ mod events;
 mod import;
 mod tokens;
 mod users;
+mod webhooks;
 
 pub use actor::{Actor, ActorKind, Via};
 pub use events::Attempt;
 pub use import::{ImportMode, ImportOutcome};
 pub use tokens::CreatedToken;
+pub use webhooks::{CreatedWebhook, WebhookChanges};
 
 use sqlx::{PgPool, Postgres, Transaction};
 

@@ -554,7 +554,7 @@ async fn the_instance_listens_again_after_losing_its_connection_and_misses_nothi
 
     let killed: Vec<bool> = sqlx::query_scalar(
         "select pg_terminate_backend(pid) from pg_stat_activity \
-         where datname = $1 and query ilike 'listen%'",
+         where datname = $1 and query ilike 'listen%useradmin_changes%'",
     )
     .bind(&app.database_name)
     .fetch_all(&app.db)

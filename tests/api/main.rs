@@ -20,3 +20,5 @@ mod openapi;
 mod root_and_limits;
 mod users_list;
 mod users_write;
+mod webhooks;
+mod webhooks_delivery;

@@ -9,3 +9,4 @@ pub mod lifecycle;
 pub mod root;
 pub mod tokens;
 pub mod users;
+pub mod webhooks;
