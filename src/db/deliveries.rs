@@ -1,4 +1,4 @@
-//! The webhook outbox (`webhook_deliveries`, migration 0008): what the
+//! The webhook outbox (`webhook_deliveries`, migration 0009): what the
 //! dispatchers claim, send and record, and what the delivery log shows.
 //!
 //! A delivery is claimed by one instance at a time: the claim (`FOR UPDATE SKIP

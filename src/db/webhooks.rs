@@ -1,5 +1,5 @@
 //! Webhook endpoints. Their deliveries are in [`super::deliveries`]; the outbox
-//! is filled by the database (migration 0008).
+//! is filled by the database (migration 0009).
 
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;

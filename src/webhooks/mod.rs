@@ -1,6 +1,6 @@
 //! Webhooks (SPEC §11): every audited change to a user or a token that an
 //! endpoint subscribes to is queued in an outbox by the database, in the
-//! transaction of the change (migration 0008), and sent from there by a
+//! transaction of the change (migration 0009), and sent from there by a
 //! dispatcher in every instance, signed per the Standard Webhooks
 //! specification, retried with backoff for 24 hours.
 //!
