@@ -1,14 +1,11 @@
 #!/usr/bin/env python3
-"""Webhooks in the benchmark (issue 15). A receiver on this host and one
-endpoint subscribed to user.created, then:
+"""Webhook delivery latency in the benchmark (issue 15): a receiver on this
+host and one endpoint subscribed to user.created; creates at a steady RATE per
+second for SECONDS; for each, the time from the create's answer (its commit) to
+the delivery's arrival. Prints p50 and p99 and records them in
+OUT_DIR/values.jsonl.
 
     bench/webhooks.py latency BASE_URL TOKEN OUT_DIR [RATE] [SECONDS]
-        creates at a steady RATE per second for SECONDS; for each, the time from
-        the create's answer (its commit) to the delivery's arrival; prints p50
-        and p99 and records them in OUT_DIR/values.jsonl.
-    bench/webhooks.py serve BASE_URL TOKEN
-        receives (answering 204) until SIGTERM, then deletes the endpoint: the
-        load generator measures the create rate meanwhile.
 """
 import http.server
 import json
@@ -17,8 +14,6 @@ import sys
 import threading
 import time
 import urllib.request
-
-import signal
 
 mode, base, token = sys.argv[1], sys.argv[2], sys.argv[3]
 out = sys.argv[4] if len(sys.argv) > 4 else None
@@ -69,15 +64,6 @@ def call(method, path, body=None):
 
 
 hook = call("POST", "/webhooks", {"url": f"http://127.0.0.1:{port}/hook", "events": ["user.created"]})
-
-if mode == "serve":
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    print(f"  webhooks: receiving on port {port} (endpoint {hook['id']})", file=sys.stderr, flush=True)
-    stopped.wait()
-    call("DELETE", f"/webhooks/{hook['id']}")
-    print(f"  webhooks: received {len(received)} deliveries", file=sys.stderr)
-    sys.exit(0)
 
 
 def create(i):

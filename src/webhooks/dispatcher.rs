@@ -38,6 +38,10 @@ pub const IDLE: Duration = Duration::from_secs(5);
 /// this moment must not make the loop spin.
 const SHORTEST_SLEEP: Duration = Duration::from_millis(50);
 
+/// How long the loop waits after a notification before it claims, so the
+/// deliveries of a burst of changes are claimed together.
+const GATHER: Duration = Duration::from_millis(10);
+
 /// How long in-flight attempts may finish once the instance is stopping.
 pub const GRACE: Duration = Duration::from_secs(5);
 
@@ -112,14 +116,16 @@ impl Dispatching {
             if free > 0 {
                 match deliveries::claim(&this.db, free as i64).await {
                     Ok(batch) => {
-                        let claimed_all = batch.len() == free;
+                        // Nothing due now: sleep until the next retry is. (After a
+                        // partial batch, the next notification or failed attempt
+                        // wakes the loop, which then looks again.)
+                        if batch.is_empty() {
+                            sleep = this.until_next_due().await;
+                        }
                         for delivery in batch {
                             let id = delivery.id;
                             let handle = in_flight.tasks.spawn(this.clone().attempt(delivery));
                             in_flight.deliveries.insert(handle.id(), id);
-                        }
-                        if !claimed_all {
-                            sleep = this.until_next_due().await;
                         }
                     }
                     Err(e) => {
@@ -130,7 +136,11 @@ impl Dispatching {
             let saturated = in_flight.tasks.len() >= CONCURRENCY;
             tokio::select! {
                 () = this.stop.cancelled() => break,
-                () = this.wake.notified() => {}
+                () = this.wake.notified() => {
+                    // Changes come in bursts: wait a moment so one claim takes
+                    // the burst rather than one round trip per delivery.
+                    tokio::time::sleep(GATHER).await;
+                }
                 Some(done) = in_flight.tasks.join_next_with_id(), if saturated => {
                     in_flight.finished(done);
                 }
