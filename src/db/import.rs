@@ -2,6 +2,8 @@
 //! the whole file (arrays bound as parameters), so 100,000 rows cost a handful
 //! of round trips.
 
+use std::collections::HashMap;
+
 use sqlx::{FromRow, PgConnection, Row};
 use time::OffsetDateTime;
 
@@ -24,36 +26,45 @@ pub async fn stored(
         "select id from users where is_admin and status = 'active' and deleted_at is null"
     };
     let active_admins: Vec<i64> = sqlx::query_scalar(admins_sql).fetch_all(&mut *tx).await?;
-    if lock {
-        sqlx::query(
-            "select u.id from users u join unnest($1::text[]) as e(lookup) \
-               on lower(u.email) = lower(e.lookup) and u.deleted_at is null \
-             order by u.id for update of u",
+    // The database's own case folding of each email (the unique index's), and
+    // the live users that have one of them, read (and, applying, locked) in one
+    // statement; the two are paired up here by that folding.
+    let keys: Vec<String> =
+        sqlx::query_scalar("select lower(e.lookup) from unnest($1::text[]) with ordinality as e(lookup, ord) order by e.ord")
+            .bind(emails)
+            .fetch_all(&mut *tx)
+            .await?;
+    let users_sql = if lock {
+        concat!(
+            "select lower(email) as lookup_key, ",
+            columns!(),
+            " from users where deleted_at is null \
+              and lower(email) = any (select lower(e) from unnest($1::text[]) as e) \
+              order by id for update"
         )
+    } else {
+        concat!(
+            "select lower(email) as lookup_key, ",
+            columns!(),
+            " from users where deleted_at is null \
+              and lower(email) = any (select lower(e) from unnest($1::text[]) as e)"
+        )
+    };
+    let mut users: HashMap<String, UserRow> = HashMap::new();
+    for row in sqlx::query(users_sql)
         .bind(emails)
-        .execute(&mut *tx)
-        .await?;
+        .fetch_all(&mut *tx)
+        .await?
+    {
+        users.insert(row.try_get("lookup_key")?, UserRow::from_row(&row)?);
     }
-    let rows = sqlx::query(concat!(
-        "select lower(e.lookup) as lookup_key, ",
-        columns!(),
-        " from unnest($1::text[]) with ordinality as e(lookup, ord) \
-          left join users on lower(email) = lower(e.lookup) and deleted_at is null \
-          order by e.ord"
-    ))
-    .bind(emails)
-    .fetch_all(&mut *tx)
-    .await?;
-    let mut matches = Vec::with_capacity(rows.len());
-    for row in rows {
-        let key: String = row.try_get("lookup_key")?;
-        let id: Option<i64> = row.try_get("id")?;
-        let user = match id {
-            Some(_) => Some(UserRow::from_row(&row)?),
-            None => None,
-        };
-        matches.push((key, user));
-    }
+    let matches = keys
+        .into_iter()
+        .map(|key| {
+            let user = users.get(&key).cloned();
+            (key, user)
+        })
+        .collect();
     let external_ids = sqlx::query_as::<_, (String, i64)>(
         "select external_id, id from users \
          where external_id = any($1::text[]) and deleted_at is null",
