@@ -125,6 +125,13 @@ impl From<WriteError> for AppError {
             WriteError::VersionMismatch => Self::PreconditionFailed,
             WriteError::LastAdmin => Self::last_admin(),
             WriteError::EmailTaken => Self::email_taken(),
+            WriteError::ExternalIdTaken => Self::Conflict {
+                message: "a user with this external id already exists".into(),
+                fields: Some(FieldErrors::single(
+                    "external_id",
+                    "is already used by another user",
+                )),
+            },
             WriteError::Invalid(fields) => Self::Validation(fields),
             WriteError::Database(error) => error.into(),
             WriteError::Hashing(error) => Self::Internal(error),

@@ -14,6 +14,7 @@ pub mod http;
 pub mod import;
 pub mod jobs;
 pub mod redis;
+pub mod scim;
 pub mod server;
 pub mod startup;
 pub mod state;

@@ -54,6 +54,10 @@ pub struct NewUserRecord<'a> {
     pub email: &'a str,
     pub is_admin: bool,
     pub password_hash: Option<String>,
+    pub external_id: Option<&'a str>,
+    /// `active` or `disabled` (with its reason).
+    pub status: &'a str,
+    pub disabled_reason: Option<&'a str>,
 }
 
 /// Columns to change; `None` leaves a column as it is.
@@ -67,6 +71,8 @@ pub struct UserChangesRecord<'a> {
     pub status: Option<&'a str>,
     /// With `status = disabled`: why.
     pub disabled_reason: Option<&'a str>,
+    /// `Some(None)` clears it.
+    pub external_id: Option<Option<&'a str>>,
 }
 
 /// Inserts a user as `actor` (its JSON description): one statement, one round
@@ -79,8 +85,10 @@ pub async fn insert_as(
 ) -> Result<UserRow, sqlx::Error> {
     sqlx::query_as(concat!(
         "with actor as (select set_config('useradmin.actor', $5, true)) \
-         insert into users (name, email, is_admin, password_hash) \
-         select $1, $2, $3, $4 from actor returning ",
+         insert into users (name, email, is_admin, password_hash, external_id, \
+                            status, disabled_reason, disabled_at) \
+         select $1, $2, $3, $4, $6, $7, $8, case when $7 = 'disabled' then now() end \
+         from actor returning ",
         columns!()
     ))
     .bind(user.name)
@@ -88,6 +96,9 @@ pub async fn insert_as(
     .bind(user.is_admin)
     .bind(user.password_hash)
     .bind(actor)
+    .bind(user.external_id)
+    .bind(user.status)
+    .bind(user.disabled_reason)
     .fetch_one(db)
     .await
 }
@@ -261,7 +272,8 @@ pub async fn update(
              is_admin = coalesce($4, is_admin), \
              password_hash = coalesce($5, password_hash), \
              status = coalesce($7, status), \
-             disabled_reason = case when $7 = 'disabled' then $8 else disabled_reason end \
+             disabled_reason = case when $7 = 'disabled' then $8 else disabled_reason end, \
+             external_id = case when $9 then $10 else external_id end \
          where id = $1 and deleted_at is null and ($6::int4[] is null or version = any($6)) \
          returning ",
         columns!()
@@ -274,6 +286,8 @@ pub async fn update(
     .bind(expected)
     .bind(changes.status)
     .bind(changes.disabled_reason)
+    .bind(changes.external_id.is_some())
+    .bind(changes.external_id.flatten())
     .fetch_optional(&mut *tx)
     .await?;
     conclude(tx, id, row).await

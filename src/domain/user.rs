@@ -1,4 +1,4 @@
-use super::{FieldErrors, Password, UserEmail, UserName};
+use super::{ExternalId, FieldErrors, Password, UserEmail, UserName};
 
 /// A user id from a URL. Ids are positive; anything else names no user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +98,11 @@ pub struct NewUser {
     pub email: UserEmail,
     pub is_admin: bool,
     pub password: Option<Password>,
+    /// The id an identity provider knows the user by (SCIM's `externalId`).
+    pub external_id: Option<ExternalId>,
+    /// Users are created active unless an identity provider says otherwise.
+    pub status: UserStatus,
+    pub disabled_reason: Option<DisabledReason>,
 }
 
 /// A partial update: `None` leaves a field as it is.
@@ -109,6 +114,8 @@ pub struct UserChanges {
     pub password: Option<Password>,
     pub status: Option<UserStatus>,
     pub disabled_reason: Option<DisabledReason>,
+    /// `Some(None)` clears it.
+    pub external_id: Option<Option<ExternalId>>,
 }
 
 impl NewUser {
@@ -136,6 +143,9 @@ impl NewUser {
                 email,
                 is_admin: is_admin.unwrap_or(false),
                 password,
+                external_id: None,
+                status: UserStatus::Active,
+                disabled_reason: None,
             }),
             _ => Err(errors),
         }
@@ -175,6 +185,7 @@ impl UserChanges {
             disabled_reason: input
                 .disabled_reason
                 .and_then(|raw| errors.take("disabled_reason", DisabledReason::parse(&raw))),
+            external_id: None,
         }
     }
 }

@@ -24,6 +24,10 @@ use crate::error::{AppError, ErrorBody, ErrorDetails};
 /// body limit, timeout, CSRF origin check) get the same treatment.
 pub async fn error_responses(request: Request, next: Next) -> Response {
     let format = Format::from_headers(request.headers());
+    let scim = request
+        .uri()
+        .path()
+        .starts_with(crate::http::routes::scim::PREFIX);
     let request_id = request
         .headers()
         .get("x-request-id")
@@ -49,6 +53,16 @@ pub async fn error_responses(request: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
+    if scim {
+        // SCIM's own errors stay; the layers' (a timeout, a body too large) are
+        // put in SCIM's error schema.
+        if content_type.starts_with(crate::scim::MEDIA_TYPE) {
+            return response;
+        }
+        return replace_body(response, |status, message| {
+            crate::scim::error::ScimError::new(status, None, message).into_response()
+        });
+    }
     match format {
         Format::Json if content_type.starts_with("application/json") => response,
         Format::Json => replace_body(response, |status, message| {

@@ -147,6 +147,7 @@ pub fn router(state: AppState) -> Router {
         .merge(openapi::router())
         .merge(routes::auth::public_router())
         .merge(protected)
+        .nest(routes::scim::PREFIX, routes::scim::router())
         .nest_service(
             "/static",
             ServiceBuilder::new()

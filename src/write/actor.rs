@@ -22,6 +22,8 @@ pub enum Via {
     Cli,
     /// A file imported by any of the others.
     Import,
+    /// An identity provider, through `/scim/v2`.
+    Scim,
     System,
 }
 

@@ -36,6 +36,8 @@ pub enum WriteError {
     LastAdmin,
     #[error("a user with this email already exists")]
     EmailTaken,
+    #[error("a user with this external id already exists")]
+    ExternalIdTaken,
     /// A value the stored state refuses (e.g. a wrong current password).
     #[error("validation failed")]
     Invalid(FieldErrors),
@@ -49,6 +51,7 @@ impl From<sqlx::Error> for WriteError {
     fn from(error: sqlx::Error) -> Self {
         match db::violated_unique_constraint(&error) {
             Some("users_email_key") => Self::EmailTaken,
+            Some("users_external_id_key") => Self::ExternalIdTaken,
             _ => Self::Database(error),
         }
     }

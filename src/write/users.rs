@@ -7,8 +7,8 @@ use crate::{
         users::{NewUserRecord, UserChangesRecord, UserRow, WriteOutcome},
     },
     domain::{
-        DisabledReason, ExpectedVersion, FieldErrors, NewUser, Password, UserChanges, UserEmail,
-        UserName, UserStatus,
+        DisabledReason, ExpectedVersion, ExternalId, FieldErrors, NewUser, Password, UserChanges,
+        UserEmail, UserName, UserStatus,
     },
 };
 
@@ -23,6 +23,9 @@ impl Writer {
                 email: user.email.as_str(),
                 is_admin: user.is_admin,
                 password_hash,
+                external_id: user.external_id.as_ref().map(ExternalId::as_str),
+                status: user.status.as_str(),
+                disabled_reason: user.disabled_reason.as_ref().map(DisabledReason::as_str),
             },
         )
         .await?;
@@ -55,6 +58,10 @@ impl Writer {
                 password_hash,
                 status: changes.status.map(UserStatus::as_str),
                 disabled_reason: changes.disabled_reason.as_ref().map(DisabledReason::as_str),
+                external_id: changes
+                    .external_id
+                    .as_ref()
+                    .map(|id| id.as_ref().map(ExternalId::as_str)),
             },
             expected.versions(),
         )

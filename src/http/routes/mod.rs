@@ -7,6 +7,7 @@ pub mod health;
 pub mod import;
 pub mod lifecycle;
 pub mod root;
+pub mod scim;
 pub mod tokens;
 pub mod users;
 pub mod webhooks;

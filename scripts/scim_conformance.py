@@ -1,0 +1,86 @@
+"""Runs scim2-cli's compliance checks (`scim2 --url URL test`) with one change to
+how scim2-tester invents data, none to its checks.
+
+useradmin's SCIM users are keyed by email: `userName` is the email, and a primary
+email given beside it must equal it; the one name is both `name.formatted` and
+`displayName`; the one email is of type "work". scim2-tester invents a UUID as
+`userName`, an unrelated email of a random type and unrelated names, which that
+rule refuses. So its value generators (`scim2_tester.filling`) are wrapped:
+  * `userName` becomes a random address, and the primary email equals it;
+  * an email it invents is a random address of type "work", primary;
+  * `displayName` equals `name.formatted` in a resource it fills.
+Usage: python scim_conformance.py URL   (the token in SCIM_TOKEN)
+"""
+
+import os
+import sys
+import uuid
+
+import scim2_tester.checkers.patch_add as patch_add
+import scim2_tester.checkers.patch_replace as patch_replace
+import scim2_tester.checkers.resource_put as resource_put
+import scim2_tester.filling as filling
+import scim2_tester.utils as utils
+
+original_generate = filling.generate_random_value
+original_fill = filling.fill_with_random_values
+
+
+def address() -> str:
+    return f"scim-{uuid.uuid4().hex[:16]}@example.com"
+
+
+def make_email_like(entry, value=None):
+    """An email entry as useradmin keeps it: work, primary, a real address."""
+    if hasattr(entry, "value"):
+        entry.value = value or address()
+    if hasattr(entry, "type"):
+        entry.type = "work"
+    if hasattr(entry, "primary"):
+        entry.primary = True
+    return entry
+
+
+def generate(context, path, mutability=None, required=None):
+    value = original_generate(context, path, mutability=mutability, required=required)
+    if value is None:
+        return value
+    name = str(path).lower()
+    if name.endswith("username") or name.endswith("emails.value"):
+        return address()
+    if name.endswith("emails.type"):
+        return "work"
+    if name.endswith("emails") and isinstance(value, list):
+        return [make_email_like(value[0])] if value else value
+    return value
+
+
+def fill(context, obj, paths=None, mutability=None, required=None):
+    obj = original_fill(context, obj, paths=paths, mutability=mutability, required=required)
+    if getattr(obj, "user_name", None) is not None:
+        obj.user_name = address()
+        emails = getattr(obj, "emails", None)
+        if emails:
+            obj.emails = [make_email_like(emails[0], obj.user_name)]
+    elif hasattr(obj, "value") and hasattr(obj, "primary") and hasattr(obj, "type"):
+        make_email_like(obj)
+    name = getattr(obj, "name", None)
+    if name is not None and getattr(name, "formatted", None) and hasattr(obj, "display_name"):
+        obj.display_name = name.formatted
+    return obj
+
+
+filling.generate_random_value = generate
+filling.fill_with_random_values = fill
+patch_add.generate_random_value = generate
+patch_replace.generate_random_value = generate
+resource_put.fill_with_random_values = fill
+if hasattr(utils, "fill_with_random_values"):
+    utils.fill_with_random_values = fill
+
+from scim2_cli import cli  # noqa: E402
+
+if __name__ == "__main__":
+    url = sys.argv[1]
+    os.environ.setdefault("SCIM_CLI_HEADERS", f"Authorization: Bearer {os.environ['SCIM_TOKEN']}")
+    sys.exit(cli(["--url", url, "test", *sys.argv[2:]]))

@@ -1,0 +1,370 @@
+//! A user as a SCIM resource: what is sent out, and what a create or replace
+//! body may carry, parsed into the service's own typed values.
+//!
+//! The service keeps one email (which is the `userName`) and one name. On the way
+//! in, the name is `name.formatted`, else `displayName`, else `givenName
+//! familyName`; on the way out it is both `name.formatted` and `displayName`.
+//! Attributes the service does not keep (phone numbers, the enterprise
+//! extension, a password, …) are accepted and ignored, as identity providers
+//! send them by default.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use time::{OffsetDateTime, format_description::well_known::Rfc3339};
+
+use super::{USER_SCHEMA, error::ScimError};
+use crate::{
+    db::users::UserRow,
+    domain::{ExternalId, UserEmail, UserName},
+};
+
+/// The one email's `type`.
+pub const EMAIL_TYPE: &str = "work";
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScimUser {
+    pub schemas: [&'static str; 1],
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    pub user_name: String,
+    pub name: ScimName,
+    pub display_name: String,
+    pub emails: [ScimEmail; 1],
+    pub active: bool,
+    pub meta: Meta,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ScimName {
+    pub formatted: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ScimEmail {
+    pub value: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub primary: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Meta {
+    pub resource_type: &'static str,
+    pub created: String,
+    pub last_modified: String,
+    pub location: String,
+    pub version: String,
+}
+
+/// `W/"<version>"`: `meta.version` and the `ETag` header.
+pub fn weak_etag(version: i32) -> String {
+    format!("W/\"{version}\"")
+}
+
+fn timestamp(at: OffsetDateTime) -> String {
+    at.format(&Rfc3339).unwrap_or_default()
+}
+
+impl ScimUser {
+    /// `base` is the absolute URL of `/scim/v2`.
+    pub fn from_row(row: &UserRow, base: &str) -> Self {
+        Self {
+            schemas: [USER_SCHEMA],
+            id: row.id.to_string(),
+            external_id: row.external_id.clone(),
+            user_name: row.email.clone(),
+            name: ScimName {
+                formatted: row.name.clone(),
+            },
+            display_name: row.name.clone(),
+            emails: [ScimEmail {
+                value: row.email.clone(),
+                kind: EMAIL_TYPE,
+                primary: true,
+            }],
+            active: row.status == "active",
+            meta: Meta {
+                resource_type: "User",
+                created: timestamp(row.created_at),
+                last_modified: timestamp(row.updated_at),
+                location: format!("{base}/Users/{}", row.id),
+                version: weak_etag(row.version),
+            },
+        }
+    }
+}
+
+/// The attributes of a user that SCIM can write, as the service keeps them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserState {
+    pub email: UserEmail,
+    pub name: UserName,
+    pub active: bool,
+    pub external_id: Option<ExternalId>,
+}
+
+impl UserState {
+    pub fn of_row(row: &UserRow) -> Result<Self, ScimError> {
+        // Rows written through any door hold valid values; a row edited by hand
+        // into something invalid is reported rather than guessed at.
+        let email = UserEmail::parse(&row.email)
+            .map_err(|e| ScimError::invalid_value(format!("the stored email {e}")))?;
+        let name = UserName::parse(&row.name)
+            .map_err(|e| ScimError::invalid_value(format!("the stored name {e}")))?;
+        let external_id = row
+            .external_id
+            .as_deref()
+            .map(ExternalId::parse)
+            .transpose()
+            .map_err(|e| ScimError::invalid_value(format!("the stored externalId {e}")))?;
+        Ok(Self {
+            email,
+            name,
+            active: row.status == "active",
+            external_id,
+        })
+    }
+}
+
+/// Looks up `key` in a JSON object ignoring letter case (SCIM attribute names
+/// are case-insensitive), and also under the core User schema's URN.
+pub fn field<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    object
+        .iter()
+        .find(|(k, _)| super::filter::strip_schema(k).eq_ignore_ascii_case(key))
+        .map(|(_, v)| v)
+}
+
+/// A string attribute; `null` reads as absent.
+pub fn string_value(value: &Value, attribute: &str) -> Result<Option<String>, ScimError> {
+    match value {
+        Value::Null => Ok(None),
+        Value::String(text) => Ok(Some(text.clone())),
+        _ => Err(ScimError::invalid_value(format!(
+            "{attribute} must be a string"
+        ))),
+    }
+}
+
+/// `active`: a boolean, or the strings "true"/"false" in any letter case
+/// (Microsoft Entra sends `"False"`).
+pub fn active_value(value: &Value) -> Result<bool, ScimError> {
+    match value {
+        Value::Bool(active) => Ok(*active),
+        Value::String(text) if text.eq_ignore_ascii_case("true") => Ok(true),
+        Value::String(text) if text.eq_ignore_ascii_case("false") => Ok(false),
+        _ => Err(ScimError::invalid_value("active must be true or false")),
+    }
+}
+
+pub fn parse_email(raw: &str, attribute: &str) -> Result<UserEmail, ScimError> {
+    UserEmail::parse(raw).map_err(|e| ScimError::invalid_value(format!("{attribute} {e}")))
+}
+
+pub fn parse_name(raw: &str, attribute: &str) -> Result<UserName, ScimError> {
+    UserName::parse(raw).map_err(|e| ScimError::invalid_value(format!("{attribute} {e}")))
+}
+
+pub fn parse_external_id(raw: Option<&str>) -> Result<Option<ExternalId>, ScimError> {
+    raw.map(|raw| {
+        ExternalId::parse(raw).map_err(|e| ScimError::invalid_value(format!("externalId {e}")))
+    })
+    .transpose()
+}
+
+/// The primary email of an `emails` value: the entry marked primary, else the
+/// only one. Several entries with none primary name no primary email.
+pub fn primary_email(emails: &Value) -> Result<Option<String>, ScimError> {
+    let entries = match emails {
+        Value::Null => return Ok(None),
+        Value::Array(entries) => entries,
+        _ => return Err(ScimError::invalid_value("emails must be a list")),
+    };
+    let mut values = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let Value::Object(entry) = entry else {
+            return Err(ScimError::invalid_value("each of emails must be an object"));
+        };
+        let value = field(entry, "value")
+            .map(|v| string_value(v, "emails.value"))
+            .transpose()?
+            .flatten();
+        let primary = match field(entry, "primary") {
+            None | Some(Value::Null) => false,
+            Some(flag) => active_value(flag)
+                .map_err(|_| ScimError::invalid_value("emails.primary must be true or false"))?,
+        };
+        values.push((value, primary));
+    }
+    let mut primaries = values.iter().filter(|(_, primary)| *primary);
+    let chosen = match (primaries.next(), primaries.next()) {
+        (Some(_), Some(_)) => {
+            return Err(ScimError::invalid_value(
+                "only one of emails may be primary",
+            ));
+        }
+        (Some((value, _)), None) => value.clone(),
+        (None, _) if values.len() == 1 => values[0].0.clone(),
+        (None, _) => None,
+    };
+    Ok(chosen)
+}
+
+/// A name from `name.formatted`, else `displayName`, else `givenName
+/// familyName`.
+pub fn name_from_parts(
+    formatted: Option<&str>,
+    display_name: Option<&str>,
+    given: Option<&str>,
+    family: Option<&str>,
+) -> Option<String> {
+    fn present(s: Option<&str>) -> Option<&str> {
+        s.map(str::trim).filter(|s| !s.is_empty())
+    }
+    if let Some(name) = present(formatted).or(present(display_name)) {
+        return Some(name.to_owned());
+    }
+    let joined = [present(given), present(family)]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    (!joined.is_empty()).then_some(joined)
+}
+
+/// A create or replace body, parsed. `active` is absent when not sent: a
+/// create makes the user active, a replace leaves its status as it is.
+#[derive(Debug)]
+pub struct UserInput {
+    pub email: UserEmail,
+    pub name: UserName,
+    pub active: Option<bool>,
+    pub external_id: Option<ExternalId>,
+}
+
+impl UserInput {
+    pub fn parse(body: &Value) -> Result<Self, ScimError> {
+        let Value::Object(body) = body else {
+            return Err(ScimError::bad_request(
+                super::error::ScimType::InvalidSyntax,
+                "the body must be a JSON object",
+            ));
+        };
+        let user_name = field(body, "userName")
+            .map(|v| string_value(v, "userName"))
+            .transpose()?
+            .flatten()
+            .ok_or_else(|| ScimError::invalid_value("userName is required"))?;
+        let email = parse_email(&user_name, "userName")?;
+        if let Some(primary) = field(body, "emails")
+            .map(primary_email)
+            .transpose()?
+            .flatten()
+            && !primary.trim().eq_ignore_ascii_case(email.as_str())
+        {
+            return Err(ScimError::invalid_value(
+                "the primary email must equal userName (ignoring letter case)",
+            ));
+        }
+
+        let text = |object: &Map<String, Value>, key: &str| -> Result<Option<String>, ScimError> {
+            field(object, key)
+                .map(|v| string_value(v, key))
+                .transpose()
+                .map(Option::flatten)
+        };
+        let (formatted, given, family) = match field(body, "name") {
+            None | Some(Value::Null) => (None, None, None),
+            Some(Value::Object(name)) => (
+                text(name, "formatted")?,
+                text(name, "givenName")?,
+                text(name, "familyName")?,
+            ),
+            Some(_) => return Err(ScimError::invalid_value("name must be an object")),
+        };
+        let display_name = text(body, "displayName")?;
+        let name = name_from_parts(
+            formatted.as_deref(),
+            display_name.as_deref(),
+            given.as_deref(),
+            family.as_deref(),
+        )
+        .ok_or_else(|| {
+            ScimError::invalid_value(
+                "a name is required: name.formatted, displayName, or name.givenName and name.familyName",
+            )
+        })?;
+        let name = parse_name(&name, "name")?;
+        let active = field(body, "active")
+            .filter(|v| !v.is_null())
+            .map(active_value)
+            .transpose()?;
+        let external_id = parse_external_id(text(body, "externalId")?.as_deref())?;
+        Ok(Self {
+            email,
+            name,
+            active,
+            external_id,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn the_name_comes_from_formatted_then_display_name_then_its_parts() {
+        let base = json!({"userName": "ada@example.com"});
+        let with = |extra: Value| {
+            let mut body = base.clone();
+            body.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            UserInput::parse(&body).map(|input| input.name.as_str().to_owned())
+        };
+        assert_eq!(
+            with(json!({"name": {"formatted": "Ada L."}, "displayName": "Ada"})).unwrap(),
+            "Ada L."
+        );
+        assert_eq!(with(json!({"displayName": "Ada"})).unwrap(), "Ada");
+        assert_eq!(
+            with(json!({"name": {"givenName": "Ada", "familyName": "Lovelace"}})).unwrap(),
+            "Ada Lovelace"
+        );
+        assert!(with(json!({})).is_err());
+    }
+
+    #[test]
+    fn the_primary_email_must_be_the_user_name() {
+        let ok = json!({"userName": "Ada@Example.com", "displayName": "Ada",
+            "emails": [{"value": "other@example.com"}, {"value": "ada@example.com", "primary": true}]});
+        assert_eq!(
+            UserInput::parse(&ok).unwrap().email.as_str(),
+            "Ada@Example.com"
+        );
+        let bad = json!({"userName": "ada@example.com", "displayName": "Ada",
+            "emails": [{"value": "bob@example.com", "primary": true}]});
+        assert!(
+            UserInput::parse(&bad)
+                .unwrap_err()
+                .detail
+                .contains("primary")
+        );
+    }
+
+    #[test]
+    fn active_may_be_a_string_in_any_letter_case() {
+        let body = json!({"userName": "a@example.com", "displayName": "A", "active": "False"});
+        assert_eq!(UserInput::parse(&body).unwrap().active, Some(false));
+        let body = json!({"USERNAME": "a@example.com", "displayname": "A", "Active": "TRUE"});
+        assert_eq!(UserInput::parse(&body).unwrap().active, Some(true));
+        let body = json!({"userName": "a@example.com", "displayName": "A", "active": "maybe"});
+        assert!(UserInput::parse(&body).is_err());
+    }
+}
