@@ -772,3 +772,133 @@ async fn an_admin_disabled_through_scim_cannot_log_in_and_the_last_admin_stays()
     let (_, admin) = app.get_json(&format!("/users/{}", app.admin_id)).await;
     assert_eq!(admin["status"], "active");
 }
+
+/// A small, seeded generator: the same cases on every run.
+struct Cases(u64);
+
+impl Cases {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
+        from[(self.next() % from.len() as u64) as usize]
+    }
+}
+
+#[tokio::test]
+async fn random_filters_and_patches_never_fail_the_server() {
+    let app = spawn_app().await;
+    let (_, created) = create(&app, user("target@example.com", "Target")).await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let pieces = [
+        "userName",
+        "emails",
+        "emails.value",
+        "externalId",
+        "active",
+        "meta.created",
+        "id",
+        "name.formatted",
+        "displayName",
+        "eq",
+        "ne",
+        "co",
+        "sw",
+        "ew",
+        "pr",
+        "gt",
+        "le",
+        "and",
+        "or",
+        "not",
+        "(",
+        ")",
+        "[",
+        "]",
+        "\"x\"",
+        "\"%\"",
+        "\"\\\\\"",
+        "\"'\"",
+        "true",
+        "false",
+        "null",
+        "42",
+        "\"2024-01-01T00:00:00Z\"",
+        "\"",
+        "\\",
+        "type",
+        "value",
+        "primary",
+        ".",
+        "urn:ietf:params:scim:schemas:core:2.0:User:userName",
+        "\u{0}",
+        "é",
+        "😀",
+    ];
+    let mut cases = Cases(0x5c1a_2026);
+    for _ in 0..300 {
+        let length = 1 + cases.next() % 9;
+        let filter: Vec<&str> = (0..length).map(|_| cases.pick(&pieces)).collect();
+        let filter = filter.join(" ");
+        let response = app
+            .api
+            .get(app.url(&format!("/scim/v2/Users?filter={}", encoded(&filter))))
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = scim_of(response).await;
+        assert!(
+            status == 200 || status == 400,
+            "{filter:?}: {status} {body}"
+        );
+        if status == 400 {
+            assert_eq!(body["scimType"], "invalidFilter", "{filter:?}: {body}");
+        }
+    }
+    let ops = ["add", "Replace", "remove", "move", ""];
+    let paths = [
+        "userName",
+        "active",
+        "emails[type eq \"work\"].value",
+        "emails[",
+        "name.givenName",
+        "name",
+        "externalId",
+        "id",
+        "meta.version",
+        "phoneNumbers",
+        "emails]",
+        "",
+    ];
+    let values = [
+        json!("x"),
+        json!(""),
+        json!(null),
+        json!(true),
+        json!("False"),
+        json!(7),
+        json!({"formatted": "F"}),
+        json!([{"value": "v@example.com", "primary": true}]),
+        json!(["a", 1]),
+        json!({"active": "maybe"}),
+        json!("new@example.com"),
+    ];
+    for _ in 0..200 {
+        let operation = json!({
+            "op": cases.pick(&ops),
+            "path": cases.pick(&paths),
+            "value": values[(cases.next() % values.len() as u64) as usize].clone(),
+        });
+        let (status, body) = patch(&app, &id, json!([operation])).await;
+        assert!(
+            status == 200 || status == 400 || status == 409,
+            "{operation}: {status} {body}"
+        );
+    }
+    let (status, _) = get(&app, &format!("/scim/v2/Users/{id}")).await;
+    assert_eq!(status, 200, "the user is still there");
+}
