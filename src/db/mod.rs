@@ -8,6 +8,7 @@ pub mod import;
 pub mod secrets;
 pub mod seed;
 pub mod tokens;
+pub mod two_factor;
 pub mod users;
 pub mod webhooks;
 

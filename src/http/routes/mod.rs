@@ -8,5 +8,6 @@ pub mod import;
 pub mod lifecycle;
 pub mod root;
 pub mod tokens;
+pub mod two_factor;
 pub mod users;
 pub mod webhooks;
