@@ -18,6 +18,7 @@ mod import;
 mod lifecycle;
 mod openapi;
 mod root_and_limits;
+mod two_factor;
 mod users_list;
 mod users_write;
 mod webhooks;

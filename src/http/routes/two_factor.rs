@@ -322,6 +322,8 @@ impl Enroller {
         state: &AppState,
         parts: &mut axum::http::request::Parts,
     ) -> AppResult<Self> {
+        // A page for browsers only: JSON clients get 404, as for every such page.
+        html_only(Format::from_headers(&parts.headers))?;
         let session = AdminSession::from_request_parts(parts, state).await?;
         if tokens_bearer(parts).is_none()
             && let Some((pending, account)) = pending_account(state, &session).await?
