@@ -16,12 +16,12 @@ use crate::helpers::{
     csrf_in, database_url_for, json_of, redis_url, session_cookie, spawn_app, spawn_app_with,
 };
 
-const STEP: u64 = 30;
+pub(crate) const STEP: u64 = 30;
 
 // ---------------------------------------------------------------------------
 // RFC 6238, independently.
 
-fn base32_decode(text: &str) -> Vec<u8> {
+pub(crate) fn base32_decode(text: &str) -> Vec<u8> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     let mut bits = 0u64;
     let mut count = 0;
@@ -43,7 +43,7 @@ fn base32_decode(text: &str) -> Vec<u8> {
 }
 
 /// The 6-digit code of time step `step` (HOTP of the step, RFC 4226 §5.3).
-fn code(secret: &[u8], step: u64) -> String {
+pub(crate) fn code(secret: &[u8], step: u64) -> String {
     let mut mac = Hmac::<sha1::Sha1>::new_from_slice(secret).unwrap();
     mac.update(&step.to_be_bytes());
     let digest = mac.finalize().into_bytes();
@@ -54,7 +54,7 @@ fn code(secret: &[u8], step: u64) -> String {
 
 /// A code of a step three away from `step` that no step within one of it
 /// shares (codes of different steps collide one time in a million).
-fn far_code(secret: &[u8], step: u64) -> String {
+pub(crate) fn far_code(secret: &[u8], step: u64) -> String {
     let near: Vec<String> = (step - 2..=step + 2).map(|s| code(secret, s)).collect();
     (step + 3..)
         .map(|s| code(secret, s))
@@ -79,7 +79,7 @@ fn the_tests_own_totp_matches_rfc_6238() {
     );
 }
 
-fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
