@@ -53,7 +53,11 @@ impl CodeThrottle {
     /// Counts an attempt; 429 once the admin is over the limit.
     pub async fn attempt(&self, user_id: i64) -> Result<(), AppError> {
         let answer: Vec<i64> = Script::from_lua(ATTEMPT_SCRIPT)
-            .evalsha_with_reload(self.redis.next(), vec![self.key(user_id)], vec![WINDOW_SECS])
+            .evalsha_with_reload(
+                self.redis.next(),
+                vec![self.key(user_id)],
+                vec![WINDOW_SECS],
+            )
             .await
             .map_err(unavailable)?;
         let &[count, ttl] = answer.as_slice() else {
@@ -72,7 +76,11 @@ impl CodeThrottle {
     /// A right code takes its own attempt back (wrong ones stay counted).
     pub async fn succeeded(&self, user_id: i64) -> Result<(), AppError> {
         let _: i64 = Script::from_lua(GIVE_BACK_SCRIPT)
-            .evalsha_with_reload(self.redis.next(), vec![self.key(user_id)], Vec::<i64>::new())
+            .evalsha_with_reload(
+                self.redis.next(),
+                vec![self.key(user_id)],
+                Vec::<i64>::new(),
+            )
             .await
             .map_err(unavailable)?;
         Ok(())

@@ -66,7 +66,9 @@ pub struct Enrolment {
 
 pub fn enrolment(secret: &[u8], account: &str) -> anyhow::Result<Enrolment> {
     let totp = totp(secret, account).map_err(|e| anyhow::anyhow!("TOTP: {e}"))?;
-    let uri = totp.to_url().map_err(|e| anyhow::anyhow!("TOTP URI: {e}"))?;
+    let uri = totp
+        .to_url()
+        .map_err(|e| anyhow::anyhow!("TOTP URI: {e}"))?;
     let svg = qrcode::QrCode::new(uri.as_bytes())?
         .render::<qrcode::render::svg::Color>()
         .min_dimensions(240, 240)
@@ -146,7 +148,9 @@ mod tests {
             let at = (step as i64 + offset) as u64 * STEP_SECS;
             let code = code_at(&secret, at).unwrap();
             // A code of a far step may collide with a near one by chance (1 in 10^6).
-            if (-1..=1).all(|near| code_at(&secret, (step as i64 + near) as u64 * STEP_SECS).unwrap() != code) {
+            if (-1..=1).all(|near| {
+                code_at(&secret, (step as i64 + near) as u64 * STEP_SECS).unwrap() != code
+            }) {
                 assert_eq!(matching_step(&secret, &code, now), None, "offset {offset}");
             }
         }
@@ -163,7 +167,13 @@ mod tests {
             shown.secret_text.replace(' ', ""),
             "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
         );
-        assert!(shown.uri.starts_with("otpauth://totp/useradmin:ada_admin%40example.com?"), "{}", shown.uri);
+        assert!(
+            shown
+                .uri
+                .starts_with("otpauth://totp/useradmin:ada_admin%40example.com?"),
+            "{}",
+            shown.uri
+        );
         assert!(shown.uri.contains("issuer=useradmin"), "{}", shown.uri);
         assert!(shown.qr_data_uri.starts_with("data:image/svg+xml;base64,"));
         let svg = base64::engine::general_purpose::STANDARD

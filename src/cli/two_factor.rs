@@ -18,7 +18,10 @@ pub async fn reset(settings: Settings, email: &str) -> anyhow::Result<ExitCode> 
             user.email
         );
     } else {
-        println!("{} had no two-factor login; nothing was changed", user.email);
+        println!(
+            "{} had no two-factor login; nothing was changed",
+            user.email
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -20,9 +20,7 @@ use utoipa::{
 
 use super::{
     forms::{BulkInput, DisableInput, NewToken, UserInput},
-    routes::{
-        audit, export, health, import, lifecycle, root, tokens, two_factor, users, webhooks,
-    },
+    routes::{audit, export, health, import, lifecycle, root, tokens, two_factor, users, webhooks},
     views::{
         AuditActorView, AuditEventView, AuditPageView, AuditSubjectView, DeletedUserView,
         MessageView, Source, TokenView, UserListResponse, UserView,

@@ -1895,7 +1895,10 @@ async fn an_admin_turns_on_two_factor_login_and_logs_in_with_a_code() {
         .unwrap()
         .unwrap_or_default();
     let secret_text = text_of(&browser, "#secret").await;
-    eprintln!("enrolment page: h1 \"Two-factor login\"; QR image {qr_width} px wide, alt {qr_alt:?}; key shown as {:?}", secret_text.len());
+    eprintln!(
+        "enrolment page: h1 \"Two-factor login\"; QR image {qr_width} px wide, alt {qr_alt:?}; key shown as {:?}",
+        secret_text.len()
+    );
     let secret = base32_decode(&secret_text);
     assert_eq!(secret.len(), 20);
     check_page(&browser, "two-factor-enrol", &mut problems).await;
@@ -1917,14 +1920,22 @@ async fn an_admin_turns_on_two_factor_login_and_logs_in_with_a_code() {
     // A wrong code, then the right one.
     let (enrol_code, enrol_step) = fresh_code(&secret, 0);
     fill(&browser, "#code", &far_code(&secret, enrol_step)).await;
-    click(&browser, "form[action='/account/2fa/enable'] button[type=submit]").await;
+    click(
+        &browser,
+        "form[action='/account/2fa/enable'] button[type=submit]",
+    )
+    .await;
     assert_error_summary(&browser, "code").await;
     let refused = text_of(&browser, ".error-summary li").await;
     eprintln!("a wrong enrolment code: {refused:?}");
     // The secret is the same after the refusal.
     assert_eq!(text_of(&browser, "#secret").await, secret_text);
     fill(&browser, "#code", &enrol_code).await;
-    click(&browser, "form[action='/account/2fa/enable'] button[type=submit]").await;
+    click(
+        &browser,
+        "form[action='/account/2fa/enable'] button[type=submit]",
+    )
+    .await;
     assert_eq!(text_of(&browser, "main h1").await, "Your recovery codes");
     let codes = browser
         .find_all(Locator::Css(".recovery-codes code"))
@@ -1952,17 +1963,27 @@ async fn an_admin_turns_on_two_factor_login_and_logs_in_with_a_code() {
     fill(&browser, "#password", ADMIN_PASSWORD).await;
     click(&browser, "form[action='/login'] button[type=submit]").await;
     assert_eq!(at(&browser).await, "/login/2fa");
-    eprintln!("after the password: {} with {:?}", at(&browser).await, text_of(&browser, "main h1").await);
+    eprintln!(
+        "after the password: {} with {:?}",
+        at(&browser).await,
+        text_of(&browser, "main h1").await
+    );
     check_page(&browser, "two-factor-second-step", &mut problems).await;
     browser.goto(&app.url("/users")).await.unwrap();
-    assert!(at(&browser).await.starts_with("/login"), "not logged in yet");
+    assert!(
+        at(&browser).await.starts_with("/login"),
+        "not logged in yet"
+    );
     browser.goto(&app.url("/login/2fa")).await.unwrap();
 
     fill(&browser, "#code", &far_code(&secret, enrol_step + 1)).await;
     click(&browser, "form[action='/login/2fa'] button[type=submit]").await;
     assert_eq!(at(&browser).await, "/login/2fa");
     assert_error_summary(&browser, "code").await;
-    eprintln!("a wrong code: {:?}", text_of(&browser, ".error-summary li").await);
+    eprintln!(
+        "a wrong code: {:?}",
+        text_of(&browser, ".error-summary li").await
+    );
     check_page(&browser, "two-factor-second-step-error", &mut problems).await;
 
     let (login_code, _) = fresh_code(&secret, enrol_step);
@@ -1971,7 +1992,10 @@ async fn an_admin_turns_on_two_factor_login_and_logs_in_with_a_code() {
     assert_eq!(at(&browser).await, "/users");
     let flash = text_of(&browser, ".flash").await;
     assert_eq!(flash, "Welcome, Administrator.");
-    eprintln!("after the code: {} with the flash {flash:?}", at(&browser).await);
+    eprintln!(
+        "after the code: {} with the flash {flash:?}",
+        at(&browser).await
+    );
 
     assert_no_problems(&problems);
     browser.close().await.unwrap();

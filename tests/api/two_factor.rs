@@ -26,7 +26,10 @@ pub(crate) fn base32_decode(text: &str) -> Vec<u8> {
     let mut bits = 0u64;
     let mut count = 0;
     let mut out = Vec::new();
-    for c in text.bytes().filter(|c| !c.is_ascii_whitespace() && *c != b'=') {
+    for c in text
+        .bytes()
+        .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
+    {
         let value = ALPHABET
             .iter()
             .position(|&a| a == c.to_ascii_uppercase())
@@ -120,7 +123,12 @@ fn recovery_codes_on(html: &str) -> Vec<String> {
         .collect()
 }
 
-async fn post_form(client: &Client, app: &TestApp, path: &str, fields: &[(&str, &str)]) -> Response {
+async fn post_form(
+    client: &Client,
+    app: &TestApp,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> Response {
     client
         .post(app.url(path))
         .form(fields)
@@ -138,7 +146,10 @@ async fn enrol(app: &TestApp, client: &Client, step: u64) -> (Vec<u8>, Vec<Strin
         client,
         app,
         "/account/2fa/enable",
-        &[("csrf_token", &csrf_in(&page)), ("code", &code(&secret, step))],
+        &[
+            ("csrf_token", &csrf_in(&page)),
+            ("code", &code(&secret, step)),
+        ],
     )
     .await;
     assert_eq!(response.status(), 200, "confirming the enrolment");
@@ -179,7 +190,9 @@ async fn admin_with_password(app: &TestApp, email: &str, password: &str) -> i64 
     let response = app
         .api
         .post(app.url("/users"))
-        .json(&json!({"name": "Other Admin", "email": email, "is_admin": true, "password": password}))
+        .json(
+            &json!({"name": "Other Admin", "email": email, "is_admin": true, "password": password}),
+        )
         .send()
         .await
         .unwrap();
@@ -204,21 +217,45 @@ async fn enrolment_shows_a_qr_code_and_the_secret_and_needs_a_right_code() {
         .to_owned();
     assert!(csp.contains("img-src 'self' data:"), "{csp}");
     let page = response.text().await.unwrap();
-    assert!(page.contains("<img src=\"data:image/svg+xml;base64,"), "a QR code drawn on the server");
+    assert!(
+        page.contains("<img src=\"data:image/svg+xml;base64,"),
+        "a QR code drawn on the server"
+    );
     assert!(!page.contains("<script"), "no script");
-    assert!(page.contains("otpauth://totp/useradmin:admin%40example.com?secret="), "{page}");
+    assert!(
+        page.contains("otpauth://totp/useradmin:admin%40example.com?secret="),
+        "{page}"
+    );
     assert!(page.contains("issuer=useradmin"));
     let secret = secret_on(&page);
     assert_eq!(secret.len(), 20);
     // The same secret on a reload, until it is confirmed.
-    assert_eq!(secret_on(&app.page(&client, "/account/2fa", 200).await), secret);
+    assert_eq!(
+        secret_on(&app.page(&client, "/account/2fa", 200).await),
+        secret
+    );
 
     let step = settled_step().await;
     let csrf = csrf_in(&page);
-    let wrong = format!("{:06}", (code(&secret, step).parse::<u32>().unwrap() + 1) % 1_000_000);
-    let refused = post_form(&client, &app, "/account/2fa/enable", &[("csrf_token", &csrf), ("code", &wrong)]).await;
+    let wrong = format!(
+        "{:06}",
+        (code(&secret, step).parse::<u32>().unwrap() + 1) % 1_000_000
+    );
+    let refused = post_form(
+        &client,
+        &app,
+        "/account/2fa/enable",
+        &[("csrf_token", &csrf), ("code", &wrong)],
+    )
+    .await;
     assert_eq!(refused.status(), 422);
-    assert!(refused.text().await.unwrap().contains("That code is not right"));
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("That code is not right")
+    );
 
     let (_, codes) = enrol(&app, &client, step).await;
     for recovery in &codes {
@@ -226,7 +263,10 @@ async fn enrolment_shows_a_qr_code_and_the_secret_and_needs_a_right_code() {
     }
     // Once on, the secret is never shown again.
     let page = app.page(&client, "/account/2fa", 200).await;
-    assert!(page.contains("Two-factor login is <strong>on</strong>"), "{page}");
+    assert!(
+        page.contains("Two-factor login is <strong>on</strong>"),
+        "{page}"
+    );
     assert!(page.contains("<strong id=\"recovery-codes-left\">10</strong>"));
     assert!(!page.contains("class=\"secret\""));
     assert!(!page.contains("otpauth://"));
@@ -269,7 +309,13 @@ async fn a_password_without_the_code_does_not_reach_the_users() {
     let half = session_cookie(&login).expect("a session after the password");
 
     // Half logged in: every other page sends the browser to log in.
-    for path in ["/users", "/tokens", "/audit", "/account/password", "/users/new"] {
+    for path in [
+        "/users",
+        "/tokens",
+        "/audit",
+        "/account/password",
+        "/users/new",
+    ] {
         let response = client.get(app.url(path)).send().await.unwrap();
         let location = assert_redirect(&response);
         assert!(location.starts_with("/login"), "{path} -> {location}");
@@ -293,9 +339,15 @@ async fn a_password_without_the_code_does_not_reach_the_users() {
         .unwrap();
     assert_eq!(token.status(), 401);
     // Nor reach the enrolment page (enrolment is not forced here).
-    assert!(assert_redirect(&client.get(app.url("/account/2fa")).send().await.unwrap()).starts_with("/login"));
+    assert!(
+        assert_redirect(&client.get(app.url("/account/2fa")).send().await.unwrap())
+            .starts_with("/login")
+    );
     // The login page sends it on to the second step.
-    assert_redirects_to(&client.get(app.url("/login")).send().await.unwrap(), "/login/2fa");
+    assert_redirects_to(
+        &client.get(app.url("/login")).send().await.unwrap(),
+        "/login/2fa",
+    );
 
     let done = second_step(&app, &client, &code(&secret, step)).await;
     assert_redirects_to(&done, "/users");
@@ -304,7 +356,11 @@ async fn a_password_without_the_code_does_not_reach_the_users() {
     let users = app.page(&client, "/users", 200).await;
     assert!(users.contains("Welcome, Administrator."), "{users}");
     let logins = audit_actions(&app, "login.succeeded").await;
-    assert_eq!(logins.len(), 2, "the first login, then the second after both steps");
+    assert_eq!(
+        logins.len(),
+        2,
+        "the first login, then the second after both steps"
+    );
 }
 
 #[tokio::test]
@@ -323,32 +379,69 @@ async fn a_code_is_accepted_once_and_wrong_codes_get_429_after_the_limit() {
     assert!(replayed.text().await.unwrap().contains("used already"));
 
     // A code works once.
-    assert_redirects_to(&second_step(&app, &first, &code(&secret, step)).await, "/users");
+    assert_redirects_to(
+        &second_step(&app, &first, &code(&secret, step)).await,
+        "/users",
+    );
     let second = browser();
     password_step(&app, &second, ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    assert_eq!(second_step(&app, &second, &code(&secret, step)).await.status(), 401);
+    assert_eq!(
+        second_step(&app, &second, &code(&secret, step))
+            .await
+            .status(),
+        401
+    );
     // Three steps away is too far.
-    assert_eq!(second_step(&app, &second, &far_code(&secret, step)).await.status(), 401);
+    assert_eq!(
+        second_step(&app, &second, &far_code(&secret, step))
+            .await
+            .status(),
+        401
+    );
     // Three wrong attempts so far; two more are let through, then 429.
     for typed in ["000000x", "12345"] {
         assert_eq!(second_step(&app, &second, typed).await.status(), 401);
     }
     let limited = second_step(&app, &second, "999999").await;
     assert_eq!(limited.status(), 429);
-    let retry_after: u64 = limited.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry_after: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=900).contains(&retry_after), "{retry_after}");
-    assert!(limited.text().await.unwrap().contains("Too many wrong codes"));
+    assert!(
+        limited
+            .text()
+            .await
+            .unwrap()
+            .contains("Too many wrong codes")
+    );
     // Even a right code now waits.
-    assert_eq!(second_step(&app, &second, &code(&secret, step + 1)).await.status(), 429);
-    assert!(assert_redirect(&second.get(app.url("/users")).send().await.unwrap()).starts_with("/login"));
+    assert_eq!(
+        second_step(&app, &second, &code(&secret, step + 1))
+            .await
+            .status(),
+        429
+    );
+    assert!(
+        assert_redirect(&second.get(app.url("/users")).send().await.unwrap()).starts_with("/login")
+    );
 
     let failed = audit_actions(&app, "login.second_step_failed").await;
-    assert_eq!(failed.len(), 5, "every wrong code before the limit is audited");
+    assert_eq!(
+        failed.len(),
+        5,
+        "every wrong code before the limit is audited"
+    );
     for event in &failed {
         assert_eq!(event["subject"]["id"], app.admin_id);
         assert_eq!(event["changes"], json!({}));
         let text = event.to_string();
-        assert!(!text.contains(&code(&secret, step)), "no code in the trail: {text}");
+        assert!(
+            !text.contains(&code(&secret, step)),
+            "no code in the trail: {text}"
+        );
     }
 }
 
@@ -374,7 +467,10 @@ async fn a_recovery_code_works_once() {
     assert_eq!(second_step(&app, &again, &codes[3]).await.status(), 401);
     assert_redirects_to(&second_step(&app, &again, &codes[4]).await, "/users");
     let page = app.page(&again, "/account/2fa", 200).await;
-    assert!(page.contains("<strong id=\"recovery-codes-left\">8</strong>"), "{page}");
+    assert!(
+        page.contains("<strong id=\"recovery-codes-left\">8</strong>"),
+        "{page}"
+    );
 }
 
 #[tokio::test]
@@ -387,14 +483,29 @@ async fn turning_two_factor_off_requires_a_code() {
 
     let csrf = csrf_in(&app.page(&client, "/account/2fa", 200).await);
     for typed in ["", "123"] {
-        let refused =
-            post_form(&client, &app, "/account/2fa/disable", &[("csrf_token", &csrf), ("code", typed)]).await;
+        let refused = post_form(
+            &client,
+            &app,
+            "/account/2fa/disable",
+            &[("csrf_token", &csrf), ("code", typed)],
+        )
+        .await;
         assert_eq!(refused.status(), 422, "{typed:?}");
     }
     // Without the page's CSRF token, nothing happens.
-    let forged = post_form(&client, &app, "/account/2fa/disable", &[("code", &code(&secret, step))]).await;
+    let forged = post_form(
+        &client,
+        &app,
+        "/account/2fa/disable",
+        &[("code", &code(&secret, step))],
+    )
+    .await;
     assert_eq!(forged.status(), 403);
-    assert!(app.page(&client, "/account/2fa", 200).await.contains("<strong>on</strong>"));
+    assert!(
+        app.page(&client, "/account/2fa", 200)
+            .await
+            .contains("<strong>on</strong>")
+    );
 
     let done = post_form(
         &client,
@@ -427,7 +538,10 @@ async fn require_2fa_forces_enrolment_right_after_the_password() {
         let location = assert_redirect(&client.get(app.url(path)).send().await.unwrap());
         assert!(location.starts_with("/login"), "{path} -> {location}");
     }
-    assert_redirects_to(&client.get(app.url("/login/2fa")).send().await.unwrap(), "/account/2fa");
+    assert_redirects_to(
+        &client.get(app.url("/login/2fa")).send().await.unwrap(),
+        "/account/2fa",
+    );
     let page = app.page(&client, "/account/2fa", 200).await;
     assert!(page.contains("requires two-factor login"), "{page}");
 
@@ -438,14 +552,20 @@ async fn require_2fa_forces_enrolment_right_after_the_password() {
         &client,
         &app,
         "/account/2fa/enable",
-        &[("csrf_token", &csrf_in(&page)), ("code", &code(&secret, step - 1))],
+        &[
+            ("csrf_token", &csrf_in(&page)),
+            ("code", &code(&secret, step - 1)),
+        ],
     )
     .await;
     assert_eq!(enrolled.status(), 200);
     assert_ne!(session_cookie(&enrolled).expect("a new session id"), before);
     let shown = enrolled.text().await.unwrap();
     assert_eq!(recovery_codes_on(&shown).len(), 10);
-    assert!(shown.contains("href=\"/users\""), "continues where the login was going");
+    assert!(
+        shown.contains("href=\"/users\""),
+        "continues where the login was going"
+    );
     app.page(&client, "/users", 200).await;
 
     // It cannot be turned off while required.
@@ -462,7 +582,10 @@ async fn require_2fa_forces_enrolment_right_after_the_password() {
     // Next time, the code is asked for.
     let again = browser();
     password_step(&app, &again, ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    assert_redirects_to(&second_step(&app, &again, &code(&secret, step)).await, "/users");
+    assert_redirects_to(
+        &second_step(&app, &again, &code(&secret, step)).await,
+        "/users",
+    );
     // Bearer tokens are a separate credential, unaffected.
     let (status, _) = app.get_json("/users").await;
     assert_eq!(status, 200);
@@ -473,17 +596,23 @@ async fn an_admin_resets_another_admins_two_factor() {
     let app = spawn_app().await;
     let other_id = admin_with_password(&app, "other@example.com", "other-admin-password").await;
     let other = browser();
-    app.log_in(&other, "other@example.com", "other-admin-password").await;
+    app.log_in(&other, "other@example.com", "other-admin-password")
+        .await;
     let step = settled_step().await;
     enrol(&app, &other, step).await;
 
     let admin = browser();
     app.log_in_as_admin(&admin).await;
     let page = app.page(&admin, &format!("/users/{other_id}"), 200).await;
-    assert!(page.contains("<dd class=\"two-factor-status\">On</dd>"), "{page}");
+    assert!(
+        page.contains("<dd class=\"two-factor-status\">On</dd>"),
+        "{page}"
+    );
     assert!(page.contains(&format!("action=\"/users/{other_id}/2fa/reset\"")));
     // No reset button for oneself, and the route refuses it too.
-    let own = app.page(&admin, &format!("/users/{}", app.admin_id), 200).await;
+    let own = app
+        .page(&admin, &format!("/users/{}", app.admin_id), 200)
+        .await;
     assert!(!own.contains("2fa/reset"));
     let response = app
         .api
@@ -511,7 +640,9 @@ async fn an_admin_resets_another_admins_two_factor() {
 
     // The password alone logs the other admin in now.
     let again = browser();
-    let login = app.log_in(&again, "other@example.com", "other-admin-password").await;
+    let login = app
+        .log_in(&again, "other@example.com", "other-admin-password")
+        .await;
     assert_redirects_to(&login, "/users");
 
     // By token (JSON): nothing left to reset; an unknown user is 404.
@@ -522,8 +653,16 @@ async fn an_admin_resets_another_admins_two_factor() {
         .await
         .unwrap();
     let (status, body) = json_of(response).await;
-    assert_eq!((status, body), (200, json!({"id": other_id, "reset": false})));
-    let response = app.api.post(app.url("/users/999999/2fa/reset")).send().await.unwrap();
+    assert_eq!(
+        (status, body),
+        (200, json!({"id": other_id, "reset": false}))
+    );
+    let response = app
+        .api
+        .post(app.url("/users/999999/2fa/reset"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 404);
 }
 
@@ -549,12 +688,22 @@ async fn the_cli_resets_two_factor() {
     let unknown = run("nobody@example.com");
     assert_eq!(unknown.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&unknown.stderr);
-    assert!(stderr.contains("no user has the email nobody@example.com"), "{stderr}");
+    assert!(
+        stderr.contains("no user has the email nobody@example.com"),
+        "{stderr}"
+    );
 
     let done = run("ADMIN@example.com");
-    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
     let stdout = String::from_utf8_lossy(&done.stdout);
-    assert!(stdout.contains("two-factor login of admin@example.com is reset"), "{stdout}");
+    assert!(
+        stdout.contains("two-factor login of admin@example.com is reset"),
+        "{stdout}"
+    );
     let events = audit_actions(&app, "2fa.reset").await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["via"], "cli");
@@ -581,19 +730,32 @@ async fn two_factor_login_works_across_two_instances() {
     // The password on one, the code on the other.
     let client = browser();
     password_step(&first, &client, ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    assert_redirects_to(&second_step(&second, &client, &code(&secret, step)).await, "/users");
+    assert_redirects_to(
+        &second_step(&second, &client, &code(&secret, step)).await,
+        "/users",
+    );
     second.page(&client, "/users", 200).await;
     first.page(&client, "/users", 200).await;
 
     // A code used on one is refused on the other.
     let replay = browser();
     password_step(&second, &replay, ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    assert_eq!(second_step(&first, &replay, &code(&secret, step)).await.status(), 401);
+    assert_eq!(
+        second_step(&first, &replay, &code(&secret, step))
+            .await
+            .status(),
+        401
+    );
     // Wrong codes count across both: one so far, four more, then 429 on either.
     for (i, typed) in ["111111", "222222", "333333", "444444"].iter().enumerate() {
         let app = if i % 2 == 0 { &second } else { &first };
         assert_eq!(second_step(app, &replay, typed).await.status(), 401);
     }
     assert_eq!(second_step(&second, &replay, "555555").await.status(), 429);
-    assert_eq!(second_step(&first, &replay, &code(&secret, step + 1)).await.status(), 429);
+    assert_eq!(
+        second_step(&first, &replay, &code(&secret, step + 1))
+            .await
+            .status(),
+        429
+    );
 }

@@ -55,8 +55,7 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/users/{id}/2fa/reset", post(reset))
 }
 
-const WRONG_CODE: &str =
-    "That code is not right, or it was used already. Enter the current code from your app, or a recovery code.";
+const WRONG_CODE: &str = "That code is not right, or it was used already. Enter the current code from your app, or a recovery code.";
 
 /// Called by the login once the password is right: whether a second step
 /// follows. If it does, the session is only half logged in and the answer is
@@ -80,7 +79,11 @@ pub async fn after_password(
             enrol: !enrolled,
         })
         .await?;
-    let to = if enrolled { "/login/2fa" } else { "/account/2fa" };
+    let to = if enrolled {
+        "/login/2fa"
+    } else {
+        "/account/2fa"
+    };
     Ok(Some(Redirect::to(to).into_response()))
 }
 
