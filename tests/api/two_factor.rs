@@ -418,12 +418,10 @@ async fn a_code_is_accepted_once_and_wrong_codes_get_429_after_the_limit() {
             .contains("Too many wrong codes")
     );
     // Even a right code now waits.
-    assert_eq!(
-        second_step(&app, &second, &code(&secret, step + 1))
-            .await
-            .status(),
-        429
-    );
+    let waits = second_step(&app, &second, &code(&secret, step + 1)).await;
+    let status = waits.status();
+    let location = waits.headers().get("location").cloned();
+    assert_eq!(status, 429, "{location:?} {}", waits.text().await.unwrap());
     assert!(
         assert_redirect(&second.get(app.url("/users")).send().await.unwrap()).starts_with("/login")
     );
@@ -758,4 +756,27 @@ async fn two_factor_login_works_across_two_instances() {
             .status(),
         429
     );
+}
+
+#[tokio::test]
+async fn a_half_logged_in_session_can_cancel_by_logging_out() {
+    let app = spawn_app().await;
+    let admin = browser();
+    app.log_in_as_admin(&admin).await;
+    enrol(&app, &admin, settled_step().await).await;
+
+    let client = browser();
+    password_step(&app, &client, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let page = app.page(&client, "/login/2fa", 200).await;
+    assert!(page.contains("Cancel and log out"));
+    let out = post_form(&client, &app, "/logout", &[("csrf_token", &csrf_in(&page))]).await;
+    assert_redirects_to(&out, "/login");
+    // The half-done login is gone: the code page sends the browser to log in.
+    assert_redirects_to(
+        &client.get(app.url("/login/2fa")).send().await.unwrap(),
+        "/login",
+    );
+    // Nor can a code be posted for it any more.
+    let late = post_form(&client, &app, "/login/2fa", &[("code", "123456")]).await;
+    assert_redirects_to(&late, "/login");
 }
