@@ -81,6 +81,9 @@ pub struct Settings {
     /// Lets webhooks reach loopback, private, link-local and metadata addresses
     /// (refused by default: a webhook must not become a way into the network).
     pub webhook_allow_private: bool,
+    /// Admins must log in with a second factor (TOTP); one without is sent to
+    /// enrol right after the password.
+    pub require_2fa: bool,
 }
 
 impl Settings {
@@ -130,6 +133,7 @@ impl Settings {
             ),
             import_max_bytes: env.positive("IMPORT_MAX_BYTES", 16 * 1024 * 1024)?,
             webhook_allow_private: env.boolean("WEBHOOK_ALLOW_PRIVATE", false)?,
+            require_2fa: env.boolean("REQUIRE_2FA", false)?,
             audit_retention: match env.parse::<u64>("AUDIT_RETENTION_DAYS", 365)? {
                 0 => None,
                 days => Some(Duration::from_secs(days.saturating_mul(86_400))),

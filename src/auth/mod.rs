@@ -1,13 +1,16 @@
 //! Who may do what: password hashing, API tokens and the first admin.
 
 pub mod bootstrap;
+pub mod code_throttle;
 pub mod login_csrf;
 pub mod password;
+pub mod recovery_codes;
 pub mod session;
 pub mod session_store;
 pub mod throttle;
 pub mod token_cache;
 pub mod tokens;
+pub mod totp;
 
 pub use password::PasswordHasher;
 

@@ -22,6 +22,24 @@ pub struct Login {
     pub at: i64,
 }
 
+/// A session "half logged in": the password was right, the second step (a
+/// code, or enrolment when `REQUIRE_2FA` asks for it) is still to come. Kept
+/// apart from `login`, so no route that wants an admin accepts it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingLogin {
+    pub user_id: i64,
+    pub epoch: i32,
+    /// Unix seconds of the password step; the second step must follow soon.
+    pub at: i64,
+    /// Where to go once logged in (already checked by `safe_next`).
+    pub next: String,
+    /// True when the admin has no second factor and must enrol first.
+    pub enrol: bool,
+}
+
+/// How long after the password the second step may come.
+pub const PENDING_MAX_SECS: i64 = 10 * 60;
+
 /// Everything a session holds.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct SessionData {
@@ -33,6 +51,9 @@ struct SessionData {
     /// The import this session previewed and may confirm.
     #[serde(default)]
     pending_import: Option<String>,
+    /// The password step of a two-factor login, done.
+    #[serde(default)]
+    pending_login: Option<PendingLogin>,
 }
 
 /// A browser's session. Reading it costs one Redis GET per request (the record
@@ -106,9 +127,33 @@ impl AdminSession {
             flash: Some(flash),
             slid_at: Some(now()),
             pending_import: None,
+            pending_login: None,
         };
         self.store(&data).await?;
         self.0.save().await.map_err(unavailable)
+    }
+
+    /// The password was right and a second step must follow: a new session id
+    /// (no fixation) and CSRF token, but no login yet.
+    pub async fn start_pending(&self, pending: PendingLogin) -> Result<(), AppError> {
+        self.0.cycle_id().await.map_err(unavailable)?;
+        let data = SessionData {
+            csrf: Some(new_token()),
+            slid_at: Some(now()),
+            pending_login: Some(pending),
+            ..SessionData::default()
+        };
+        self.store(&data).await?;
+        self.0.save().await.map_err(unavailable)
+    }
+
+    /// The half-done login, while it is recent enough.
+    pub async fn pending_login(&self) -> Result<Option<PendingLogin>, AppError> {
+        if !self.exists() {
+            return Ok(None);
+        }
+        let pending = self.data().await?.pending_login;
+        Ok(pending.filter(|p| (0..=PENDING_MAX_SECS).contains(&(now() - p.at))))
     }
 
     /// Records a new epoch for this session (after its own password change) and

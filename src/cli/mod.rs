@@ -1,4 +1,5 @@
-//! The command line: serve, migrate, create-admin, token, healthcheck, seed-demo.
+//! The command line: serve, migrate, create-admin, reset-2fa, token, healthcheck,
+//! seed-demo.
 
 mod admin;
 mod export;
@@ -6,6 +7,7 @@ mod healthcheck;
 mod import;
 mod seed;
 mod token;
+mod two_factor;
 
 use std::process::ExitCode;
 
@@ -67,6 +69,13 @@ pub enum Command {
         /// The admin's display name (a new user only).
         #[arg(long)]
         name: String,
+    },
+    /// Turn off an admin's two-factor login (for an operator locked out of it);
+    /// exits 1 when no user has the email.
+    #[command(name = "reset-2fa", after_help = SAME_SETTINGS)]
+    Reset2fa {
+        /// The admin's email (any case).
+        email: String,
     },
     /// Manage API tokens for scripts.
     #[command(after_help = SAME_SETTINGS)]
@@ -258,6 +267,11 @@ pub const VARIABLES: &[Variable] = &[
         "false",
         "let webhooks reach loopback, private, link-local and metadata addresses",
     ),
+    var(
+        "REQUIRE_2FA",
+        "false",
+        "admins must log in with a second factor (TOTP); one without enrols right after the password",
+    ),
     var("LOG_FORMAT", "pretty", "pretty or json"),
     var("RUST_LOG", telemetry::DEFAULT_FILTER, "log filter"),
 ];
@@ -309,6 +323,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Migrate => migrate(settings).await,
         Command::CreateAdmin { email, name } => admin::create(settings, &email, &name).await,
         Command::Token { command } => token::run(settings, command).await,
+        Command::Reset2fa { email } => two_factor::reset(settings, &email).await,
         Command::SeedDemo { count, force } => seed::run(settings, count, force).await,
         Command::Export {
             format,

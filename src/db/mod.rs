@@ -9,6 +9,7 @@ pub mod scim;
 pub mod secrets;
 pub mod seed;
 pub mod tokens;
+pub mod two_factor;
 pub mod users;
 pub mod webhooks;
 

@@ -64,6 +64,7 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::import::router())
         .merge(routes::webhooks::router())
         .merge(routes::auth::router())
+        .merge(routes::two_factor::router())
         // A guard for every route in here, whether or not its handler asks for
         // the admin; the handler's own `CurrentAdmin` then costs nothing.
         .route_layer(from_extractor_with_state::<CurrentAdmin, AppState>(
@@ -146,6 +147,8 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::health::router())
         .merge(openapi::router())
         .merge(routes::auth::public_router())
+        // Their handlers decide who they serve (a half-logged-in session, too).
+        .merge(routes::two_factor::public_router())
         .merge(protected)
         .nest(routes::scim::PREFIX, routes::scim::router())
         .nest_service(

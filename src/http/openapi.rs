@@ -20,7 +20,7 @@ use utoipa::{
 
 use super::{
     forms::{BulkInput, DisableInput, NewToken, UserInput},
-    routes::{audit, export, health, import, lifecycle, root, tokens, users, webhooks},
+    routes::{audit, export, health, import, lifecycle, root, tokens, two_factor, users, webhooks},
     views::{
         AuditActorView, AuditEventView, AuditPageView, AuditSubjectView, DeletedUserView,
         MessageView, Source, TokenView, UserListResponse, UserView,
@@ -53,6 +53,7 @@ use crate::{domain::FieldErrors, error::ErrorBody, state::AppState};
         lifecycle::restore,
         lifecycle::deleted,
         lifecycle::bulk,
+        two_factor::reset,
         export::export,
         import::import,
         webhooks::list,
@@ -73,6 +74,7 @@ use crate::{domain::FieldErrors, error::ErrorBody, state::AppState};
         import::ImportReport, crate::import::Counts, crate::import::PlannedRow, crate::import::Action,
         webhooks::WebhookInput, webhooks::WebhookListView, webhooks::CreatedWebhookView,
         crate::http::views::WebhookView, crate::http::views::DeliveryView, crate::http::views::DeliveryPageView,
+        two_factor::TwoFactorResetView,
     )),
     modifiers(&BearerToken, &Throttled),
 )]

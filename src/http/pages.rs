@@ -114,6 +114,8 @@ pub struct UserDetailPage {
     pub events: Vec<AuditEventView>,
     /// More events than shown: link to the full history.
     pub more_history: bool,
+    /// The user has two-factor login on (an admin can reset it).
+    pub two_factor: bool,
 }
 
 /// `GET /audit` and `GET /users/{id}/history`.

@@ -11,6 +11,7 @@ mod actor;
 mod events;
 mod import;
 mod tokens;
+mod two_factor;
 mod users;
 mod webhooks;
 
@@ -18,6 +19,7 @@ pub use actor::{Actor, ActorKind, Via};
 pub use events::Attempt;
 pub use import::{ImportMode, ImportOutcome};
 pub use tokens::CreatedToken;
+pub use two_factor::Subject;
 pub use webhooks::{CreatedWebhook, WebhookChanges};
 
 use sqlx::{PgPool, Postgres, Transaction};

@@ -19,6 +19,7 @@ mod lifecycle;
 mod openapi;
 mod root_and_limits;
 mod scim;
+mod two_factor;
 mod users_list;
 mod users_write;
 mod webhooks;

@@ -77,6 +77,9 @@ async fn login_form(
     if session.exists() && session.login().await?.is_some() {
         return Ok(Redirect::to(&next).into_response());
     }
+    if session.pending_login().await?.is_some() {
+        return Ok(Redirect::to("/login/2fa").into_response());
+    }
     login_page(
         &state,
         &session,
@@ -189,6 +192,16 @@ async fn login(
         state.writer.login_failed(named, attempt).await?;
         return again(StatusCode::UNAUTHORIZED, LOGIN_FAILED.to_owned()).await;
     };
+    // With a second factor (or `REQUIRE_2FA`), the password only half logs in.
+    if let Some(second_step) =
+        super::two_factor::after_password(&state, &session, &account, &next).await?
+    {
+        state
+            .throttle
+            .login_succeeded(&account_key, &address)
+            .await?;
+        return Ok(second_step);
+    }
     state
         .writer
         .login_succeeded(account.id, &account.email, attempt)

@@ -9,5 +9,6 @@ pub mod lifecycle;
 pub mod root;
 pub mod scim;
 pub mod tokens;
+pub mod two_factor;
 pub mod users;
 pub mod webhooks;

@@ -289,6 +289,7 @@ pub async fn show(
         user,
         events: events.into_iter().map(AuditEventView::from).collect(),
         more_history,
+        two_factor: db::two_factor::is_enabled(&state.db, id.get()).await?,
     }
     .into_response())
 }

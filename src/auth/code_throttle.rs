@@ -1,0 +1,88 @@
+//! Throttling of wrong second-step codes, counted in Redis per admin (so across
+//! instances) and apart from passwords: at most 5 attempts in 15 minutes, then
+//! 429. Like the password throttle, an attempt is counted before its code is
+//! checked, in one atomic step, so parallel guesses cannot slip past the limit;
+//! a right code gives its attempt back.
+//!
+//! Keyed by the admin alone: only someone who knew the password reaches the
+//! second step, so nobody else can use the limit to lock the admin out.
+
+use fred::{prelude::*, types::scripts::Script};
+
+use crate::error::AppError;
+
+const WINDOW_SECS: i64 = 15 * 60;
+pub const LIMIT: i64 = 5;
+
+const ATTEMPT_SCRIPT: &str = r"
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return {count, redis.call('TTL', KEYS[1])}
+";
+
+/// Gives an attempt back, without creating a key (with no expiry) that has gone.
+const GIVE_BACK_SCRIPT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) end
+return 0
+";
+
+pub struct CodeThrottle {
+    redis: Pool,
+    key_prefix: String,
+}
+
+fn unavailable(error: fred::error::Error) -> AppError {
+    tracing::warn!(error = %error, "Redis unavailable for code throttling");
+    AppError::Unavailable(
+        "logging in is unavailable right now (the session store is down); try again shortly",
+    )
+}
+
+impl CodeThrottle {
+    pub fn new(redis: Pool, key_prefix: &str) -> Self {
+        Self {
+            redis,
+            key_prefix: key_prefix.to_owned(),
+        }
+    }
+
+    fn key(&self, user_id: i64) -> String {
+        format!("{}2fa-attempts:{user_id}", self.key_prefix)
+    }
+
+    /// Counts an attempt; 429 once the admin is over the limit.
+    pub async fn attempt(&self, user_id: i64) -> Result<(), AppError> {
+        let answer: Vec<i64> = Script::from_lua(ATTEMPT_SCRIPT)
+            .evalsha_with_reload(
+                self.redis.next(),
+                vec![self.key(user_id)],
+                vec![WINDOW_SECS],
+            )
+            .await
+            .map_err(unavailable)?;
+        let &[count, ttl] = answer.as_slice() else {
+            return Err(AppError::Internal(anyhow::anyhow!(
+                "unexpected answer from the code throttle script: {answer:?}"
+            )));
+        };
+        if count > LIMIT {
+            return Err(AppError::TooManyRequests {
+                retry_after_secs: ttl.clamp(1, WINDOW_SECS) as u64,
+            });
+        }
+        Ok(())
+    }
+
+    /// A right code takes its own attempt back (wrong ones stay counted).
+    pub async fn succeeded(&self, user_id: i64) -> Result<(), AppError> {
+        let _: i64 = Script::from_lua(GIVE_BACK_SCRIPT)
+            .evalsha_with_reload(
+                self.redis.next(),
+                vec![self.key(user_id)],
+                Vec::<i64>::new(),
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}

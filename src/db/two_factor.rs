@@ -1,0 +1,156 @@
+//! SQL for two-factor login: the secret and last accepted step per admin
+//! (`two_factor`) and the recovery codes' digests. Nothing here reaches the
+//! audit trail: the write path records the 2fa.* events itself.
+
+use sqlx::{PgConnection, PgExecutor};
+use time::OffsetDateTime;
+
+/// An admin's second factor, enrolled or being enrolled.
+#[derive(sqlx::FromRow)]
+pub struct TwoFactorRow {
+    pub secret: Vec<u8>,
+    /// `None` while enrolment waits for its confirming code.
+    pub enabled_at: Option<OffsetDateTime>,
+}
+
+impl TwoFactorRow {
+    pub fn is_enabled(&self) -> bool {
+        self.enabled_at.is_some()
+    }
+}
+
+pub async fn find(
+    db: impl PgExecutor<'_>,
+    user_id: i64,
+) -> Result<Option<TwoFactorRow>, sqlx::Error> {
+    sqlx::query_as("select secret, enabled_at from two_factor where user_id = $1")
+        .bind(user_id)
+        .fetch_optional(db)
+        .await
+}
+
+pub async fn is_enabled(db: impl PgExecutor<'_>, user_id: i64) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "select exists (select 1 from two_factor where user_id = $1 and enabled_at is not null)",
+    )
+    .bind(user_id)
+    .fetch_one(db)
+    .await
+}
+
+/// The second factor being enrolled: `secret` unless an enrolment (or an
+/// enabled factor) already exists, whose row is answered instead, so a reload
+/// of the page (on any instance) keeps showing the same secret.
+pub async fn begin_enrolment(
+    db: impl PgExecutor<'_>,
+    user_id: i64,
+    secret: &[u8],
+) -> Result<TwoFactorRow, sqlx::Error> {
+    sqlx::query_as(
+        "with added as ( \
+             insert into two_factor (user_id, secret) values ($1, $2) \
+             on conflict (user_id) do nothing \
+             returning secret, enabled_at) \
+         select secret, enabled_at from added \
+         union all \
+         select secret, enabled_at from two_factor where user_id = $1 \
+         limit 1",
+    )
+    .bind(user_id)
+    .bind(secret)
+    .fetch_one(db)
+    .await
+}
+
+/// Confirms an enrolment with the step of its code (that code counts as used);
+/// false when there was no enrolment waiting.
+pub async fn enable(tx: &mut PgConnection, user_id: i64, step: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "update two_factor set enabled_at = now(), last_step = $2 \
+         where user_id = $1 and enabled_at is null",
+    )
+    .bind(user_id)
+    .bind(step)
+    .execute(tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn insert_recovery_codes(
+    tx: &mut PgConnection,
+    user_id: i64,
+    digests: &[Vec<u8>],
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into two_factor_recovery_codes (user_id, code_hash) \
+         select $1, unnest($2::bytea[])",
+    )
+    .bind(user_id)
+    .bind(digests)
+    .execute(tx)
+    .await
+    .map(|_| ())
+}
+
+/// Accepts the code of `step` if no code of this or a later step was accepted
+/// before: one atomic update, so two instances cannot both accept it.
+pub async fn accept_step(
+    db: impl PgExecutor<'_>,
+    user_id: i64,
+    step: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "update two_factor set last_step = $2 \
+         where user_id = $1 and enabled_at is not null \
+           and (last_step is null or last_step < $2)",
+    )
+    .bind(user_id)
+    .bind(step)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Uses a recovery code up; true only the first time, for an enabled factor.
+pub async fn use_recovery_code(
+    tx: &mut PgConnection,
+    user_id: i64,
+    digest: &[u8],
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "update two_factor_recovery_codes c set used_at = now() \
+         from two_factor f \
+         where c.user_id = $1 and c.code_hash = $2 and c.used_at is null \
+           and f.user_id = c.user_id and f.enabled_at is not null",
+    )
+    .bind(user_id)
+    .bind(digest)
+    .execute(tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Recovery codes not used yet.
+pub async fn recovery_codes_left(
+    db: impl PgExecutor<'_>,
+    user_id: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "select count(*) from two_factor_recovery_codes where user_id = $1 and used_at is null",
+    )
+    .bind(user_id)
+    .fetch_one(db)
+    .await
+}
+
+/// Removes the second factor (and its recovery codes); true when one was
+/// enabled (a waiting enrolment is removed too, but does not count).
+pub async fn delete(tx: &mut PgConnection, user_id: i64) -> Result<bool, sqlx::Error> {
+    let enabled: Option<bool> = sqlx::query_scalar(
+        "delete from two_factor where user_id = $1 returning enabled_at is not null",
+    )
+    .bind(user_id)
+    .fetch_optional(tx)
+    .await?;
+    Ok(enabled.unwrap_or(false))
+}
