@@ -35,10 +35,7 @@ struct User {
     external_id: Option<String>,
 }
 
-async fn user(
-    State(db): State<PgPool>,
-    Path(id): Path<i64>,
-) -> Result<Json<User>, StatusCode> {
+async fn user(State(db): State<PgPool>, Path(id): Path<i64>) -> Result<Json<User>, StatusCode> {
     sqlx::query_as(
         "select id, name, email, is_admin, created_at, updated_at, version, status, \
          disabled_reason, disabled_at, last_login_at, external_id \
@@ -55,9 +52,14 @@ async fn user(
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::var("DATABASE_URL")?;
-    let port: u16 = std::env::var("PORT").unwrap_or_else(|_| "5873".into()).parse()?;
+    let port: u16 = std::env::var("PORT")
+        .unwrap_or_else(|_| "5873".into())
+        .parse()?;
     // The same pool size as useradmin's default.
-    let db = PgPoolOptions::new().max_connections(16).connect(&url).await?;
+    let db = PgPoolOptions::new()
+        .max_connections(16)
+        .connect(&url)
+        .await?;
     let app = Router::new()
         .route("/users/{id}", get(user))
         .route("/health", get(|| async { "ok" }))
