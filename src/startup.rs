@@ -75,7 +75,8 @@ impl Application {
                 redis.clone(),
                 &settings.redis_key_prefix,
                 settings.cache_ttl,
-            ),
+            )
+            .with_local_pages(settings.local_cache_max_bytes),
             generation,
             throttle: Throttle::new(redis.clone(), &settings.redis_key_prefix),
             tokens: Arc::default(),
@@ -90,6 +91,13 @@ impl Application {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
         let hearing_changes = CancellationToken::new();
+        // The generation in memory, over a Redis connection of its own.
+        let mut mirror_config =
+            fred::prelude::Config::from_url(state.settings.redis_url.expose_secret())?;
+        mirror_config.fail_fast = true;
+        state
+            .generation
+            .start_mirror(mirror_config, hearing_changes.child_token());
         let stale = changes::Stale {
             generation: state.generation.clone(),
             tokens: state.tokens.clone(),
