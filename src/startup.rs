@@ -14,7 +14,7 @@ use crate::{
     cache::{Generation, UserListCache, changes},
     config::{Settings, redacted_url},
     db, http, redis, server,
-    state::AppState,
+    state::{AppState, Services},
     webhooks::Dispatcher,
     write::Writer,
 };
@@ -61,7 +61,7 @@ impl Application {
         };
         let generation = Generation::new(redis.clone(), &settings.redis_key_prefix, "users");
         let hasher = PasswordHasher::default();
-        let state = AppState {
+        let state = AppState::new(Services {
             sessions: DeploymentSessionStore::new(
                 redis.clone(),
                 &settings.redis_key_prefix,
@@ -84,7 +84,7 @@ impl Application {
             hasher,
             openapi: http::openapi::document()?,
             settings: Arc::new(settings),
-        };
+        });
         bootstrap::ensure_first_admin(&state.writer, &state.settings.admin).await?;
         let address = state.settings.listen_address();
         let listener = TcpListener::bind(address)

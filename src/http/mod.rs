@@ -214,7 +214,9 @@ fn app(state: AppState, browsers: bool) -> Router {
         .merge(uploads)
         .with_state(state)
         // Lifts a form's CSRF token out of its body for authentication.
-        .layer(from_fn(auth::read_form_csrf_token))
+        .layer(tower::util::option_layer(
+            browsers.then(|| from_fn(auth::read_form_csrf_token)),
+        ))
         .layer(from_fn(error_pages::mark_past_sessions))
         .layer(layers)
 }
