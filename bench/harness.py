@@ -240,6 +240,7 @@ def targets(results, values):
         )
 
     ratio("get by id", "1k_get", "ref_pgbench_S", "`pgbench -S` tps", 0.60)
+    ratio("get by id", "1k_get", "ref_peer_get", "the bare axum + sqlx peer", 0.90)
     ratio("create", "1k_create", "ref_pgbench_N", "`pgbench -N` tps", 0.50)
     ratio(
         "create, audited",
@@ -253,7 +254,7 @@ def targets(results, values):
         "1k_list_cached",
         "ref_redis_get",
         "`redis-benchmark` GET ops/s (same value size)",
-        0.50,
+        1.00,
     )
     for ident, label, limit in [
         ("1m_first_uncached", "1M first page p99 (uncached)", 10.0),

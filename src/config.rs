@@ -65,6 +65,8 @@ pub struct Settings {
     pub trusted_proxy: Option<TrustedProxy>,
     pub log_format: LogFormat,
     pub cache_ttl: Duration,
+    /// Bytes of user-list pages kept in this process (0: none, every hit asks Redis).
+    pub local_cache_max_bytes: u64,
     pub db_max_connections: u32,
     /// Signs the login form's CSRF cookie; unset, a key generated once and kept
     /// in the database is used, so every instance shares it.
@@ -123,6 +125,7 @@ impl Settings {
             trusted_proxy: trusted_proxy(&env)?,
             log_format: log_format(&env)?,
             cache_ttl: Duration::from_secs(env.positive("CACHE_TTL_SECONDS", 300)?),
+            local_cache_max_bytes: env.parse::<u64>("LOCAL_CACHE_MAX_BYTES", 8 * 1024 * 1024)?,
             db_max_connections: db_max_connections as u32,
             max_connections: env.positive("MAX_CONNECTIONS", default_max_connections as u64)?
                 as usize,

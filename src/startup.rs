@@ -14,7 +14,7 @@ use crate::{
     cache::{Generation, UserListCache, changes},
     config::{Settings, redacted_url},
     db, http, redis, server,
-    state::AppState,
+    state::{AppState, Services},
     webhooks::Dispatcher,
     write::Writer,
 };
@@ -61,7 +61,7 @@ impl Application {
         };
         let generation = Generation::new(redis.clone(), &settings.redis_key_prefix, "users");
         let hasher = PasswordHasher::default();
-        let state = AppState {
+        let state = AppState::new(Services {
             sessions: DeploymentSessionStore::new(
                 redis.clone(),
                 &settings.redis_key_prefix,
@@ -75,7 +75,8 @@ impl Application {
                 redis.clone(),
                 &settings.redis_key_prefix,
                 settings.cache_ttl,
-            ),
+            )
+            .with_local_pages(settings.local_cache_max_bytes),
             generation,
             throttle: Throttle::new(redis.clone(), &settings.redis_key_prefix),
             tokens: Arc::default(),
@@ -83,13 +84,20 @@ impl Application {
             hasher,
             openapi: http::openapi::document()?,
             settings: Arc::new(settings),
-        };
+        });
         bootstrap::ensure_first_admin(&state.writer, &state.settings.admin).await?;
         let address = state.settings.listen_address();
         let listener = TcpListener::bind(address)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
         let hearing_changes = CancellationToken::new();
+        // The generation in memory, over a Redis connection of its own.
+        let mut mirror_config =
+            fred::prelude::Config::from_url(state.settings.redis_url.expose_secret())?;
+        mirror_config.fail_fast = true;
+        state
+            .generation
+            .start_mirror(mirror_config, hearing_changes.child_token());
         let stale = changes::Stale {
             generation: state.generation.clone(),
             tokens: state.tokens.clone(),

@@ -16,8 +16,33 @@ use crate::{
     write::Writer,
 };
 
-#[derive(Clone, FromRef)]
-pub struct AppState {
+/// Cloned by every extractor and middleware that takes the state, so one
+/// reference count rather than a copy of each field (several own `String`s).
+#[derive(Clone)]
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    pub fn new(services: Services) -> Self {
+        Self(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// `/openapi.json`'s handler takes the document alone.
+impl FromRef<AppState> for Bytes {
+    fn from_ref(state: &AppState) -> Bytes {
+        state.openapi.clone()
+    }
+}
+
+pub struct Services {
     pub db: PgPool,
     /// The one Redis pool: sessions, throttling and the list cache.
     pub redis: fred::prelude::Pool,

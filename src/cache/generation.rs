@@ -9,6 +9,11 @@
 //! When Redis cannot be told (down, or too slow), the bump is owed: this instance
 //! uses nothing cached until it has paid it. While Redis is failing a circuit
 //! breaker skips it, probing once per cooldown.
+//!
+//! Each bump also publishes the new generation, and the writer waits until
+//! every instance has taken it in (or stopped being trusted): instances keep the
+//! generation in memory while their invalidation connection is healthy, and read
+//! it from Redis otherwise ([`super::local`] has the argument).
 
 use std::{
     sync::{
@@ -24,31 +29,50 @@ use fred::{
     types::{Value, scripts::Script},
 };
 
-use super::Breaker;
+use super::{
+    Breaker,
+    local::{Mirror, Names, parse_bump},
+};
 
 /// How long Redis is skipped after a failure before a probe tries it again.
 const COOLDOWN: Duration = Duration::from_millis(500);
 
 /// Returns the generation. A missing one (a fresh or flushed Redis) starts from
 /// the server's clock in microseconds, so it never repeats a generation that
-/// entries may still be stored under.
+/// entries may still be stored under; it is published (ARGV[1]) when made here.
 const READ_SCRIPT: &str = r"
 local gen = redis.call('GET', KEYS[1])
 if not gen then
   local t = redis.call('TIME')
-  redis.call('SET', KEYS[1], t[1] .. string.format('%06d', t[2]), 'NX')
+  if redis.call('SET', KEYS[1], t[1] .. string.format('%06d', t[2]), 'NX') then
+    redis.call('PUBLISH', ARGV[1], redis.call('GET', KEYS[1]))
+  end
   gen = redis.call('GET', KEYS[1])
 end
 return gen
 ";
 
-/// Moves to the next generation (starting from the clock, as above, if missing).
+/// Moves to the next generation (starting from the clock, as above, if missing)
+/// and publishes it (ARGV[1]) in the same step. Returns it, Redis's clock in
+/// milliseconds, and every instance still registered in KEYS[2] with the time
+/// its registration ends: those the writer waits for.
 const BUMP_SCRIPT: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then
   local t = redis.call('TIME')
   redis.call('SET', KEYS[1], t[1] .. string.format('%06d', t[2]))
 end
-return redis.call('INCR', KEYS[1])
+local gen = redis.call('INCR', KEYS[1])
+-- As stored: Lua's own number formatting would turn it into a float.
+redis.call('PUBLISH', ARGV[1], redis.call('GET', KEYS[1]))
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+local answer = {gen, now}
+local live = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. now, '+inf', 'WITHSCORES')
+for i = 1, #live do
+  answer[#answer + 1] = live[i]
+end
+return answer
 ";
 
 #[derive(Clone)]
@@ -59,6 +83,9 @@ pub struct Generation {
 struct Inner {
     redis: Pool,
     key: String,
+    names: Names,
+    /// The generation kept in memory while the invalidation connection is healthy.
+    mirror: Mirror,
     breaker: Breaker,
     /// Bumps owed: a write committed but its bump did not reach Redis. A counter
     /// rather than a flag, so a bump that succeeds concurrently with another's
@@ -72,10 +99,13 @@ impl Generation {
     /// `hash_tag` keeps the generation in the Redis Cluster slot of the entries
     /// stored under it.
     pub fn new(redis: Pool, key_prefix: &str, hash_tag: &str) -> Self {
+        let names = Names::new(key_prefix, hash_tag);
         Self {
             inner: Arc::new(Inner {
                 redis,
-                key: format!("{key_prefix}{{{hash_tag}}}:generation"),
+                key: names.generation.clone(),
+                names,
+                mirror: Mirror::new(),
                 breaker: Breaker::new(COOLDOWN),
                 bumps_owed: AtomicU64::new(0),
                 read: Script::from_lua(READ_SCRIPT),
@@ -92,6 +122,9 @@ impl Generation {
             return None;
         }
         let inner = &self.inner;
+        if let Some(generation) = inner.mirror.current() {
+            return Some(generation);
+        }
         // A plain GET almost always; the script only when the generation is missing.
         let found: Result<Option<Bytes>, _> = inner.redis.get(&inner.key).await;
         let result = match found {
@@ -99,7 +132,11 @@ impl Generation {
             Ok(None) => {
                 inner
                     .read
-                    .evalsha_with_reload(inner.redis.next(), vec![inner.key.clone()], ())
+                    .evalsha_with_reload(
+                        inner.redis.next(),
+                        vec![inner.key.clone()],
+                        vec![inner.names.bumped.clone()],
+                    )
                     .await
             }
             Err(e) => Err(e),
@@ -140,12 +177,23 @@ impl Generation {
     /// (unless more was owed meanwhile).
     async fn try_bump(&self, owed_before: u64) -> bool {
         let inner = &self.inner;
-        let result: Result<i64, _> = inner
+        // Listening before the bump, so no acknowledgement is missed.
+        let acks = inner.mirror.acks();
+        let result: Result<Value, _> = inner
             .bump
-            .evalsha_with_reload(inner.redis.next(), vec![inner.key.clone()], ())
+            .evalsha_with_reload(
+                inner.redis.next(),
+                vec![inner.key.clone(), inner.names.mirrors.clone()],
+                vec![inner.names.bumped.clone()],
+            )
             .await;
         match result {
-            Ok(_) => {
+            Ok(answer) => {
+                // Not returned (so not trusted to be seen) until every instance
+                // took it in or stopped trusting its own copy.
+                if let Some((generation, live)) = parse_bump(answer) {
+                    acks.wait(generation, live).await;
+                }
                 if owed_before > 0 {
                     let _ = inner.bumps_owed.compare_exchange(
                         owed_before,
@@ -162,6 +210,19 @@ impl Generation {
                 false
             }
         }
+    }
+
+    /// Keeps the generation in memory from now on, over a connection of its own
+    /// to Redis (`config`), until `stop`.
+    pub fn start_mirror(&self, config: Config, stop: tokio_util::sync::CancellationToken) {
+        self.inner
+            .mirror
+            .start(config, self.inner.names.clone(), stop);
+    }
+
+    /// The in-memory generation (for tests).
+    pub fn mirror(&self) -> &Mirror {
+        &self.inner.mirror
     }
 
     /// The breaker in front of Redis, shared with the caches stored under this

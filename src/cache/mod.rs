@@ -4,8 +4,10 @@
 mod breaker;
 pub mod changes;
 mod generation;
+pub mod local;
 mod user_list;
 
 pub use breaker::Breaker;
 pub use generation::Generation;
+pub use local::{LocalPages, Mirror};
 pub use user_list::{Lookup, Ticket, UserListCache};

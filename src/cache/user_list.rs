@@ -5,14 +5,16 @@
 //!
 //! A hit costs two plain GETs (the generation, usually already read while
 //! authenticating the request, then the page) and no serialisation: the page is
-//! stored as its final JSON bytes.
+//! stored as its final JSON bytes. Hot pages are also kept in this process
+//! ([`LocalPages`]) under the same keys, so while the generation is kept in memory
+//! too ([`super::Mirror`]) a hit costs no Redis round trip at all.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use fred::{prelude::*, types::Expiration};
 
-use super::Generation;
+use super::{Generation, LocalPages};
 use crate::domain::ListQuery;
 
 /// What a reader should do.
@@ -37,6 +39,7 @@ pub struct UserListCache {
     redis: Pool,
     page_prefix: String,
     ttl_secs: i64,
+    local: Arc<LocalPages>,
 }
 
 impl UserListCache {
@@ -47,7 +50,22 @@ impl UserListCache {
             // The generation's hash tag, so both share a slot on Redis Cluster.
             page_prefix: format!("{key_prefix}{{users}}:page:"),
             ttl_secs: ttl.as_secs().max(1) as i64,
+            local: Arc::new(LocalPages::new(0, ttl)),
         }
+    }
+
+    /// Also keeps up to `max_bytes` of pages in this process.
+    pub fn with_local_pages(mut self, max_bytes: u64) -> Self {
+        self.local = Arc::new(LocalPages::new(
+            max_bytes,
+            Duration::from_secs(self.ttl_secs as u64),
+        ));
+        self
+    }
+
+    /// Pages kept in this process, and their bytes.
+    pub fn local_usage(&self) -> (usize, u64) {
+        self.local.usage()
     }
 
     /// Looks a page up under the current generation: the one this request already
@@ -68,12 +86,16 @@ impl UserListCache {
             String::from_utf8_lossy(&generation),
             query.canonical()
         );
+        if let Some(page) = self.local.get(&key) {
+            return Lookup::Hit(page);
+        }
         let breaker = self.generation.breaker();
         // A plain GET: the page comes back as stored, with no copy through Lua.
         let result: Result<Option<Bytes>, _> = self.redis.get(&key).await;
         match result {
             Ok(Some(page)) => {
                 breaker.record_success();
+                self.local.put(key, page.clone());
                 Lookup::Hit(page)
             }
             Ok(None) => {
@@ -93,6 +115,7 @@ impl UserListCache {
         if !breaker.allow() {
             return;
         }
+        self.local.put(ticket.key.clone(), page.clone());
         let result: Result<(), _> = self
             .redis
             .set(

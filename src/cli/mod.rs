@@ -211,6 +211,11 @@ pub const VARIABLES: &[Variable] = &[
         "lifetime of a cached user-list page",
     ),
     var(
+        "LOCAL_CACHE_MAX_BYTES",
+        "8388608 (8 MiB)",
+        "user-list pages kept in each instance's memory; 0 keeps none",
+    ),
+    var(
         "BIND",
         "0.0.0.0",
         "address to listen on (0.0.0.0: every interface)",

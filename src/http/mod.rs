@@ -54,7 +54,53 @@ pub const IMPORT_TIMEOUT: Duration = Duration::from_secs(120);
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Every route and layer of the service.
+///
+/// A script's request — a bearer token, no cookie, JSON — goes through the same
+/// routes and layers less the two that only browsers need: the session layer
+/// (cookie parsing; the session it would load does not exist) and the cross-site
+/// check (a browser cannot send `Authorization` cross-site without a CORS
+/// preflight, which the service never grants). See [`is_script`].
 pub fn router(state: AppState) -> Router {
+    use tower::ServiceExt;
+
+    let browsers = app(state.clone(), true);
+    let scripts = app(state, false);
+    // Chosen before routing, so each stack routes the request itself.
+    Router::new().fallback_service(tower::service_fn(move |request: axum::extract::Request| {
+        let stack = if is_script(request.headers()) {
+            scripts.clone()
+        } else {
+            browsers.clone()
+        };
+        stack.oneshot(request)
+    }))
+}
+
+/// A bearer request without cookies that wants JSON.
+fn is_script(headers: &axum::http::HeaderMap) -> bool {
+    crate::auth::tokens::bearer(headers).is_some()
+        && !headers.contains_key(axum::http::header::COOKIE)
+        && !negotiate::Format::from_headers(headers).is_html()
+}
+
+/// A session that was never sent and is never saved: what a request without a
+/// cookie finds, minus the session layer.
+#[derive(Clone)]
+struct NoSession(std::sync::Arc<crate::auth::session_store::DeploymentSessionStore>);
+
+async fn no_session(
+    axum::extract::State(NoSession(store)): axum::extract::State<NoSession>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    request
+        .extensions_mut()
+        .insert(tower_sessions::Session::new(None, store, None));
+    next.run(request).await
+}
+
+/// The service with the browser's layers (`browsers`), or without them.
+fn app(state: AppState, browsers: bool) -> Router {
     let protected = Router::new()
         .merge(routes::users::router())
         .merge(routes::tokens::router())
@@ -124,8 +170,14 @@ pub fn router(state: AppState) -> Router {
         // Refuses cross-site state-changing requests by Origin / Sec-Fetch-Site;
         // the per-session token (checked in authentication) and the login form's
         // signed cookie are the second line.
-        .layer(CsrfLayer::new())
-        .layer(sessions);
+        .option_layer(browsers.then(CsrfLayer::new))
+        .option_layer(browsers.then_some(sessions))
+        .option_layer((!browsers).then(|| {
+            from_fn_with_state(
+                NoSession(std::sync::Arc::new(state.sessions.clone())),
+                no_session,
+            )
+        }));
 
     // Uploads: a larger body, and the time a file of 100,000 rows takes.
     let import_limit = usize::try_from(state.settings.import_max_bytes)
@@ -166,7 +218,9 @@ pub fn router(state: AppState) -> Router {
         .merge(uploads)
         .with_state(state)
         // Lifts a form's CSRF token out of its body for authentication.
-        .layer(from_fn(auth::read_form_csrf_token))
+        .layer(tower::util::option_layer(
+            browsers.then(|| from_fn(auth::read_form_csrf_token)),
+        ))
         .layer(from_fn(error_pages::mark_past_sessions))
         .layer(layers)
 }

@@ -16,6 +16,7 @@ mod html_auth;
 mod html_pages;
 mod import;
 mod lifecycle;
+mod local_cache;
 mod openapi;
 mod root_and_limits;
 mod scim;

@@ -1,0 +1,70 @@
+//! The bare peer of `GET /users/{id}`: the same SELECT by id and the same JSON,
+//! on the same axum and sqlx, with no middleware, no authentication and no cache.
+//! `bench/run` measures it beside useradmin, so their ratio shows what the
+//! service's own layers cost.
+//!
+//!     DATABASE_URL=postgres://... PORT=5873 useradmin-bench-peer
+
+use axum::{
+    Json, Router,
+    extract::{Path, State},
+    http::StatusCode,
+    routing::get,
+};
+use serde::Serialize;
+use sqlx::{PgPool, postgres::PgPoolOptions};
+use time::OffsetDateTime;
+
+#[derive(Serialize, sqlx::FromRow)]
+struct User {
+    id: i64,
+    name: String,
+    email: String,
+    is_admin: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    updated_at: OffsetDateTime,
+    version: i32,
+    status: String,
+    disabled_reason: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    disabled_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    last_login_at: Option<OffsetDateTime>,
+    external_id: Option<String>,
+}
+
+async fn user(State(db): State<PgPool>, Path(id): Path<i64>) -> Result<Json<User>, StatusCode> {
+    sqlx::query_as(
+        "select id, name, email, is_admin, created_at, updated_at, version, status, \
+         disabled_reason, disabled_at, last_login_at, external_id \
+         from users where id = $1 and deleted_at is null",
+    )
+    .bind(id)
+    .fetch_optional(&db)
+    .await
+    .map_err(|_| StatusCode::SERVICE_UNAVAILABLE)?
+    .map(Json)
+    .ok_or(StatusCode::NOT_FOUND)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let url = std::env::var("DATABASE_URL")?;
+    let port: u16 = std::env::var("PORT")
+        .unwrap_or_else(|_| "5873".into())
+        .parse()?;
+    // The same pool size as useradmin's default.
+    let db = PgPoolOptions::new()
+        .max_connections(16)
+        .connect(&url)
+        .await?;
+    let app = Router::new()
+        .route("/users/{id}", get(user))
+        .route("/health", get(|| async { "ok" }))
+        .with_state(db);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    axum::serve(listener, app).await?;
+    Ok(())
+}
