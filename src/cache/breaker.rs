@@ -14,6 +14,8 @@ pub struct Breaker {
     open: AtomicBool,
     /// While open: milliseconds since `epoch` before which Redis is skipped.
     retry_at_ms: AtomicU64,
+    /// When it last opened (ms since `epoch`).
+    opened_at_ms: AtomicU64,
 }
 
 impl Breaker {
@@ -23,6 +25,7 @@ impl Breaker {
             cooldown,
             open: AtomicBool::new(false),
             retry_at_ms: AtomicU64::new(0),
+            opened_at_ms: AtomicU64::new(0),
         }
     }
 
@@ -54,6 +57,12 @@ impl Breaker {
         self.open.load(Ordering::Acquire)
     }
 
+    /// Since when Redis has been failing, while the breaker is open.
+    pub fn open_since(&self) -> Option<Instant> {
+        self.is_open()
+            .then(|| self.epoch + Duration::from_millis(self.opened_at_ms.load(Ordering::Acquire)))
+    }
+
     pub fn record_success(&self) {
         if self.open.swap(false, Ordering::AcqRel) {
             tracing::info!("Redis answers again: the user-list cache is back in use");
@@ -66,6 +75,7 @@ impl Breaker {
             Ordering::Release,
         );
         if !self.open.swap(true, Ordering::AcqRel) {
+            self.opened_at_ms.store(self.now_ms(), Ordering::Release);
             tracing::warn!(
                 error = %error,
                 "Redis is unavailable: serving the user list from PostgreSQL until it is back"

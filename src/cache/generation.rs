@@ -20,7 +20,7 @@ use std::{
         Arc,
         atomic::{AtomicU64, Ordering},
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use bytes::Bytes;
@@ -31,7 +31,7 @@ use fred::{
 
 use super::{
     Breaker,
-    local::{Mirror, Names, parse_bump},
+    local::{LEASE, Mirror, Names, parse_bump},
 };
 
 /// How long Redis is skipped after a failure before a probe tries it again.
@@ -95,6 +95,26 @@ struct Inner {
     bump: Script,
 }
 
+impl Inner {
+    fn failed(&self, error: &fred::error::Error) {
+        self.breaker.record_failure(error);
+    }
+
+    fn succeeded(&self) {
+        self.breaker.record_success();
+    }
+
+    /// A write whose bump could not reach Redis returns only once every other
+    /// instance's lease on its in-memory generation has run out: leases are
+    /// renewed through Redis, so none outlives the moment Redis was lost by
+    /// more than [`LEASE`]. Only writes in the first half second of an outage
+    /// wait.
+    async fn outlast_leases(&self) {
+        let since = self.breaker.open_since().unwrap_or_else(Instant::now);
+        tokio::time::sleep_until((since + LEASE).into()).await;
+    }
+}
+
 impl Generation {
     /// `hash_tag` keeps the generation in the Redis Cluster slot of the entries
     /// stored under it.
@@ -143,11 +163,11 @@ impl Generation {
         };
         match result {
             Ok(value) => {
-                inner.breaker.record_success();
+                inner.succeeded();
                 value_bytes(value)
             }
             Err(e) => {
-                inner.breaker.record_failure(&e);
+                inner.failed(&e);
                 None
             }
         }
@@ -159,6 +179,7 @@ impl Generation {
         let owed_before = self.inner.bumps_owed.load(Ordering::Acquire);
         if !self.inner.breaker.allow() || !self.try_bump(owed_before).await {
             self.inner.bumps_owed.fetch_add(1, Ordering::AcqRel);
+            self.inner.outlast_leases().await;
         }
     }
 
@@ -202,11 +223,11 @@ impl Generation {
                         Ordering::Acquire,
                     );
                 }
-                inner.breaker.record_success();
+                inner.succeeded();
                 true
             }
             Err(e) => {
-                inner.breaker.record_failure(&e);
+                inner.failed(&e);
                 false
             }
         }

@@ -216,3 +216,39 @@ async fn the_pages_kept_in_memory_stay_within_the_configured_bytes() {
         "{entries} pages, {bytes} bytes"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_while_redis_is_lost_is_not_hidden_by_another_instances_memory() {
+    let mut redis = crate::helpers::OwnedRedis::start();
+    let first = spawn_app_with(Options {
+        env: vec![("REDIS_URL", redis.url())],
+        ..Options::default()
+    })
+    .await;
+    let second = spawn_app_with(Options {
+        env: vec![
+            ("REDIS_URL", redis.url()),
+            ("REDIS_KEY_PREFIX", first.key_prefix.clone()),
+        ],
+        database_name: Some(first.database_name.clone()),
+    })
+    .await;
+    wait_until_trusted(&second).await;
+    list(&second, "/users").await;
+    assert_eq!(list(&second, "/users").await["source"], "cache");
+
+    // Redis stops answering without closing anything; a write on the first
+    // instance still succeeds, and returns only once the second one's lease on
+    // its memory has run out.
+    redis.pause();
+    first
+        .create_user("Written Meanwhile", "meanwhile@example.com")
+        .await;
+    let page = list(&second, "/users").await;
+    assert!(
+        emails(&page).contains(&"meanwhile@example.com".to_owned()),
+        "the very next read on the other instance sees the write: {page}"
+    );
+    assert_eq!(page["source"], "database");
+    redis.resume();
+}

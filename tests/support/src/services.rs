@@ -34,6 +34,27 @@ impl OwnedRedis {
         }
     }
 
+    /// Freezes the server (SIGSTOP): connections stay open and nothing answers,
+    /// as when a host or a network path dies without closing anything.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a paused server answer again (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        if let Some(child) = &self.child {
+            let status = std::process::Command::new("kill")
+                .args([signal, &child.id().to_string()])
+                .status()
+                .expect("kill runs");
+            assert!(status.success(), "kill {signal} failed");
+        }
+    }
+
     pub fn restart(&mut self) {
         self.stop();
         let child = std::process::Command::new("redis-server")
