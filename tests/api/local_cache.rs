@@ -219,7 +219,7 @@ async fn the_pages_kept_in_memory_stay_within_the_configured_bytes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_while_redis_is_lost_is_not_hidden_by_another_instances_memory() {
-    let mut redis = crate::helpers::OwnedRedis::start();
+    let redis = crate::helpers::OwnedRedis::start();
     let first = spawn_app_with(Options {
         env: vec![("REDIS_URL", redis.url())],
         ..Options::default()
