@@ -10,7 +10,7 @@ use std::any::Any;
 use axum::{
     Json,
     extract::Request,
-    http::{Method, StatusCode, header},
+    http::{HeaderValue, Method, StatusCode, Uri, header},
     middleware::Next,
     response::{IntoResponse, Redirect, Response},
 };
@@ -18,91 +18,101 @@ use axum::{
 use super::{negotiate::Format, pages};
 use crate::error::{AppError, ErrorBody, ErrorDetails};
 
-/// Shapes every error response for its client: JSON errors for scripts; for
-/// browsers an error page in the site's layout, or the login page when they are
-/// not logged in. Errors made outside our handlers (unknown route, wrong method,
-/// body limit, timeout, CSRF origin check) get the same treatment.
-pub async fn error_responses(request: Request, next: Next) -> Response {
-    let format = Format::from_headers(request.headers());
-    let scim = request
-        .uri()
-        .path()
-        .starts_with(crate::http::routes::scim::PREFIX);
-    let request_id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let return_to = (request.method() == Method::GET)
-        .then(|| {
-            request
+/// What shaping an error response needs to know of its request, taken before
+/// the request is handed on.
+pub struct ErrorShaping {
+    format: Format,
+    scim: bool,
+    request_id: HeaderValue,
+    /// The page a browser's GET asked for, to come back to after logging in.
+    return_to: Option<Uri>,
+}
+
+impl ErrorShaping {
+    pub fn of(request: &Request, request_id: HeaderValue) -> Self {
+        let format = Format::from_headers(request.headers());
+        Self {
+            format,
+            scim: request
                 .uri()
-                .path_and_query()
-                .map(|p| p.as_str().to_owned())
-        })
-        .flatten();
-    let response = next.run(request).await;
-    let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) {
-        return response;
+                .path()
+                .starts_with(crate::http::routes::scim::PREFIX),
+            request_id,
+            return_to: (format.is_html() && request.method() == Method::GET)
+                .then(|| request.uri().clone()),
+        }
     }
-    let content_type = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    if scim {
-        // SCIM's own errors stay; the layers' (a timeout, a body too large) are
-        // put in SCIM's error schema.
-        if content_type.starts_with(crate::scim::MEDIA_TYPE) {
+
+    /// Shapes an error response for its client: JSON errors for scripts; for
+    /// browsers an error page in the site's layout, or the login page when they
+    /// are not logged in. Errors made outside our handlers (unknown route, wrong
+    /// method, body limit, timeout, CSRF origin check) get the same treatment.
+    /// Any other response is returned as it is.
+    pub fn shape(self, response: Response) -> Response {
+        let status = response.status();
+        if !(status.is_client_error() || status.is_server_error()) {
             return response;
         }
-        return replace_body(response, |status, message| {
-            crate::scim::error::ScimError::new(status, None, message).into_response()
-        });
-    }
-    match format {
-        Format::Json if content_type.starts_with("application/json") => response,
-        Format::Json => replace_body(response, |status, message| {
-            (
-                status,
-                Json(ErrorBody {
-                    error: message.to_owned(),
-                    fields: None,
-                }),
-            )
-                .into_response()
-        }),
-        // A page a handler rendered itself (a form with its errors) stays.
-        Format::Html if content_type.starts_with("text/html") => response,
-        Format::Html if status == StatusCode::UNAUTHORIZED => {
-            let target = match return_to {
-                Some(path) => format!(
-                    "/login?next={}",
-                    percent_encoding::utf8_percent_encode(
-                        &path,
-                        percent_encoding::NON_ALPHANUMERIC
-                    )
-                ),
-                None => "/login".to_owned(),
-            };
-            Redirect::to(&target).into_response()
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        if self.scim {
+            // SCIM's own errors stay; the layers' (a timeout, a body too large) are
+            // put in SCIM's error schema.
+            if content_type.starts_with(crate::scim::MEDIA_TYPE) {
+                return response;
+            }
+            return replace_body(response, |status, message| {
+                crate::scim::error::ScimError::new(status, None, message).into_response()
+            });
         }
-        Format::Html => replace_body(response, |status, message| {
-            let page = pages::ErrorPage {
-                layout: pages::Layout::anonymous(
-                    status.canonical_reason().unwrap_or("Error"),
-                    String::new(),
-                ),
-                status: status.as_u16(),
-                reason: status.canonical_reason().unwrap_or("Error").to_owned(),
-                message: message.to_owned(),
-                request_id: request_id.clone(),
-            };
-            (status, page).into_response()
-        }),
+        match self.format {
+            Format::Json if content_type.starts_with("application/json") => response,
+            Format::Json => replace_body(response, |status, message| {
+                (
+                    status,
+                    Json(ErrorBody {
+                        error: message.to_owned(),
+                        fields: None,
+                    }),
+                )
+                    .into_response()
+            }),
+            // A page a handler rendered itself (a form with its errors) stays.
+            Format::Html if content_type.starts_with("text/html") => response,
+            Format::Html if status == StatusCode::UNAUTHORIZED => {
+                let target = match self.return_to.as_ref().and_then(Uri::path_and_query) {
+                    Some(path) => format!(
+                        "/login?next={}",
+                        percent_encoding::utf8_percent_encode(
+                            path.as_str(),
+                            percent_encoding::NON_ALPHANUMERIC
+                        )
+                    ),
+                    None => "/login".to_owned(),
+                };
+                Redirect::to(&target).into_response()
+            }
+            Format::Html => {
+                let request_id = self.request_id.to_str().unwrap_or_default().to_owned();
+                replace_body(response, |status, message| {
+                    let page = pages::ErrorPage {
+                        layout: pages::Layout::anonymous(
+                            status.canonical_reason().unwrap_or("Error"),
+                            String::new(),
+                        ),
+                        status: status.as_u16(),
+                        reason: status.canonical_reason().unwrap_or("Error").to_owned(),
+                        message: message.to_owned(),
+                        request_id,
+                    };
+                    (status, page).into_response()
+                })
+            }
+        }
     }
 }
 

@@ -3,13 +3,11 @@
 //! where the answer depends on `Accept`, and `no-store` on JSON.
 
 use axum::{
-    extract::{Request, State},
     http::{HeaderMap, HeaderValue, header},
-    middleware::Next,
     response::Response,
 };
 
-/// What [`security_headers`] needs from the settings.
+/// What [`apply`] needs from the settings.
 #[derive(Debug, Clone, Copy)]
 pub struct HeaderPolicy {
     /// Send `Strict-Transport-Security` (when cookies are `Secure`, the service
@@ -19,16 +17,14 @@ pub struct HeaderPolicy {
 
 const HSTS: HeaderValue = HeaderValue::from_static("max-age=31536000");
 
+/// Whether `path` is under `/static`, whose files are the same whatever `Accept` says.
+pub fn is_static(path: &str) -> bool {
+    path == "/static" || path.starts_with("/static/")
+}
+
 /// The security headers of every HTML page (CSP, framing, sniffing, referrer); pages are never cached (they show
 /// personal data and a CSRF token), nor is JSON (user data, tokens).
-pub async fn security_headers(
-    State(policy): State<HeaderPolicy>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let is_static =
-        request.uri().path() == "/static" || request.uri().path().starts_with("/static/");
-    let mut response = next.run(request).await;
+pub fn apply(policy: HeaderPolicy, is_static: bool, response: &mut Response) {
     // Errors are rendered per `Accept` everywhere, /static included.
     let negotiated =
         !is_static || response.status().is_client_error() || response.status().is_server_error();
@@ -45,21 +41,23 @@ pub async fn security_headers(
     }
     let content_type = headers
         .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
+        .map(HeaderValue::as_bytes)
         .unwrap_or_default();
-    if content_type.starts_with("text/html") {
+    if content_type.starts_with(b"text/html") {
         set_page_headers(headers);
-    } else if content_type.starts_with("application/json") {
+    } else if content_type.starts_with(b"application/json") {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    response
 }
 
 /// Adds `Accept` to `Vary`, keeping what is there (compression's `accept-encoding`).
 fn add_vary_accept(headers: &mut HeaderMap) {
-    let existing: Vec<String> = headers
-        .get_all(header::VARY)
-        .iter()
+    let mut existing = headers.get_all(header::VARY).iter().peekable();
+    if existing.peek().is_none() {
+        headers.insert(header::VARY, HeaderValue::from_static("Accept"));
+        return;
+    }
+    let existing: Vec<String> = existing
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(|v| v.trim().to_owned())

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod body;
 pub mod client_ip;
 pub mod conditional;
+pub mod edge;
 pub mod error_pages;
 pub mod extract;
 pub mod forms;
@@ -24,7 +25,7 @@ use axum::{
     Router,
     extract::DefaultBodyLimit,
     http::{HeaderName, Request, StatusCode},
-    middleware::{from_extractor_with_state, from_fn, from_fn_with_state},
+    middleware::{from_extractor_with_state, from_fn},
 };
 use tower::ServiceBuilder;
 use tower_http::{
@@ -35,7 +36,6 @@ use tower_http::{
     },
     csrf::CsrfLayer,
     limit::RequestBodyLimitLayer,
-    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     services::ServeDir,
     timeout::TimeoutLayer,
     trace::{DefaultOnResponse, TraceLayer},
@@ -83,22 +83,6 @@ fn is_script(headers: &axum::http::HeaderMap) -> bool {
         && !negotiate::Format::from_headers(headers).is_html()
 }
 
-/// A session that was never sent and is never saved: what a request without a
-/// cookie finds, minus the session layer.
-#[derive(Clone)]
-struct NoSession(std::sync::Arc<crate::auth::session_store::DeploymentSessionStore>);
-
-async fn no_session(
-    axum::extract::State(NoSession(store)): axum::extract::State<NoSession>,
-    mut request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    request
-        .extensions_mut()
-        .insert(tower_sessions::Session::new(None, store, None));
-    next.run(request).await
-}
-
 /// The service with the browser's layers (`browsers`), or without them.
 fn app(state: AppState, browsers: bool) -> Router {
     let protected = Router::new()
@@ -132,10 +116,14 @@ fn app(state: AppState, browsers: bool) -> Router {
     let header_policy = headers::HeaderPolicy {
         hsts: settings.cookie_secure,
     };
+    let edge = if browsers {
+        edge::EdgeLayer::for_browsers(header_policy)
+    } else {
+        edge::EdgeLayer::for_scripts(header_policy, state.sessions.clone())
+    };
     let layers = ServiceBuilder::new()
-        // A client's id is kept only when short and plain; otherwise a new one.
-        .layer(from_fn(request_id::drop_invalid))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        // Request ids, error bodies, security headers.
+        .layer(edge)
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request<_>| {
@@ -153,9 +141,6 @@ fn app(state: AppState, browsers: bool) -> Router {
                 })
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(from_fn_with_state(header_policy, headers::security_headers))
-        .layer(from_fn(error_pages::error_responses))
         .layer(CatchPanicLayer::custom(error_pages::panic_response))
         // Exports stream as they are read and are sent as they are: the
         // compressing body did not end a streamed response cleanly (the client
@@ -171,13 +156,7 @@ fn app(state: AppState, browsers: bool) -> Router {
         // the per-session token (checked in authentication) and the login form's
         // signed cookie are the second line.
         .option_layer(browsers.then(CsrfLayer::new))
-        .option_layer(browsers.then_some(sessions))
-        .option_layer((!browsers).then(|| {
-            from_fn_with_state(
-                NoSession(std::sync::Arc::new(state.sessions.clone())),
-                no_session,
-            )
-        }));
+        .option_layer(browsers.then_some(sessions));
 
     // Uploads: a larger body, and the time a file of 100,000 rows takes.
     let import_limit = usize::try_from(state.settings.import_max_bytes)
@@ -221,7 +200,11 @@ fn app(state: AppState, browsers: bool) -> Router {
         .layer(tower::util::option_layer(
             browsers.then(|| from_fn(auth::read_form_csrf_token)),
         ))
-        .layer(from_fn(error_pages::mark_past_sessions))
+        // Marks what was made inside the session layer; the scripts' edge marks
+        // its responses itself, having no session layer.
+        .layer(tower::util::option_layer(
+            browsers.then(|| from_fn(error_pages::mark_past_sessions)),
+        ))
         .layer(layers)
 }
 

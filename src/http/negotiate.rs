@@ -28,15 +28,18 @@ impl Format {
         let mut json: Option<f32> = None;
         for range in accept.split(',') {
             let mut parts = range.split(';');
-            let media_type = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+            let media_type = parts.next().unwrap_or_default().trim();
             let quality = parts
                 .filter_map(|p| p.trim().strip_prefix("q="))
                 .find_map(|q| q.trim().parse::<f32>().ok())
                 .unwrap_or(1.0);
-            let slot = match media_type.as_str() {
-                "text/html" | "application/xhtml+xml" => &mut html,
-                "application/json" => &mut json,
-                _ => continue,
+            let is = |name: &str| media_type.eq_ignore_ascii_case(name);
+            let slot = if is("text/html") || is("application/xhtml+xml") {
+                &mut html
+            } else if is("application/json") {
+                &mut json
+            } else {
+                continue;
             };
             *slot = Some(slot.map_or(quality, |q| q.max(quality)));
         }

@@ -1,8 +1,8 @@
 //! A client's `x-request-id` is kept only when it is a short, plain token:
 //! at most 64 characters of `[A-Za-z0-9._-]`. Anything else is dropped before
-//! `SetRequestIdLayer`, which then makes a fresh UUID.
+//! the service makes a fresh UUID.
 
-use axum::{extract::Request, middleware::Next, response::Response};
+use axum::http::{HeaderMap, HeaderValue};
 
 use super::REQUEST_ID;
 
@@ -18,19 +18,24 @@ pub fn is_acceptable(id: &[u8]) -> bool {
 }
 
 /// Removes every incoming `x-request-id` unless there is exactly one and it is
-/// acceptable.
-pub async fn drop_invalid(mut request: Request, next: Next) -> Response {
-    let headers = request.headers_mut();
+/// acceptable, then gives the request a fresh one if it has none; returns the id.
+pub fn assign(headers: &mut HeaderMap) -> HeaderValue {
     let mut values = headers.get_all(&REQUEST_ID).iter();
-    let keep = match (values.next(), values.next()) {
-        (Some(value), None) => is_acceptable(value.as_bytes()),
-        (None, _) => true,
-        _ => false,
+    let kept = match (values.next(), values.next()) {
+        (Some(value), None) if is_acceptable(value.as_bytes()) => Some(value.clone()),
+        _ => None,
     };
-    if !keep {
-        headers.remove(&REQUEST_ID);
-    }
-    next.run(request).await
+    let id = kept.unwrap_or_else(|| {
+        let fresh = uuid::Uuid::new_v4();
+        HeaderValue::from_str(
+            fresh
+                .hyphenated()
+                .encode_lower(&mut uuid::Uuid::encode_buffer()),
+        )
+        .expect("a UUID is a valid header value")
+    });
+    headers.insert(&REQUEST_ID, id.clone());
+    id
 }
 
 #[cfg(test)]
