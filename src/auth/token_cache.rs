@@ -49,6 +49,23 @@ impl TokenCache {
             .map(|entry| entry.owner.clone())
     }
 
+    /// Whether a token with this hash was found valid here (under any
+    /// generation, until [`Self::forget`] or a clear).
+    pub fn knows(&self, token_hash: &[u8; 32]) -> bool {
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .contains_key(token_hash)
+    }
+
+    /// A token found invalid on its re-check: no longer known.
+    pub fn forget(&self, token_hash: &[u8; 32]) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(token_hash);
+    }
+
     pub fn put(&self, token_hash: [u8; 32], generation: Bytes, owner: TokenOwner) {
         let mut entries = self
             .entries
@@ -116,5 +133,26 @@ mod tests {
         );
         assert!(cache.get(&hash, &Bytes::from_static(b"6")).is_none());
         assert!(cache.get(&[8u8; 32], &Bytes::from_static(b"5")).is_none());
+    }
+
+    #[test]
+    fn a_token_stays_known_across_generations_until_forgotten() {
+        let cache = TokenCache::default();
+        let hash = [7u8; 32];
+        assert!(!cache.knows(&hash), "a guess is never known");
+        cache.put(hash, Bytes::from_static(b"5"), owner(3));
+        assert!(cache.get(&hash, &Bytes::from_static(b"6")).is_none());
+        assert!(
+            cache.knows(&hash),
+            "known, though not trusted, after a write"
+        );
+        cache.forget(&hash);
+        assert!(!cache.knows(&hash));
+        cache.put(hash, Bytes::from_static(b"6"), owner(3));
+        cache.clear();
+        assert!(
+            !cache.knows(&hash),
+            "a change behind the service's back clears it"
+        );
     }
 }

@@ -91,6 +91,15 @@ struct Inner {
     /// rather than a flag, so a bump that succeeds concurrently with another's
     /// failure cannot clear a debt it did not pay.
     bumps_owed: AtomicU64,
+    /// Bumps asked for (one per committed write), and the highest request a
+    /// finished bump covered. Concurrent writers share one bump, as concurrent
+    /// commits share one flush in the database: a bump that starts after a
+    /// write committed covers it.
+    requested: AtomicU64,
+    covered: AtomicU64,
+    /// One bump at a time; the writers queued behind it are usually covered by
+    /// the next one.
+    bumping: tokio::sync::Mutex<()>,
     read: Script,
     bump: Script,
 }
@@ -128,6 +137,9 @@ impl Generation {
                 mirror: Mirror::new(),
                 breaker: Breaker::new(COOLDOWN),
                 bumps_owed: AtomicU64::new(0),
+                requested: AtomicU64::new(0),
+                covered: AtomicU64::new(0),
+                bumping: tokio::sync::Mutex::new(()),
                 read: Script::from_lua(READ_SCRIPT),
                 bump: Script::from_lua(BUMP_SCRIPT),
             }),
@@ -176,11 +188,25 @@ impl Generation {
     /// Called after every committed write to users or tokens, and on every
     /// change heard from the database. If Redis cannot be told, the bump is owed.
     pub async fn bump(&self) {
-        let owed_before = self.inner.bumps_owed.load(Ordering::Acquire);
-        if !self.inner.breaker.allow() || !self.try_bump(owed_before).await {
-            self.inner.bumps_owed.fetch_add(1, Ordering::AcqRel);
-            self.inner.outlast_leases().await;
+        let inner = &self.inner;
+        let ticket = inner.requested.fetch_add(1, Ordering::AcqRel) + 1;
+        let turn = inner.bumping.lock().await;
+        if inner.covered.load(Ordering::Acquire) >= ticket {
+            return;
         }
+        // Every request made so far was made after its write committed, so the
+        // bump that starts now covers them all.
+        let covers = inner.requested.load(Ordering::Acquire);
+        let owed_before = inner.bumps_owed.load(Ordering::Acquire);
+        if inner.breaker.allow() && self.try_bump(owed_before).await {
+            inner.covered.fetch_max(covers, Ordering::AcqRel);
+            return;
+        }
+        // The writers queued behind find Redis failing for themselves; none
+        // waits out the leases behind another.
+        drop(turn);
+        inner.bumps_owed.fetch_add(1, Ordering::AcqRel);
+        inner.outlast_leases().await;
     }
 
     /// True when the generation read with [`Self::current`] may still be trusted
