@@ -61,6 +61,7 @@ impl Application {
         };
         let generation = Generation::new(redis.clone(), &settings.redis_key_prefix, "users");
         let hasher = PasswordHasher::default();
+        let deliveries_wake = Arc::new(tokio::sync::Notify::new());
         let state = AppState::new(Services {
             sessions: DeploymentSessionStore::new(
                 redis.clone(),
@@ -68,7 +69,8 @@ impl Application {
                 &deployment,
             ),
             login_csrf: LoginCsrf::new(&signing_key, settings.cookie_secure),
-            writer: Writer::new(pool.clone(), hasher.clone(), generation.clone()),
+            writer: Writer::new(pool.clone(), hasher.clone(), generation.clone())
+                .with_dispatcher(deliveries_wake.clone()),
             db: pool,
             user_cache: UserListCache::new(
                 generation.clone(),
@@ -115,6 +117,7 @@ impl Application {
         let webhooks = Dispatcher::start(
             state.db.clone(),
             state.settings.webhook_allow_private,
+            deliveries_wake,
             hearing_changes.child_token(),
         )
         .await?;

@@ -254,10 +254,10 @@ pub async fn enqueue_test(
 /// Wakes the dispatchers of every instance, at the commit (like the outbox
 /// trigger does). Worth calling when an endpoint is resumed: its pending
 /// deliveries then go out at once rather than at the next idle look (5 s).
-pub async fn wake_dispatchers(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+pub async fn wake_dispatchers<'e>(db: impl sqlx::PgExecutor<'e>) -> Result<(), sqlx::Error> {
     sqlx::query("select pg_notify($1, '')")
         .bind(CHANNEL)
-        .execute(tx)
+        .execute(db)
         .await
         .map(|_| ())
 }

@@ -54,14 +54,15 @@ pub struct Dispatcher {
 impl Dispatcher {
     /// Starts listening for new deliveries, then the dispatching loop. Runs
     /// until `stop` is cancelled (or [`Dispatcher::shutdown`]); `allow_private`
-    /// is `WEBHOOK_ALLOW_PRIVATE`.
+    /// is `WEBHOOK_ALLOW_PRIVATE`; `wake` is also the process's writer's
+    /// ([`crate::write::Writer::with_dispatcher`]).
     pub async fn start(
         db: PgPool,
         allow_private: bool,
+        wake: Arc<Notify>,
         stop: CancellationToken,
     ) -> Result<Self, rustls::Error> {
         let sender = Sender::new(allow_private)?;
-        let wake = Arc::new(Notify::new());
         wake::listen(db.clone(), wake.clone(), stop.clone()).await;
         let dispatching = Dispatching {
             db,

@@ -22,7 +22,10 @@ pub use tokens::CreatedToken;
 pub use two_factor::Subject;
 pub use webhooks::{CreatedWebhook, WebhookChanges};
 
+use std::sync::Arc;
+
 use sqlx::{PgPool, Postgres, Transaction};
+use tokio::sync::Notify;
 
 use crate::{auth::PasswordHasher, cache::Generation, db, domain::FieldErrors};
 
@@ -61,12 +64,23 @@ impl From<sqlx::Error> for WriteError {
 
 pub type WriteResult<T> = Result<T, WriteError>;
 
+/// Where the webhook deliveries a write queues are sent from.
+#[derive(Clone)]
+enum Deliveries {
+    /// This process's dispatcher.
+    Here(Arc<Notify>),
+    /// The running instances' (from a command): woken through the database.
+    Elsewhere,
+}
+
 /// Makes every change; cheap to clone (handles inside).
 #[derive(Clone)]
 pub struct Writer {
     db: PgPool,
     hasher: PasswordHasher,
     generation: Generation,
+    /// Who sends the webhook deliveries a write queues.
+    deliveries: Deliveries,
     /// False for a batch: its commits are announced once, by [`Writer::announce`].
     announce_each: bool,
 }
@@ -77,7 +91,17 @@ impl Writer {
             db,
             hasher,
             generation,
+            deliveries: Deliveries::Elsewhere,
             announce_each: true,
+        }
+    }
+
+    /// A writer whose process runs a webhook dispatcher, woken by `wake` after
+    /// each write (rather than through the database: see migration 0011).
+    pub fn with_dispatcher(self, wake: Arc<Notify>) -> Self {
+        Self {
+            deliveries: Deliveries::Here(wake),
+            ..self
         }
     }
 
@@ -101,6 +125,15 @@ impl Writer {
             && let Err(e) = db::actor::announce_change(&self.db).await
         {
             tracing::warn!(error = %e, "could not announce a change to other instances");
+        }
+        match &self.deliveries {
+            Deliveries::Here(wake) => wake.notify_one(),
+            Deliveries::Elsewhere => {
+                if let Err(e) = db::deliveries::wake_dispatchers(&self.db).await {
+                    // They still look every few seconds.
+                    tracing::warn!(error = %e, "could not wake the webhook dispatchers");
+                }
+            }
         }
     }
 

@@ -64,7 +64,7 @@ impl Writer {
         .ok_or(WriteError::NotFound)?;
         if changes.active == Some(true) {
             // Resumed: what waited goes out now, not at the next idle look.
-            db::deliveries::wake_dispatchers(&mut tx).await?;
+            db::deliveries::wake_dispatchers(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(row)

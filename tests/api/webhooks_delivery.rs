@@ -576,7 +576,7 @@ async fn delivery_latency_from_write_to_receipt() {
         "write → receipt over {WRITES} creates: p50 {p50:?}, p99 {p99:?}, max {:?}",
         latencies[WRITES - 1]
     );
-    // Woken by NOTIFY, not by the idle look every 5 s.
+    // Woken by the write itself, not by the idle look every 5 s.
     assert!(p50 < Duration::from_secs(1), "p50 {p50:?}");
 }
 
@@ -665,6 +665,30 @@ async fn cli_token(database_url: &str) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_made_with_the_command_line_is_sent_at_once_by_a_running_instance() {
+    let database = format!("ua_test_{}", uuid::Uuid::new_v4().simple());
+    let database_url = database_url_for(&database);
+    let prefix = format!("useradmin:test:{database}:");
+    let instance = Instance::start(&database_url, &prefix).await;
+    let db = PgPool::connect(&database_url).await.unwrap();
+    let receiver = Receiver::start().await;
+    let (_, secret) = register(&db, &receiver.url("/hook"), &["token.created"]).await;
+    // Long enough for the idle look before the command: what follows is woken.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let started = Instant::now();
+    cli_token(&database_url).await;
+    // The command has no dispatcher of its own; the instance's idle look would
+    // take up to 5 s.
+    let received = receiver.wait_for("/hook", 1, Duration::from_secs(3)).await;
+    let elapsed = started.elapsed();
+    assert_eq!(verified(&received[0], &secret)["type"], "token.created");
+    assert!(elapsed < Duration::from_secs(3), "took {elapsed:?}");
+    drop(instance);
+    db.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -789,7 +813,7 @@ async fn a_paused_endpoint_keeps_its_deliveries_until_resumed() {
         .execute(&mut *tx)
         .await
         .unwrap();
-    deliveries::wake_dispatchers(&mut tx).await.unwrap();
+    deliveries::wake_dispatchers(&mut *tx).await.unwrap();
     tx.commit().await.unwrap();
     receiver.wait_for("/hook", 1, Duration::from_secs(2)).await;
 }
