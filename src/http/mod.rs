@@ -53,27 +53,36 @@ pub const IMPORT_TIMEOUT: Duration = Duration::from_secs(120);
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Every route and layer of the service.
+/// Every route and layer of the service, in two stacks.
 ///
 /// A script's request — a bearer token, no cookie, JSON — goes through the same
 /// routes and layers less the two that only browsers need: the session layer
 /// (cookie parsing; the session it would load does not exist) and the cross-site
 /// check (a browser cannot send `Authorization` cross-site without a CORS
 /// preflight, which the service never grants). See [`is_script`].
-pub fn router(state: AppState) -> Router {
-    use tower::ServiceExt;
+#[derive(Clone)]
+pub struct App {
+    browsers: Router,
+    scripts: Router,
+}
 
-    let browsers = app(state.clone(), true);
-    let scripts = app(state, false);
-    // Chosen before routing, so each stack routes the request itself.
-    Router::new().fallback_service(tower::service_fn(move |request: axum::extract::Request| {
-        let stack = if is_script(request.headers()) {
-            scripts.clone()
+impl App {
+    /// The stack that serves this request; chosen before routing, so each
+    /// stack routes the request itself.
+    pub fn stack_for(&self, request: &axum::extract::Request) -> &Router {
+        if is_script(request.headers()) {
+            &self.scripts
         } else {
-            browsers.clone()
-        };
-        stack.oneshot(request)
-    }))
+            &self.browsers
+        }
+    }
+}
+
+pub fn router(state: AppState) -> App {
+    App {
+        browsers: app(state.clone(), true),
+        scripts: app(state, false),
+    }
 }
 
 /// A bearer request without cookies that wants JSON.

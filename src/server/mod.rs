@@ -14,7 +14,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use axum::{Router, body::Body, extract::ConnectInfo, http::Request, response::Response};
+use axum::{body::Body, extract::ConnectInfo, http::Request, response::Response};
 use hyper::body::Incoming;
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
@@ -24,6 +24,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
+use crate::http::App;
 pub use connections::default_max_connections;
 use connections::{Activity, Registry, Slot, Tracked};
 
@@ -58,7 +59,7 @@ type Connection = auto::Connection<'static, TokioIo<Tracked<TcpStream>>, Handler
 /// connections finish their requests for at most [`DRAIN_LIMIT`].
 pub async fn serve(
     listener: TcpListener,
-    app: Router,
+    app: App,
     max_connections: usize,
     stop: CancellationToken,
 ) {
@@ -96,7 +97,7 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let handler = Handler {
-            router: app.clone(),
+            app: app.clone(),
             peer,
             activity: slot.activity(),
         };
@@ -194,7 +195,7 @@ impl AcceptErrors {
 /// `ConnectInfo`, and marks the connection busy while a handler works.
 #[derive(Clone)]
 struct Handler {
-    router: Router,
+    app: App,
     peer: SocketAddr,
     activity: Arc<Activity>,
 }
@@ -207,7 +208,8 @@ impl hyper::service::Service<Request<Incoming>> for Handler {
     fn call(&self, mut request: Request<Incoming>) -> Self::Future {
         let in_flight = self.activity.begin_request();
         request.extensions_mut().insert(ConnectInfo(self.peer));
-        let response = self.router.clone().oneshot(request.map(Body::new));
+        let request = request.map(Body::new);
+        let response = self.app.stack_for(&request).clone().oneshot(request);
         Box::pin(async move {
             let response = response.await;
             drop(in_flight);
