@@ -3,7 +3,7 @@
 //! `bench/run` measures it beside useradmin, so their ratio shows what the
 //! service's own layers cost.
 //!
-//!     DATABASE_URL=postgres://... PORT=5873 useradmin-bench-peer
+//!     DATABASE_URL=postgres://... PORT=5873 [PEER_NO_PING=1] useradmin-bench-peer
 
 use axum::{
     Json, Router,
@@ -55,11 +55,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let port: u16 = std::env::var("PORT")
         .unwrap_or_else(|_| "5873".into())
         .parse()?;
-    // The same pool size as useradmin's default, and like it no ping before
-    // every query (sqlx's default would double the peer's round trips).
+    // The same pool size as useradmin's default. sqlx pings every connection
+    // before handing it out unless told not to; useradmin does not (it pings only
+    // connections that sat idle), so `PEER_NO_PING=1` measures the peer with the
+    // service's own pool behaviour, and without it the stock axum + sqlx stack.
+    let ping = std::env::var_os("PEER_NO_PING").is_none();
     let db = PgPoolOptions::new()
         .max_connections(16)
-        .test_before_acquire(false)
+        .test_before_acquire(ping)
         .connect(&url)
         .await?;
     let app = Router::new()
