@@ -1,9 +1,11 @@
-//! Wakes the dispatcher when deliveries are queued: LISTEN on the outbox's
-//! channel, which the trigger notifies in the transaction of the change (so
-//! the notification arrives with the commit). Notifications are coalesced — a
-//! burst of changes wakes the dispatcher once, and it claims them all. While
-//! the listening connection is lost, the dispatcher still looks for due
-//! deliveries every few seconds; on every reconnect it is woken, since
+//! Wakes the dispatcher when deliveries are queued by others: LISTEN on the
+//! outbox's channel, which the trigger notifies for changes made outside the
+//! service (so the notification arrives with the commit), and which a command
+//! notifies after its own commits. The service's own writes wake their
+//! instance's dispatcher in process instead (migration 0011). Wake-ups are
+//! coalesced: a burst of changes wakes the dispatcher once, and it claims them
+//! all. While the listening connection is lost, the dispatcher still looks for
+//! due deliveries every few seconds; on every reconnect it is woken, since
 //! whatever was notified meanwhile was not heard.
 
 use std::{sync::Arc, time::Duration};
