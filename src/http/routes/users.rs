@@ -109,7 +109,7 @@ pub async fn list(
         }
     };
     match ctx.format {
-        Format::Json => Ok(user_page_response(source, &bytes)),
+        Format::Json => Ok(user_page_response(source, bytes)),
         Format::Html => {
             // Only a page that came from the cache needs reading back.
             let page = match read {
