@@ -31,6 +31,9 @@ pub enum AppError {
     PreconditionFailed,
     #[error("request body is larger than 64 KiB")]
     PayloadTooLarge,
+    /// A file over the limit of its own route (the import's), named in the message.
+    #[error("{0}")]
+    FileTooLarge(String),
     #[error("send the body as application/json or application/x-www-form-urlencoded")]
     UnsupportedMediaType,
     #[error("validation failed")]
@@ -70,7 +73,7 @@ impl AppError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::PayloadTooLarge | Self::FileTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Validation(_) | Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,

@@ -40,6 +40,15 @@ pub struct PendingLogin {
 /// How long after the password the second step may come.
 pub const PENDING_MAX_SECS: i64 = 10 * 60;
 
+/// What a confirmed import did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImportResult {
+    pub source: String,
+    pub counts: crate::import::Counts,
+    /// The import's events in the audit trail.
+    pub audit_href: String,
+}
+
 /// Everything a session holds.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct SessionData {
@@ -51,6 +60,9 @@ struct SessionData {
     /// The import this session previewed and may confirm.
     #[serde(default)]
     pending_import: Option<String>,
+    /// What the import this session confirmed last did, for its result page.
+    #[serde(default)]
+    import_result: Option<ImportResult>,
     /// The password step of a two-factor login, done.
     #[serde(default)]
     pending_login: Option<PendingLogin>,
@@ -127,6 +139,7 @@ impl AdminSession {
             flash: Some(flash),
             slid_at: Some(now()),
             pending_import: None,
+            import_result: None,
             pending_login: None,
         };
         self.store(&data).await?;
@@ -227,6 +240,23 @@ impl AdminSession {
     pub async fn holds_import(&self, id: &str) -> Result<bool, AppError> {
         let held = self.data().await?.pending_import;
         Ok(held.is_some_and(|held| constant_time_eq(held.as_bytes(), id.as_bytes())))
+    }
+
+    /// The import this session previewed, if it holds one.
+    pub async fn pending_import(&self) -> Result<Option<String>, AppError> {
+        Ok(self.data().await?.pending_import)
+    }
+
+    /// Keeps what a confirmed import did, for the page the confirmation
+    /// redirects to (shown again on reload, until the next import).
+    pub async fn keep_import_result(&self, result: ImportResult) -> Result<(), AppError> {
+        let mut data = self.data().await?;
+        data.import_result = Some(result);
+        self.store(&data).await
+    }
+
+    pub async fn import_result(&self) -> Result<Option<ImportResult>, AppError> {
+        Ok(self.data().await?.import_result)
     }
 
     pub async fn release_import(&self) -> Result<(), AppError> {

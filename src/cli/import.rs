@@ -7,15 +7,13 @@ use std::{
     io::{BufRead, BufReader},
     path::Path,
     process::ExitCode,
-    time::Duration,
 };
 
-use indicatif::ProgressBar;
 use serde_json::json;
 
 use crate::{
     config::Settings,
-    import::{ImportFormat, read_rows},
+    import::{ImportFormat, RowBatches},
     write::{Actor, ImportMode, ImportOutcome},
 };
 
@@ -24,24 +22,15 @@ pub async fn run(settings: Settings, path: &Path, dry_run: bool) -> anyhow::Resu
         .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
     let mut input = BufReader::with_capacity(64 * 1024, file);
     let format = ImportFormat::guess(path.to_str(), input.fill_buf()?);
-    let progress = super::rows_progress("read");
-    let reading = progress.clone();
-    let rows = tokio::task::spawn_blocking(move || {
-        read_rows(input, format, &mut |rows| reading.set_position(rows))
-    })
-    .await??;
-    progress.finish();
-    if rows.is_empty() {
-        anyhow::bail!("{} holds no users", path.display());
-    }
 
     let (_pool, writer) = super::writer(&settings).await?;
-    let working = ProgressBar::new_spinner().with_message(if dry_run {
-        "planning"
+    let progress = super::rows_progress(if dry_run {
+        "planned"
     } else {
-        "planning and writing"
+        "planned and written"
     });
-    working.enable_steady_tick(Duration::from_millis(120));
+    let reading = progress.clone();
+    let batches = RowBatches::read(input, format, move |rows| reading.set_position(rows));
     let mode = if dry_run {
         ImportMode::DryRun
     } else {
@@ -52,13 +41,18 @@ pub async fn run(settings: Settings, path: &Path, dry_run: bool) -> anyhow::Resu
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.display().to_string());
     let outcome = writer
-        .import(&Actor::cli_user(), &rows, mode, &source)
+        .import(&Actor::cli_user(), batches, mode, &source)
         .await?;
-    working.finish_and_clear();
+    progress.finish();
     let (plan, applied) = match outcome {
         ImportOutcome::Applied { plan, .. } => (plan, true),
         ImportOutcome::Planned(plan) | ImportOutcome::Stale(plan) => (plan, false),
+        ImportOutcome::Unreadable(error) => anyhow::bail!("{}: {error}", path.display()),
     };
+    let counts = plan.counts;
+    if counts.create + counts.update + counts.unchanged + counts.error == 0 {
+        anyhow::bail!("{} holds no users", path.display());
+    }
     for row in plan.errors() {
         for (field, messages) in row.errors.iter() {
             for message in messages {
@@ -66,7 +60,6 @@ pub async fn run(settings: Settings, path: &Path, dry_run: bool) -> anyhow::Resu
             }
         }
     }
-    let counts = plan.counts;
     eprintln!(
         "{}: {} to create, {} to update, {} unchanged, {} with errors",
         if applied {
@@ -86,6 +79,7 @@ pub async fn run(settings: Settings, path: &Path, dry_run: bool) -> anyhow::Resu
         "applied": applied,
         "counts": counts,
         "rows": plan.rows,
+        "omitted_rows": plan.omitted,
     });
     println!("{report}");
     Ok(if plan.is_valid() {

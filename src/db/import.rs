@@ -2,7 +2,7 @@
 //! the whole file (arrays bound as parameters), so 100,000 rows cost a handful
 //! of round trips.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use sqlx::{FromRow, PgConnection, Row};
 use time::OffsetDateTime;
@@ -10,15 +10,10 @@ use time::OffsetDateTime;
 use super::users::{UserRow, columns};
 use crate::import::plan::{Alteration, Creation, Stored};
 
-/// What the database holds for a file's rows. With `lock`, the active admins
-/// (the last-admin rule) and the matched users are locked, in that order, as
-/// the other writes lock them, until the transaction ends.
-pub async fn stored(
-    tx: &mut PgConnection,
-    emails: &[String],
-    external_ids: &[String],
-    lock: bool,
-) -> Result<Stored, sqlx::Error> {
+/// The active admins that are not deleted (the last-admin rule). With `lock`
+/// they are locked, before any user an import matches, as the other writes
+/// lock them, until the transaction ends.
+pub async fn active_admins(tx: &mut PgConnection, lock: bool) -> Result<HashSet<i64>, sqlx::Error> {
     let admins_sql = if lock {
         "select id from users where is_admin and status = 'active' and deleted_at is null \
          order by id for update"
@@ -26,6 +21,16 @@ pub async fn stored(
         "select id from users where is_admin and status = 'active' and deleted_at is null"
     };
     let active_admins: Vec<i64> = sqlx::query_scalar(admins_sql).fetch_all(&mut *tx).await?;
+    Ok(active_admins.into_iter().collect())
+}
+
+/// What the database holds for one batch's emails. With `lock`, the matched
+/// users are locked until the transaction ends.
+pub async fn stored(
+    tx: &mut PgConnection,
+    emails: &[String],
+    lock: bool,
+) -> Result<Stored, sqlx::Error> {
     // The database's own case folding of each email (the unique index's), and
     // the live users that have one of them, read (and, applying, locked) in one
     // statement; the two are paired up here by that folding.
@@ -65,7 +70,18 @@ pub async fn stored(
             (key, user)
         })
         .collect();
-    let external_ids = sqlx::query_as::<_, (String, i64)>(
+    Ok(Stored { matches })
+}
+
+/// The live users holding any of `external_ids` (valid ones: they were parsed).
+pub async fn external_id_owners(
+    tx: &mut PgConnection,
+    external_ids: &[String],
+) -> Result<HashMap<String, i64>, sqlx::Error> {
+    if external_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    Ok(sqlx::query_as::<_, (String, i64)>(
         "select external_id, id from users \
          where external_id = any($1::text[]) and deleted_at is null",
     )
@@ -73,12 +89,7 @@ pub async fn stored(
     .fetch_all(&mut *tx)
     .await?
     .into_iter()
-    .collect();
-    Ok(Stored {
-        matches,
-        external_ids,
-        active_admins: active_admins.into_iter().collect(),
-    })
+    .collect())
 }
 
 /// Creates the users, in the file's order. The triggers audit each one.

@@ -303,7 +303,9 @@ async fn read_multipart_csrf_token(request: Request, next: Next) -> Response {
     let mut stream = body.into_data_stream();
     let mut ahead = bytes::BytesMut::new();
     if let Some(boundary) = boundary {
-        while ahead.len() < MULTIPART_PEEK {
+        // Every chunk read is looked at, however large: a browser's first
+        // chunk often carries the token and kilobytes of the file with it.
+        loop {
             match first_field(&ahead, &boundary, "csrf_token") {
                 FirstField::Incomplete => {}
                 FirstField::Value(token) => {
@@ -311,6 +313,9 @@ async fn read_multipart_csrf_token(request: Request, next: Next) -> Response {
                     break;
                 }
                 FirstField::Other => break,
+            }
+            if ahead.len() >= MULTIPART_PEEK {
+                break;
             }
             match stream.next().await {
                 Some(Ok(chunk)) => ahead.extend_from_slice(&chunk),

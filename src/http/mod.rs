@@ -25,7 +25,7 @@ use axum::{
     Router,
     extract::DefaultBodyLimit,
     http::{HeaderName, Request, StatusCode},
-    middleware::{FromExtractorLayer, from_extractor_with_state, from_fn},
+    middleware::{FromExtractorLayer, from_extractor_with_state, from_fn, from_fn_with_state},
 };
 use tower::{
     ServiceBuilder,
@@ -170,8 +170,12 @@ fn app(state: AppState, browsers: bool) -> Router {
     let import_limit = usize::try_from(state.settings.import_max_bytes)
         .unwrap_or(usize::MAX)
         .saturating_add(routes::import::FORM_OVERHEAD as usize);
-    let uploads =
-        routes::import::upload_router().route_layer(guarded(&state, import_limit, IMPORT_TIMEOUT));
+    let uploads = routes::import::upload_router()
+        .route_layer(guarded(&state, import_limit, IMPORT_TIMEOUT))
+        .route_layer(from_fn_with_state(
+            state.settings.import_max_bytes,
+            routes::import::name_the_import_limit,
+        ));
 
     Router::new()
         .merge(routes::root::router())

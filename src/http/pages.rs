@@ -246,8 +246,9 @@ pub struct ImportPreviewPage {
     /// The first changes (the counts cover all of them).
     pub changes: Vec<crate::import::PlannedRow>,
     pub shown_changes: u64,
-    /// Every row with errors.
+    /// The first rows with errors (the counts cover all of them).
     pub errors: Vec<crate::import::PlannedRow>,
+    pub shown_errors: u64,
     /// The kept plan to confirm; `None` when there is nothing to apply.
     pub plan_id: Option<String>,
     pub notice: Option<String>,

@@ -1,123 +1,119 @@
-//! An uploaded file, read as it arrives: its chunks go through a small channel
-//! to the import reader on a blocking thread, so a 16 MiB file is never held
-//! whole beside the rows made from it, and a file over the limit is refused as
-//! soon as it passes it.
+//! An uploaded file, received whole as the chunks it arrived in (at most
+//! `IMPORT_MAX_BYTES`, never copied into one buffer) before its rows are read
+//! a batch at a time: the transaction that plans it is not held open while a
+//! slow client uploads, and a file over the limit is refused as soon as it
+//! passes it.
 
-use std::io::{self, Read};
+use std::io;
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use futures::{Stream, StreamExt};
-use tokio::sync::mpsc;
 
-use crate::import::{FileError, ImportFormat, SubmittedRow, read_rows};
+use crate::import::FileError;
 
-/// Chunks in flight between the connection and the reader.
-const IN_FLIGHT: usize = 8;
+/// The refusal of a file over `limit` bytes, naming the setting.
+pub fn too_large(limit: u64) -> FileError {
+    FileError::TooLarge(format!(
+        "the file is larger than the import limit of {} (IMPORT_MAX_BYTES)",
+        human_size(limit)
+    ))
+}
 
-/// Reads `first` and then `rest` as a file of `format`, at most `limit` bytes.
-pub async fn read_upload<E: std::fmt::Display>(
+/// `limit` as people write it: 16 MiB, 64 KiB, 1000 bytes.
+pub fn human_size(bytes: u64) -> String {
+    const MIB: u64 = 1024 * 1024;
+    if bytes >= MIB && bytes.is_multiple_of(MIB) {
+        format!("{} MiB", bytes / MIB)
+    } else if bytes >= 1024 && bytes.is_multiple_of(1024) {
+        format!("{} KiB", bytes / 1024)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// Receives `first` and then `rest`, at most `limit` bytes. A chunk error of
+/// kind `FileTooLarge` (a body limit further out) is the same refusal.
+pub async fn receive_file(
     first: Bytes,
-    rest: impl Stream<Item = Result<Bytes, E>>,
-    format: ImportFormat,
+    rest: impl Stream<Item = Result<Bytes, io::Error>>,
     limit: u64,
-) -> Result<Vec<SubmittedRow>, FileError> {
-    let (sender, receiver) = mpsc::channel(IN_FLIGHT);
-    let reader = tokio::task::spawn_blocking(move || {
-        read_rows(ChannelReader::new(receiver), format, &mut |_| {})
-    });
-    let chunks = futures::stream::once(async { Ok(first) }).chain(rest);
-    let mut chunks = std::pin::pin!(chunks);
-    let mut total = 0u64;
-    while let Some(chunk) = chunks.next().await {
+) -> Result<Vec<Bytes>, FileError> {
+    let mut chunks = Vec::new();
+    let mut total = first.len() as u64;
+    if total > limit {
+        return Err(too_large(limit));
+    }
+    if !first.is_empty() {
+        chunks.push(first);
+    }
+    let mut rest = std::pin::pin!(rest);
+    while let Some(chunk) = rest.next().await {
         let chunk = match chunk {
             Ok(chunk) => chunk,
-            Err(e) => {
-                let _ = sender.send(Err(io::Error::other(e.to_string()))).await;
-                break;
-            }
+            Err(e) if e.kind() == io::ErrorKind::FileTooLarge => return Err(too_large(limit)),
+            Err(e) => return Err(FileError::Io(e.to_string())),
         };
         total += chunk.len() as u64;
         if total > limit {
-            let too_large = io::Error::new(
-                io::ErrorKind::FileTooLarge,
-                format!("the file is larger than {limit} bytes (IMPORT_MAX_BYTES)"),
-            );
-            let _ = sender.send(Err(too_large)).await;
-            break;
+            return Err(too_large(limit));
         }
-        // The reader stops at the first malformed line; then nothing listens.
-        if sender.send(Ok(chunk)).await.is_err() {
-            break;
+        if !chunk.is_empty() {
+            chunks.push(chunk);
         }
     }
-    drop(sender);
-    reader
-        .await
-        .map_err(|e| FileError::Io(format!("the reader stopped: {e}")))?
+    Ok(chunks)
 }
 
-/// A blocking reader over the channel's chunks.
-struct ChannelReader {
-    receiver: mpsc::Receiver<io::Result<Bytes>>,
-    current: Bytes,
-}
-
-impl ChannelReader {
-    fn new(receiver: mpsc::Receiver<io::Result<Bytes>>) -> Self {
-        Self {
-            receiver,
-            current: Bytes::new(),
+/// Whether a body error comes from a length limit somewhere in its chain.
+pub fn is_length_limit(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if error.is::<http_body_util::LengthLimitError>() {
+            return true;
         }
+        cause = error.source();
     }
-}
-
-impl Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.current.is_empty() {
-            match self.receiver.blocking_recv() {
-                Some(Ok(chunk)) => self.current = chunk,
-                Some(Err(e)) => return Err(e),
-                None => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.current.len());
-        buf[..n].copy_from_slice(&self.current[..n]);
-        self.current.advance(n);
-        Ok(n)
-    }
+    false
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn chunks(parts: &[&'static str]) -> impl Stream<Item = Result<Bytes, String>> {
+    fn chunks(parts: &[&'static str]) -> impl Stream<Item = Result<Bytes, io::Error>> {
         futures::stream::iter(parts.iter().map(|p| Ok(Bytes::from_static(p.as_bytes()))))
     }
 
     #[tokio::test]
-    async fn rows_split_across_chunks_are_read_whole() {
-        let rows = read_upload(
+    async fn a_file_is_kept_as_its_chunks() {
+        let file = receive_file(
             Bytes::from_static(b"name,em"),
-            chunks(&["ail\nAda,ada@", "x.com\n"]),
-            ImportFormat::Csv,
+            chunks(&["ail\nAda,ada@", "", "x.com\n"]),
             1000,
         )
         .await
         .unwrap();
-        assert_eq!(rows.len(), 1);
+        assert_eq!(file.concat(), b"name,email\nAda,ada@x.com\n");
     }
 
     #[tokio::test]
-    async fn a_file_over_the_limit_is_refused() {
-        let error = read_upload(
+    async fn a_file_over_the_limit_is_refused_naming_it() {
+        let error = receive_file(
             Bytes::from_static(b"name,email\n"),
             chunks(&["Ada,ada@x.com\n"; 10]),
-            ImportFormat::Csv,
-            64,
+            100,
         )
         .await
         .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "the file is larger than the import limit of 100 bytes (IMPORT_MAX_BYTES)"
+        );
+        let cut = futures::stream::iter([Err(io::Error::new(
+            io::ErrorKind::FileTooLarge,
+            "length limit exceeded",
+        ))]);
+        let error = receive_file(Bytes::new(), cut, 64).await.unwrap_err();
         assert!(matches!(error, FileError::TooLarge(_)), "{error}");
     }
 }

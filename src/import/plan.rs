@@ -2,7 +2,10 @@
 //! unchanged, or the row's errors. Built from the rows and what the database
 //! holds for them; applying it is the write path's job.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    hash::{BuildHasher, RandomState},
+};
 
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -27,7 +30,9 @@ pub enum Action {
 }
 
 /// How many rows do what.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 pub struct Counts {
     pub create: u64,
     pub update: u64,
@@ -87,28 +92,30 @@ pub struct Alteration {
     pub external_id: Option<Option<String>>,
 }
 
-/// The whole plan, in the file's order.
+/// Rows a report or a preview lists of each kind (errors, changes, unchanged
+/// rows), the first ones in the file; the counts cover every row. A file of
+/// any size so answers in bounded memory.
+pub const LISTED_ROWS: usize = 1_000;
+
+/// The whole plan: every row counted, the first rows of each kind listed.
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
+    /// The listed rows, in the file's order (see [`LISTED_ROWS`]).
     pub rows: Vec<PlannedRow>,
     pub counts: Counts,
-    pub creations: Vec<Creation>,
-    pub alterations: Vec<Alteration>,
+    /// Rows counted but not listed.
+    pub omitted: u64,
     /// The versions of the users it changes, as read: a plan applied later (the
     /// page's confirm) must find them unchanged.
     digest: [u8; 32],
 }
 
-/// What the database holds for the rows of one file.
+/// What the database holds for the rows of one batch.
 #[derive(Debug, Default)]
 pub struct Stored {
     /// Per lookup email: the database's own case folding of it (the unique
     /// index's), and the live user that has it.
     pub matches: Vec<(String, Option<UserRow>)>,
-    /// Live users by their external id.
-    pub external_ids: HashMap<String, i64>,
-    /// Active admins that are not deleted.
-    pub active_admins: HashSet<i64>,
 }
 
 /// The email each row is looked up by; `None` where the row has no valid one
@@ -124,35 +131,117 @@ pub fn lookup_emails(rows: &[SubmittedRow]) -> Vec<Option<String>> {
         .collect()
 }
 
-/// External ids the rows set, to look up their owners.
-pub fn external_ids(rows: &[SubmittedRow]) -> Vec<String> {
-    rows.iter()
-        .filter_map(|row| match row.cell("external_id") {
-            Some(Cell::Text(raw)) => Some(raw.clone()),
-            _ => None,
-        })
-        .collect()
+/// A batch's rows with their values parsed, waiting for the owners of the
+/// external ids they set (looked up only once they are known to be valid).
+pub struct ParsedBatch {
+    rows: Vec<ParsedRow>,
 }
 
-impl Plan {
-    /// `stored.matches` holds one entry per row that had a lookup email, in order.
-    pub fn build(rows: &[SubmittedRow], emails: &[Option<String>], stored: Stored) -> Self {
-        let mut plan = Self::default();
-        let mut matches = stored.matches.into_iter();
-        let mut first_line_of: HashMap<String, u64> = HashMap::new();
-        let mut external_id_lines: HashMap<String, u64> = HashMap::new();
-        let mut admins = stored.active_admins.clone();
-        // Rows that take an active admin's rights away, should none be left.
-        let mut demotions: Vec<usize> = Vec::new();
-        let mut hasher = Sha256::new();
+struct ParsedRow {
+    /// The database's folding of the row's email ("" without a valid one).
+    key: String,
+    user: Option<UserRow>,
+    parsed: Result<ImportRow, RejectedRow>,
+}
 
-        for (row, email) in rows.iter().zip(emails) {
-            let (key, user) = match email {
-                Some(_) => matches.next().unwrap_or_default(),
-                None => (String::new(), None),
-            };
-            let parsed = ImportRow::parse(row, user.as_ref());
-            let mut planned = match parsed {
+impl ParsedBatch {
+    /// The valid external ids the rows set, to look up who holds them.
+    pub fn external_ids(&self) -> Vec<String> {
+        self.rows
+            .iter()
+            .filter_map(|row| match &row.parsed {
+                Ok(ImportRow {
+                    external_id: Some(Some(id)),
+                    ..
+                }) => Some(id.as_str().to_owned()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// What one batch writes, once every row so far is valid.
+#[derive(Debug, Default)]
+pub struct BatchWrites {
+    pub creations: Vec<Creation>,
+    pub alterations: Vec<Alteration>,
+}
+
+/// Builds a [`Plan`] a batch at a time. It keeps, whatever the file's size,
+/// the counts, the listed rows, the rows that demote an admin, and a 64-bit
+/// fingerprint and a line per email and external id seen (to name a repeat).
+pub struct Planner {
+    counts: Counts,
+    errors: Vec<PlannedRow>,
+    changes: Vec<PlannedRow>,
+    unchanged: Vec<PlannedRow>,
+    omitted: u64,
+    first_line_of: HashMap<u64, u64>,
+    external_id_lines: HashMap<u64, u64>,
+    /// Keyed afresh for every plan: a file cannot be made to collide.
+    fingerprints: RandomState,
+    /// Active admins, as the rows so far leave them.
+    admins: HashSet<i64>,
+    new_admins: u64,
+    /// Rows that take an active admin's rights away, should none be left.
+    demotions: Vec<PlannedRow>,
+    hasher: Sha256,
+}
+
+impl Planner {
+    /// `active_admins`: the active admins that are not deleted, before the file.
+    pub fn new(active_admins: HashSet<i64>) -> Self {
+        Self {
+            counts: Counts::default(),
+            errors: Vec::new(),
+            changes: Vec::new(),
+            unchanged: Vec::new(),
+            omitted: 0,
+            first_line_of: HashMap::new(),
+            external_id_lines: HashMap::new(),
+            fingerprints: RandomState::new(),
+            admins: active_admins,
+            new_admins: 0,
+            demotions: Vec::new(),
+            hasher: Sha256::new(),
+        }
+    }
+
+    /// Whether no row so far has errors (so the batches so far may be written).
+    pub fn is_valid_so_far(&self) -> bool {
+        self.counts.error == 0
+    }
+
+    /// Parses a batch's rows, given what the database holds for their emails:
+    /// `stored.matches` holds one entry per row that had a lookup email, in order.
+    pub fn parse(
+        &self,
+        rows: &[SubmittedRow],
+        emails: &[Option<String>],
+        stored: Stored,
+    ) -> ParsedBatch {
+        let mut matches = stored.matches.into_iter();
+        let rows = rows
+            .iter()
+            .zip(emails)
+            .map(|(row, email)| {
+                let (key, user) = match email {
+                    Some(_) => matches.next().unwrap_or_default(),
+                    None => (String::new(), None),
+                };
+                let parsed = ImportRow::parse(row, user.as_ref());
+                ParsedRow { key, user, parsed }
+            })
+            .collect();
+        ParsedBatch { rows }
+    }
+
+    /// Plans a parsed batch; `owners` are the live users holding its external
+    /// ids. Returns what the batch writes (nothing once any row has errors).
+    pub fn plan(&mut self, batch: ParsedBatch, owners: &HashMap<String, i64>) -> BatchWrites {
+        let mut writes = BatchWrites::default();
+        for ParsedRow { key, user, parsed } in batch.rows {
+            let planned = match parsed {
                 Err(RejectedRow {
                     line,
                     email,
@@ -165,97 +254,165 @@ impl Plan {
                     changes: BTreeMap::new(),
                     errors,
                 },
-                Ok(import) => {
-                    let mut errors = FieldErrors::default();
-                    if let Some(first) = first_line_of.get(&key) {
-                        errors.add("email", format!("is also on line {first}"));
-                    } else {
-                        first_line_of.insert(key, import.line);
-                    }
-                    let planned = match &user {
-                        Some(user) => plan.alter(&import, user, &mut errors),
-                        None => plan.create(&import, &mut errors),
-                    };
-                    if let Some(Some(external_id)) = &import.external_id {
-                        let owner = stored.external_ids.get(external_id.as_str());
-                        if owner.is_some_and(|owner| Some(*owner) != user.as_ref().map(|u| u.id)) {
-                            errors.add("external_id", "belongs to another user");
-                        } else if let Some(first) = external_id_lines.get(external_id.as_str()) {
-                            errors.add("external_id", format!("is also on line {first}"));
-                        } else {
-                            external_id_lines.insert(external_id.as_str().to_owned(), import.line);
-                        }
-                    }
-                    if let (Some(user), Some(after)) =
-                        (&user, planned.as_ref().map(|p| p.active_admin))
-                    {
-                        let before = admins.contains(&user.id);
-                        if before && !after {
-                            admins.remove(&user.id);
-                            demotions.push(plan.rows.len());
-                        } else if after {
-                            admins.insert(user.id);
-                        }
-                    } else if user.is_none() && planned.as_ref().is_some_and(|p| p.active_admin) {
-                        // A new active admin: it keeps the console reachable.
-                        admins.insert(-(plan.rows.len() as i64) - 1);
-                    }
-                    let (action, changes) = planned
-                        .map(|p| (p.action, p.changes))
-                        .unwrap_or((Action::Error, BTreeMap::new()));
-                    PlannedRow {
-                        line: import.line,
-                        email: import.email.as_str().to_owned(),
-                        action: if errors.is_empty() {
-                            action
-                        } else {
-                            Action::Error
-                        },
-                        id: user.as_ref().map(|u| u.id),
-                        changes,
-                        errors,
-                    }
-                }
+                Ok(import) => self.plan_row(import, key, user.as_ref(), owners, &mut writes),
             };
-            if planned.action == Action::Error {
-                planned.changes.clear();
-            }
             if let Some(user) = &user {
-                hasher.update(user.id.to_be_bytes());
-                hasher.update(user.version.to_be_bytes());
+                self.hasher.update(user.id.to_be_bytes());
+                self.hasher.update(user.version.to_be_bytes());
             }
-            plan.rows.push(planned);
+            self.hasher.update(planned.line.to_be_bytes());
+            self.hasher.update([planned.action as u8]);
+            self.list(planned);
         }
-        if admins.is_empty() {
-            for index in demotions {
-                let row = &mut plan.rows[index];
+        if !self.is_valid_so_far() {
+            return BatchWrites::default();
+        }
+        writes
+    }
+
+    fn plan_row(
+        &mut self,
+        import: ImportRow,
+        key: String,
+        user: Option<&UserRow>,
+        owners: &HashMap<String, i64>,
+        writes: &mut BatchWrites,
+    ) -> PlannedRow {
+        let mut errors = FieldErrors::default();
+        let fingerprint = self.fingerprints.hash_one(&key);
+        if let Some(first) = self.first_line_of.get(&fingerprint) {
+            errors.add("email", format!("is also on line {first}"));
+        } else {
+            self.first_line_of.insert(fingerprint, import.line);
+        }
+        let mut creation = None;
+        let mut alteration = None;
+        let outcome = match user {
+            Some(user) => alter(&import, user, &mut errors, &mut alteration),
+            None => create(&import, &mut errors, &mut creation),
+        };
+        if let Some(Some(external_id)) = &import.external_id {
+            let owner = owners.get(external_id.as_str());
+            let fingerprint = self.fingerprints.hash_one(external_id.as_str());
+            if owner.is_some_and(|owner| Some(*owner) != user.map(|u| u.id)) {
+                errors.add("external_id", "belongs to another user");
+            } else if let Some(first) = self.external_id_lines.get(&fingerprint) {
+                errors.add("external_id", format!("is also on line {first}"));
+            } else {
+                self.external_id_lines.insert(fingerprint, import.line);
+            }
+        }
+        let mut demotes = false;
+        match (user, outcome.as_ref().map(|o| o.active_admin)) {
+            (Some(user), Some(after)) => {
+                let before = self.admins.contains(&user.id);
+                if before && !after {
+                    self.admins.remove(&user.id);
+                    demotes = true;
+                } else if after {
+                    self.admins.insert(user.id);
+                }
+            }
+            // A new active admin: it keeps the console reachable.
+            (None, Some(true)) => self.new_admins += 1,
+            _ => {}
+        }
+        let (action, changes) = outcome
+            .map(|o| (o.action, o.changes))
+            .unwrap_or((Action::Error, BTreeMap::new()));
+        let valid = errors.is_empty();
+        let planned = PlannedRow {
+            line: import.line,
+            email: import.email.as_str().to_owned(),
+            action: if valid { action } else { Action::Error },
+            id: user.map(|u| u.id),
+            changes: if valid { changes } else { BTreeMap::new() },
+            errors,
+        };
+        if valid {
+            writes.creations.extend(creation);
+            writes.alterations.extend(alteration);
+            if demotes {
+                self.demotions.push(planned.clone());
+            }
+        }
+        planned
+    }
+
+    /// Counts a row, and lists it while its kind has room.
+    fn list(&mut self, row: PlannedRow) {
+        let listed = match row.action {
+            Action::Create => {
+                self.counts.create += 1;
+                &mut self.changes
+            }
+            Action::Update => {
+                self.counts.update += 1;
+                &mut self.changes
+            }
+            Action::Unchanged => {
+                self.counts.unchanged += 1;
+                &mut self.unchanged
+            }
+            Action::Error => {
+                self.counts.error += 1;
+                &mut self.errors
+            }
+        };
+        if listed.len() < LISTED_ROWS {
+            listed.push(row);
+        } else {
+            self.omitted += 1;
+        }
+    }
+
+    /// The plan, once every batch is planned: the last-admin rule applied to
+    /// the whole file.
+    pub fn finish(mut self) -> Plan {
+        if self.admins.is_empty() && self.new_admins == 0 {
+            for mut row in std::mem::take(&mut self.demotions) {
+                let was_listed = match self.changes.iter().position(|r| r.line == row.line) {
+                    Some(index) => {
+                        self.changes.remove(index);
+                        true
+                    }
+                    None => false,
+                };
+                self.counts.update -= 1;
+                self.counts.error += 1;
                 row.errors.add(
                     "is_admin",
                     "the last active admin cannot be demoted or disabled",
                 );
                 row.action = Action::Error;
                 row.changes.clear();
+                self.hasher.update(row.line.to_be_bytes());
+                self.hasher.update([row.action as u8]);
+                if self.errors.len() < LISTED_ROWS {
+                    self.errors.push(row);
+                    if !was_listed {
+                        self.omitted -= 1;
+                    }
+                } else if was_listed {
+                    self.omitted += 1;
+                }
             }
+            self.errors.sort_by_key(|row| row.line);
         }
-        for row in &plan.rows {
-            hasher.update(row.line.to_be_bytes());
-            hasher.update([row.action as u8]);
-            match row.action {
-                Action::Create => plan.counts.create += 1,
-                Action::Update => plan.counts.update += 1,
-                Action::Unchanged => plan.counts.unchanged += 1,
-                Action::Error => plan.counts.error += 1,
-            }
+        let mut rows = self.errors;
+        rows.append(&mut self.changes);
+        rows.append(&mut self.unchanged);
+        rows.sort_by_key(|row| row.line);
+        Plan {
+            rows,
+            counts: self.counts,
+            omitted: self.omitted,
+            digest: self.hasher.finalize().into(),
         }
-        plan.digest = hasher.finalize().into();
-        // A plan with errors is never applied: nothing of it is kept to write.
-        if plan.counts.error > 0 {
-            plan.creations.clear();
-            plan.alterations.clear();
-        }
-        plan
     }
+}
 
+impl Plan {
     /// Whether the plan can be applied: no row has errors.
     pub fn is_valid(&self) -> bool {
         self.counts.error == 0
@@ -267,145 +424,149 @@ impl Plan {
         hex::encode(self.digest)
     }
 
-    /// Rows with errors, in file order.
+    /// Listed rows with errors, in file order.
     pub fn errors(&self) -> impl Iterator<Item = &PlannedRow> {
         self.rows.iter().filter(|row| row.action == Action::Error)
     }
 
-    /// Rows that change something, in file order.
+    /// Listed rows that change something, in file order.
     pub fn changes(&self) -> impl Iterator<Item = &PlannedRow> {
         self.rows
             .iter()
             .filter(|row| matches!(row.action, Action::Create | Action::Update))
     }
+}
 
-    /// A new user.
-    fn create(&mut self, import: &ImportRow, errors: &mut FieldErrors) -> Option<RowOutcome> {
-        let Some(name) = &import.name else {
-            errors.add("name", "is required to create a user");
-            return None;
-        };
-        let status = import.status.unwrap_or(UserStatus::Active);
-        let is_admin = import.is_admin.unwrap_or(false);
-        let disabled_reason = match status {
-            UserStatus::Disabled => import
-                .disabled_reason
-                .clone()
-                .flatten()
-                .map(|r| r.as_str().to_owned()),
-            UserStatus::Active => {
-                if matches!(import.disabled_reason, Some(Some(_))) {
-                    errors.add("disabled_reason", "only a disabled user has one");
-                }
-                None
-            }
-        };
-        let external_id = import
-            .external_id
+/// A new user.
+fn create(
+    import: &ImportRow,
+    errors: &mut FieldErrors,
+    creation: &mut Option<Creation>,
+) -> Option<RowOutcome> {
+    let Some(name) = &import.name else {
+        errors.add("name", "is required to create a user");
+        return None;
+    };
+    let status = import.status.unwrap_or(UserStatus::Active);
+    let is_admin = import.is_admin.unwrap_or(false);
+    let disabled_reason = match status {
+        UserStatus::Disabled => import
+            .disabled_reason
             .clone()
             .flatten()
-            .map(|id| id.as_str().to_owned());
-        let mut changes = BTreeMap::new();
-        changes.insert("name", [Value::Null, json!(name.as_str())]);
-        changes.insert("email", [Value::Null, json!(import.email.as_str())]);
-        changes.insert("is_admin", [Value::Null, json!(is_admin)]);
-        changes.insert("status", [Value::Null, json!(status.as_str())]);
-        if let Some(reason) = &disabled_reason {
-            changes.insert("disabled_reason", [Value::Null, json!(reason)]);
+            .map(|r| r.as_str().to_owned()),
+        UserStatus::Active => {
+            if matches!(import.disabled_reason, Some(Some(_))) {
+                errors.add("disabled_reason", "only a disabled user has one");
+            }
+            None
         }
-        if let Some(external_id) = &external_id {
-            changes.insert("external_id", [Value::Null, json!(external_id)]);
-        }
-        if errors.is_empty() {
-            self.creations.push(Creation {
-                name: name.as_str().to_owned(),
-                email: import.email.as_str().to_owned(),
-                is_admin,
-                status: status.as_str(),
-                disabled_reason,
-                external_id,
-            });
-        }
-        Some(RowOutcome {
-            action: Action::Create,
-            active_admin: is_admin && status == UserStatus::Active,
-            changes,
-        })
+    };
+    let external_id = import
+        .external_id
+        .clone()
+        .flatten()
+        .map(|id| id.as_str().to_owned());
+    let mut changes = BTreeMap::new();
+    changes.insert("name", [Value::Null, json!(name.as_str())]);
+    changes.insert("email", [Value::Null, json!(import.email.as_str())]);
+    changes.insert("is_admin", [Value::Null, json!(is_admin)]);
+    changes.insert("status", [Value::Null, json!(status.as_str())]);
+    if let Some(reason) = &disabled_reason {
+        changes.insert("disabled_reason", [Value::Null, json!(reason)]);
     }
+    if let Some(external_id) = &external_id {
+        changes.insert("external_id", [Value::Null, json!(external_id)]);
+    }
+    if errors.is_empty() {
+        *creation = Some(Creation {
+            name: name.as_str().to_owned(),
+            email: import.email.as_str().to_owned(),
+            is_admin,
+            status: status.as_str(),
+            disabled_reason,
+            external_id,
+        });
+    }
+    Some(RowOutcome {
+        action: Action::Create,
+        active_admin: is_admin && status == UserStatus::Active,
+        changes,
+    })
+}
 
-    /// An existing user: only the fields that differ.
-    fn alter(
-        &mut self,
-        import: &ImportRow,
-        user: &UserRow,
-        errors: &mut FieldErrors,
-    ) -> Option<RowOutcome> {
-        let mut changes = BTreeMap::new();
-        let mut alteration = Alteration {
-            id: user.id,
-            name: None,
-            is_admin: None,
-            status: None,
-            disabled_reason: None,
-            external_id: None,
-        };
-        if let Some(name) = import.name.as_ref().filter(|n| n.as_str() != user.name) {
-            changes.insert("name", [json!(user.name), json!(name.as_str())]);
-            alteration.name = Some(name.as_str().to_owned());
-        }
-        if let Some(is_admin) = import.is_admin.filter(|a| *a != user.is_admin) {
-            changes.insert("is_admin", [json!(user.is_admin), json!(is_admin)]);
-            alteration.is_admin = Some(is_admin);
-        }
-        let stored_status = UserStatus::parse(&user.status).unwrap_or(UserStatus::Active);
-        let status = import.status.unwrap_or(stored_status);
-        if status != stored_status {
-            changes.insert("status", [json!(user.status), json!(status.as_str())]);
-            alteration.status = Some(status.as_str());
-        }
-        let stored_reason = user.disabled_reason.clone().filter(|r| !r.is_empty());
-        let reason = match status {
-            // Enabling clears the reason (the database does so too).
-            UserStatus::Active => {
-                if matches!(import.disabled_reason, Some(Some(_))) {
-                    errors.add("disabled_reason", "only a disabled user has one");
-                }
-                None
+/// An existing user: only the fields that differ.
+fn alter(
+    import: &ImportRow,
+    user: &UserRow,
+    errors: &mut FieldErrors,
+    planned: &mut Option<Alteration>,
+) -> Option<RowOutcome> {
+    let mut changes = BTreeMap::new();
+    let mut alteration = Alteration {
+        id: user.id,
+        name: None,
+        is_admin: None,
+        status: None,
+        disabled_reason: None,
+        external_id: None,
+    };
+    if let Some(name) = import.name.as_ref().filter(|n| n.as_str() != user.name) {
+        changes.insert("name", [json!(user.name), json!(name.as_str())]);
+        alteration.name = Some(name.as_str().to_owned());
+    }
+    if let Some(is_admin) = import.is_admin.filter(|a| *a != user.is_admin) {
+        changes.insert("is_admin", [json!(user.is_admin), json!(is_admin)]);
+        alteration.is_admin = Some(is_admin);
+    }
+    let stored_status = UserStatus::parse(&user.status).unwrap_or(UserStatus::Active);
+    let status = import.status.unwrap_or(stored_status);
+    if status != stored_status {
+        changes.insert("status", [json!(user.status), json!(status.as_str())]);
+        alteration.status = Some(status.as_str());
+    }
+    let stored_reason = user.disabled_reason.clone().filter(|r| !r.is_empty());
+    let reason = match status {
+        // Enabling clears the reason (the database does so too).
+        UserStatus::Active => {
+            if matches!(import.disabled_reason, Some(Some(_))) {
+                errors.add("disabled_reason", "only a disabled user has one");
             }
-            UserStatus::Disabled => match &import.disabled_reason {
-                Some(given) => given.as_ref().map(|r| r.as_str().to_owned()),
-                None => stored_reason.clone(),
-            },
-        };
-        if reason != stored_reason {
-            changes.insert("disabled_reason", [json!(stored_reason), json!(reason)]);
-            alteration.disabled_reason = Some(reason);
+            None
         }
-        if let Some(external_id) = &import.external_id {
-            let external_id = external_id.as_ref().map(|id| id.as_str().to_owned());
-            if external_id != user.external_id {
-                changes.insert("external_id", [json!(user.external_id), json!(external_id)]);
-                alteration.external_id = Some(external_id);
-            }
+        UserStatus::Disabled => match &import.disabled_reason {
+            Some(given) => given.as_ref().map(|r| r.as_str().to_owned()),
+            None => stored_reason.clone(),
+        },
+    };
+    if reason != stored_reason {
+        changes.insert("disabled_reason", [json!(stored_reason), json!(reason)]);
+        alteration.disabled_reason = Some(reason);
+    }
+    if let Some(external_id) = &import.external_id {
+        let external_id = external_id.as_ref().map(|id| id.as_str().to_owned());
+        if external_id != user.external_id {
+            changes.insert("external_id", [json!(user.external_id), json!(external_id)]);
+            alteration.external_id = Some(external_id);
         }
-        let is_admin = import.is_admin.unwrap_or(user.is_admin);
-        let active_admin = is_admin && status == UserStatus::Active;
-        if changes.is_empty() {
-            return Some(RowOutcome {
-                action: Action::Unchanged,
-                active_admin,
-                changes,
-            });
-        }
-        if errors.is_empty() {
-            self.alterations.push(alteration);
-        }
-        Some(RowOutcome {
-            action: Action::Update,
+    }
+    let is_admin = import.is_admin.unwrap_or(user.is_admin);
+    let active_admin = is_admin && status == UserStatus::Active;
+    if changes.is_empty() {
+        return Some(RowOutcome {
+            action: Action::Unchanged,
             active_admin,
             changes,
-        })
+        });
     }
+    if errors.is_empty() {
+        *planned = Some(alteration);
+    }
+    Some(RowOutcome {
+        action: Action::Update,
+        active_admin,
+        changes,
+    })
 }
 
 #[cfg(test)]
@@ -432,32 +593,45 @@ mod tests {
         }
     }
 
-    /// Plans a CSV against users matched by lower-cased email.
-    fn plan(csv: &str, users: &[UserRow]) -> Plan {
-        let rows = read_rows(csv.as_bytes(), ImportFormat::Csv, &mut |_| {}).unwrap();
-        let emails = lookup_emails(&rows);
-        let matches = emails
-            .iter()
-            .flatten()
-            .map(|email| {
-                let key = email.to_lowercase();
-                let user = users
-                    .iter()
-                    .find(|u| u.email.to_lowercase() == key)
-                    .cloned();
-                (key, user)
-            })
-            .collect();
-        let stored = Stored {
-            matches,
-            external_ids: HashMap::new(),
-            active_admins: users
+    /// Plans a CSV against users matched by lower-cased email, in batches of
+    /// `batch` rows.
+    fn plan_in_batches(csv: &str, users: &[UserRow], batch: usize) -> (Plan, BatchWrites) {
+        let rows = read_rows(csv.as_bytes(), ImportFormat::Csv).unwrap();
+        let mut planner = Planner::new(
+            users
                 .iter()
                 .filter(|u| u.is_admin && u.status == "active")
                 .map(|u| u.id)
                 .collect(),
-        };
-        Plan::build(&rows, &emails, stored)
+        );
+        let mut all = BatchWrites::default();
+        for rows in rows.chunks(batch) {
+            let emails = lookup_emails(rows);
+            let matches = emails
+                .iter()
+                .flatten()
+                .map(|email| {
+                    let key = email.to_lowercase();
+                    let user = users
+                        .iter()
+                        .find(|u| u.email.to_lowercase() == key)
+                        .cloned();
+                    (key, user)
+                })
+                .collect();
+            let parsed = planner.parse(rows, &emails, Stored { matches });
+            let writes = planner.plan(parsed, &HashMap::new());
+            all.creations.extend(writes.creations);
+            all.alterations.extend(writes.alterations);
+        }
+        if !planner.is_valid_so_far() {
+            all = BatchWrites::default();
+        }
+        (planner.finish(), all)
+    }
+
+    fn plan(csv: &str, users: &[UserRow]) -> Plan {
+        plan_in_batches(csv, users, 2).0
     }
 
     #[test]
@@ -474,13 +648,13 @@ mod tests {
         assert_eq!(actions, [Action::Unchanged, Action::Error, Action::Create]);
         // An empty is_admin cell is not a value.
         assert!(!plan.rows[1].errors.get("is_admin").is_empty());
-        assert!(plan.creations.is_empty() && plan.alterations.is_empty());
 
-        let plan = self::plan("email,name\nada@x.com,Ada L\nbob@x.com,Bob\n", &users);
+        let (plan, writes) =
+            plan_in_batches("email,name\nada@x.com,Ada L\nbob@x.com,Bob\n", &users, 1);
         assert!(plan.is_valid());
         assert_eq!(plan.rows[0].changes["name"], [json!("Ada"), json!("Ada L")]);
-        assert_eq!(plan.alterations.len(), 1);
-        assert_eq!(plan.creations[0].status, "active");
+        assert_eq!(writes.alterations.len(), 1);
+        assert_eq!(writes.creations[0].status, "active");
         assert_eq!(
             plan.counts,
             Counts {
@@ -514,5 +688,53 @@ mod tests {
         assert_eq!(before, plan("email,name\nroot@x.com,R\n", &users).digest());
         users[0].version += 1;
         assert_ne!(before, plan("email,name\nroot@x.com,R\n", &users).digest());
+    }
+
+    #[test]
+    fn a_large_file_lists_the_first_rows_of_each_kind_and_counts_them_all() {
+        let users = [user(1, "Root", "root@x.com", true)];
+        let mut csv = String::from("email,name\n");
+        for i in 0..2_500 {
+            csv.push_str(&format!("new{i}@x.com,New {i}\n"));
+            csv.push_str(&format!("bad{i},Bad\n"));
+        }
+        // A repeat far apart, in another batch, is still named.
+        csv.push_str("NEW7@x.com,Again\n");
+        let (plan, writes) = plan_in_batches(&csv, &users, 300);
+        assert_eq!(plan.counts.create, 2_500);
+        assert_eq!(plan.counts.error, 2_501);
+        assert_eq!(plan.errors().count(), LISTED_ROWS);
+        assert_eq!(plan.changes().count(), LISTED_ROWS);
+        assert_eq!(plan.omitted, 5_001 - 2 * LISTED_ROWS as u64);
+        assert!(plan.rows.windows(2).all(|w| w[0].line < w[1].line));
+        assert_eq!(plan.errors().next().unwrap().line, 3);
+        assert!(
+            writes.creations.is_empty(),
+            "a file with errors writes nothing"
+        );
+
+        let (plan, _) = plan_in_batches("email,name\na@x.com,A\nb@x.com,B\nA@X.com,A\n", &users, 1);
+        assert_eq!(plan.rows[2].errors.get("email"), ["is also on line 2"]);
+    }
+
+    #[test]
+    fn the_last_admin_rule_looks_at_the_whole_file() {
+        let users = [user(1, "Root", "root@x.com", true)];
+        // The demotion comes in the first batch, the new admin in a later one.
+        let (plan, _) = plan_in_batches(
+            "email,name,is_admin\nroot@x.com,Root,false\nx@x.com,X,false\nnew@x.com,New,true\n",
+            &users,
+            1,
+        );
+        assert!(plan.is_valid(), "{:?}", plan.rows);
+        let (plan, writes) = plan_in_batches(
+            "email,is_admin\nroot@x.com,false\nx@x.com,false\n",
+            &users,
+            1,
+        );
+        assert_eq!(plan.rows[0].action, Action::Error);
+        assert_eq!((plan.counts.update, plan.counts.error), (0, 2));
+        assert_eq!(plan.rows.len(), 2);
+        assert!(writes.alterations.is_empty());
     }
 }

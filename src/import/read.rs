@@ -135,24 +135,41 @@ impl FileError {
     }
 }
 
-/// Reads every row; `progress` hears the count now and then.
-pub fn read_rows(
+/// Hands each row to `sink` as it is read, in the file's order; `sink`
+/// answers `false` to stop reading (nobody wants the rest). Returns how many
+/// rows were read. Nothing of the file is kept: memory does not grow with it.
+pub fn for_each_row(
     input: impl Read,
     format: ImportFormat,
-    progress: &mut dyn FnMut(u64),
-) -> Result<Vec<SubmittedRow>, FileError> {
+    sink: &mut dyn FnMut(SubmittedRow) -> bool,
+) -> Result<u64, FileError> {
     let input = BufReader::with_capacity(64 * 1024, input);
     match format {
-        ImportFormat::Csv => read_csv(input, progress),
-        ImportFormat::Ndjson => read_ndjson(input, progress),
-        ImportFormat::Json => read_json_array(input, progress),
+        ImportFormat::Csv => read_csv(input, sink),
+        ImportFormat::Ndjson => read_ndjson(input, sink),
+        ImportFormat::Json => read_json_array(input, sink),
     }
+}
+
+/// Reads every row into memory: for small files and tests.
+pub fn read_rows(input: impl Read, format: ImportFormat) -> Result<Vec<SubmittedRow>, FileError> {
+    let mut rows = Vec::new();
+    for_each_row(input, format, &mut |row| {
+        rows.push(row);
+        true
+    })?;
+    Ok(rows)
+}
+
+/// The error a reader returns when its consumer went away.
+fn stopped() -> FileError {
+    FileError::Io("the import stopped reading the file".into())
 }
 
 fn read_csv(
     mut input: impl BufRead,
-    progress: &mut dyn FnMut(u64),
-) -> Result<Vec<SubmittedRow>, FileError> {
+    sink: &mut dyn FnMut(SubmittedRow) -> bool,
+) -> Result<u64, FileError> {
     skip_byte_order_mark(&mut input)?;
     let lines = LineIndex::default();
     let mut reader = csv::ReaderBuilder::new()
@@ -183,7 +200,7 @@ fn read_csv(
             format!("the column {} appears twice", WRITTEN[twice]),
         ));
     }
-    let mut rows = Vec::new();
+    let mut count = 0u64;
     let mut record = csv::ByteRecord::new();
     loop {
         let line = reader.position().line();
@@ -211,13 +228,12 @@ fn read_csv(
                 Cell::Text(super::row::unguard(text).into_owned())
             });
         }
-        rows.push(SubmittedRow { line, cells });
-        if rows.len().is_multiple_of(10_000) {
-            progress(rows.len() as u64);
+        count += 1;
+        if !sink(SubmittedRow { line, cells }) {
+            return Err(stopped());
         }
     }
-    progress(rows.len() as u64);
-    Ok(rows)
+    Ok(count)
 }
 
 /// The line a byte of the input is on. The CSV reader's own line numbers are
@@ -295,10 +311,10 @@ fn csv_error(error: csv::Error, line: u64, lines: &LineIndex) -> FileError {
 
 fn read_ndjson(
     mut input: impl BufRead,
-    progress: &mut dyn FnMut(u64),
-) -> Result<Vec<SubmittedRow>, FileError> {
+    sink: &mut dyn FnMut(SubmittedRow) -> bool,
+) -> Result<u64, FileError> {
     skip_byte_order_mark(&mut input)?;
-    let mut rows = Vec::new();
+    let mut count = 0u64;
     let mut buffer = Vec::new();
     let mut line = 0;
     loop {
@@ -316,51 +332,55 @@ fn read_ndjson(
         }
         let value: Value = serde_json::from_slice(&buffer)
             .map_err(|e| FileError::at(line, format!("is not valid JSON: {e}")))?;
-        rows.push(object_row(line, value)?);
-        if rows.len().is_multiple_of(10_000) {
-            progress(rows.len() as u64);
+        count += 1;
+        if !sink(object_row(line, value)?) {
+            return Err(stopped());
         }
     }
-    progress(rows.len() as u64);
-    Ok(rows)
+    Ok(count)
 }
 
 fn read_json_array(
     mut input: impl BufRead,
-    progress: &mut dyn FnMut(u64),
-) -> Result<Vec<SubmittedRow>, FileError> {
+    sink: &mut dyn FnMut(SubmittedRow) -> bool,
+) -> Result<u64, FileError> {
     skip_byte_order_mark(&mut input)?;
     let mut deserializer = serde_json::Deserializer::from_reader(input);
-    let mut rows = Vec::new();
+    let mut count = 0u64;
+    let mut stopped_early = false;
     let seed = Elements {
-        rows: &mut rows,
-        progress,
+        count: &mut count,
+        stopped: &mut stopped_early,
+        sink,
     };
     seed.deserialize(&mut deserializer)
         .and_then(|()| deserializer.end())
         .map_err(|e| {
-            if e.is_io() {
+            if stopped_early {
+                stopped()
+            } else if e.is_io() {
                 FileError::io(std::io::Error::from(e))
             } else {
                 // Within the array, the element being read is the line a
                 // person fixes; before it, the file's own line.
-                match rows.len() {
+                match count {
                     0 => FileError::at(
                         e.line() as u64,
                         format!("is not a JSON array of objects: {e}"),
                     ),
-                    n => FileError::at(n as u64 + 1, format!("is not valid JSON: {e}")),
+                    n => FileError::at(n + 1, format!("is not valid JSON: {e}")),
                 }
             }
         })?;
-    Ok(rows)
+    Ok(count)
 }
 
 /// Reads a JSON array one element at a time, so the array is never held as a
 /// whole document beside its rows.
 struct Elements<'a> {
-    rows: &'a mut Vec<SubmittedRow>,
-    progress: &'a mut dyn FnMut(u64),
+    count: &'a mut u64,
+    stopped: &'a mut bool,
+    sink: &'a mut dyn FnMut(SubmittedRow) -> bool,
 }
 
 impl<'de> DeserializeSeed<'de> for Elements<'_> {
@@ -380,14 +400,14 @@ impl<'de> Visitor<'de> for Elements<'_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         while let Some(value) = seq.next_element::<Value>()? {
-            let line = self.rows.len() as u64 + 1;
+            let line = *self.count + 1;
             let row = object_row(line, value).map_err(de::Error::custom)?;
-            self.rows.push(row);
-            if self.rows.len().is_multiple_of(10_000) {
-                (self.progress)(self.rows.len() as u64);
+            *self.count = line;
+            if !(self.sink)(row) {
+                *self.stopped = true;
+                return Err(de::Error::custom("stopped"));
             }
         }
-        (self.progress)(self.rows.len() as u64);
         Ok(())
     }
 }
@@ -460,7 +480,7 @@ mod tests {
     use super::*;
 
     fn read(text: &str, format: ImportFormat) -> Result<Vec<SubmittedRow>, FileError> {
-        read_rows(text.as_bytes(), format, &mut |_| {})
+        read_rows(text.as_bytes(), format)
     }
 
     fn text(row: &SubmittedRow, field: &str) -> Option<String> {

@@ -1,6 +1,8 @@
 //! Imports: a file's rows planned and applied in one transaction, all or
 //! nothing, one audit event per changed user (`via: import`) and one for the
-//! import, and one announcement for the whole file.
+//! import, and one announcement for the whole file. The rows come and are
+//! planned (and, applying, written) a batch at a time, so memory does not grow
+//! with the file.
 
 use serde_json::json;
 use time::OffsetDateTime;
@@ -8,7 +10,7 @@ use time::OffsetDateTime;
 use super::{Actor, Via, WriteResult, Writer};
 use crate::{
     db,
-    import::{Plan, SubmittedRow, plan},
+    import::{FileError, Plan, RowBatches, plan},
 };
 
 /// Whether to write.
@@ -30,15 +32,17 @@ pub enum ImportOutcome {
     Applied { plan: Plan, at: OffsetDateTime },
     /// The users changed since the preview; the plan as it is now.
     Stale(Plan),
+    /// The file could not be read as its format (nothing written).
+    Unreadable(FileError),
 }
 
 impl Writer {
-    /// Plans `rows` against the database and, in `Apply` mode, writes them.
-    /// `source` names the file in the import's audit event.
+    /// Plans the rows of `batches` against the database and, in `Apply` mode,
+    /// writes them. `source` names the file in the import's audit event.
     pub async fn import(
         &self,
         actor: &Actor,
-        rows: &[SubmittedRow],
+        mut batches: RowBatches,
         mode: ImportMode,
         source: &str,
     ) -> WriteResult<ImportOutcome> {
@@ -48,12 +52,30 @@ impl Writer {
         };
         let mut tx = self.begin(&actor).await?;
         db::import::allow_long_statements(&mut tx).await?;
-        let emails = plan::lookup_emails(rows);
-        let lookups: Vec<String> = emails.iter().flatten().cloned().collect();
-        let external_ids = plan::external_ids(rows);
         let applying = matches!(mode, ImportMode::Apply { .. });
-        let stored = db::import::stored(&mut tx, &lookups, &external_ids, applying).await?;
-        let plan = Plan::build(rows, &emails, stored);
+        let mut planner = plan::Planner::new(db::import::active_admins(&mut tx, applying).await?);
+        while let Some(batch) = batches.next().await {
+            let rows = match batch {
+                Ok(rows) => rows,
+                Err(error) => {
+                    tx.rollback().await?;
+                    return Ok(ImportOutcome::Unreadable(error));
+                }
+            };
+            let emails = plan::lookup_emails(&rows);
+            let lookups: Vec<String> = emails.iter().flatten().cloned().collect();
+            let stored = db::import::stored(&mut tx, &lookups, applying).await?;
+            let parsed = planner.parse(&rows, &emails, stored);
+            drop(rows);
+            let owners = db::import::external_id_owners(&mut tx, &parsed.external_ids()).await?;
+            let writes = planner.plan(parsed, &owners);
+            // Once a row has errors nothing is written; the rest is only planned.
+            if applying && planner.is_valid_so_far() {
+                db::import::create(&mut tx, &writes.creations).await?;
+                db::import::alter(&mut tx, &writes.alterations).await?;
+            }
+        }
+        let plan = planner.finish();
         let ImportMode::Apply { previewed } = mode else {
             tx.rollback().await?;
             return Ok(ImportOutcome::Planned(plan));
@@ -62,12 +84,11 @@ impl Writer {
             tx.rollback().await?;
             return Ok(ImportOutcome::Stale(plan));
         }
-        if !plan.is_valid() {
+        let rows = plan.counts.create + plan.counts.update + plan.counts.unchanged;
+        if !plan.is_valid() || rows == 0 {
             tx.rollback().await?;
             return Ok(ImportOutcome::Planned(plan));
         }
-        db::import::create(&mut tx, &plan.creations).await?;
-        db::import::alter(&mut tx, &plan.alterations).await?;
         let summary = json!({
             "created": plan.counts.create,
             "updated": plan.counts.update,

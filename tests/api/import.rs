@@ -285,7 +285,51 @@ async fn malformed_files_name_their_line_and_large_ones_are_413() {
         .send()
         .await
         .unwrap();
-    assert_error(response, 413).await;
+    let error = assert_error(response, 413).await;
+    assert_eq!(
+        error["error"],
+        "the file is larger than the import limit of 2 KiB (IMPORT_MAX_BYTES)"
+    );
+    // Far over it: refused on its declared length, still naming the import's limit.
+    let response = app
+        .api
+        .post(app.url("/users/import"))
+        .header("content-type", "text/csv")
+        .body(format!("name,email\n{}", "x".repeat(200 * 1024)))
+        .send()
+        .await
+        .unwrap();
+    let error = assert_error(response, 413).await;
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .contains("IMPORT_MAX_BYTES"),
+        "{error}"
+    );
+    // Sent in large chunks without a length: the first one passes every limit.
+    let chunks = futures::stream::iter(
+        (0..3).map(|_| Ok::<_, std::io::Error>(format!("Someone,{}\n", "x".repeat(100 * 1024)))),
+    );
+    let response = app
+        .api
+        .post(app.url("/users/import"))
+        .header("content-type", "text/csv")
+        .body(reqwest::Body::wrap_stream(
+            futures::stream::once(async { Ok::<_, std::io::Error>("name,email\n".to_owned()) })
+                .chain(chunks),
+        ))
+        .send()
+        .await
+        .unwrap();
+    let error = assert_error(response, 413).await;
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .contains("IMPORT_MAX_BYTES"),
+        "{error}"
+    );
     // Sent in chunks without a length, too.
     let chunks = futures::stream::iter(
         (0..100).map(|_| Ok::<_, std::io::Error>("Someone,someone@example.com\n")),
@@ -521,9 +565,14 @@ async fn a_preview_is_confirmed_only_by_its_session_and_only_while_it_still_hold
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 200);
-    let done = response.text().await.unwrap();
-    assert!(done.contains("Import done"), "{done}");
+    // Like every form post that succeeds: 303 to the result, which a reload
+    // shows again without importing again.
+    assert_redirects_to(&response, "/users/import/done");
+    for _ in 0..2 {
+        let done = app.page(&client, "/users/import/done", 200).await;
+        assert!(done.contains("Import done"), "{done}");
+        assert!(done.contains("id=\"count-create\">1<"), "{done}");
+    }
     assert_eq!(user_count(&app).await, 3);
     // Once applied, the plan is gone.
     let response = client

@@ -15,6 +15,7 @@ mod health;
 mod html_auth;
 mod html_pages;
 mod import;
+mod import_bounds;
 mod lifecycle;
 mod local_cache;
 mod openapi;

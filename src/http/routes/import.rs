@@ -6,24 +6,28 @@ use axum::{
     Json, Router,
     extract::{FromRequest, Multipart, Request, State},
     http::{StatusCode, header},
-    response::{IntoResponse, Response},
+    middleware::Next,
+    response::{IntoResponse, Redirect, Response},
     routing::{get, post},
 };
 use bytes::Bytes;
+use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 
 use crate::{
-    error::{AppError, AppResult, ErrorBody},
+    auth::session::ImportResult,
+    error::{AppError, AppResult, ErrorBody, ErrorDetails},
     http::{
         body::{Body, media_type},
         negotiate::Format,
         pages::{ImportPage, ImportPreviewPage, ImportResultPage},
         respond::AdminContext,
-        upload::read_upload,
+        upload::{is_length_limit, receive_file, too_large},
     },
+    import::plan::LISTED_ROWS,
     import::{
-        Counts, FileError, ImportFormat, Plan, PlannedRow, SubmittedRow,
+        Counts, FileError, ImportFormat, Plan, PlannedRow, RowBatches,
         pending::{PendingImport, PendingImports},
     },
     state::AppState,
@@ -41,9 +45,27 @@ pub fn upload_router() -> Router<AppState> {
     Router::new().route("/users/import", get(page).post(import))
 }
 
-/// The confirmation: a small form, like any other.
+/// The confirmation: a small form, like any other; and its result.
 pub fn router() -> Router<AppState> {
-    Router::new().route("/users/import/confirm", post(confirm))
+    Router::new()
+        .route("/users/import/confirm", post(confirm))
+        .route("/users/import/done", get(done))
+}
+
+/// A body refused by the upload's outer limit (its declared length) names
+/// the import's limit, as a body refused while it streams does.
+pub async fn name_the_import_limit(
+    State(limit): State<u64>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let response = next.run(request).await;
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE
+        && response.extensions().get::<ErrorDetails>().is_none()
+    {
+        return AppError::FileTooLarge(too_large(limit).to_string()).into_response();
+    }
+    response
 }
 
 /// What an import did or would do.
@@ -56,8 +78,13 @@ pub struct ImportReport {
     /// Whether the changes were written (all of them; otherwise none).
     pub applied: bool,
     pub counts: Counts,
-    /// Every row, in the file's order.
+    /// The rows listed, in the file's order: the first 1,000 rows with errors,
+    /// the first 1,000 that change a user and the first 1,000 unchanged ones
+    /// (every row of a smaller file). `counts` covers every row.
     pub rows: Vec<PlannedRow>,
+    /// Rows counted but not listed.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub omitted_rows: u64,
     /// The audit events the import wrote (a link to `GET /audit`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub audit: Option<String>,
@@ -101,23 +128,34 @@ pub async fn import(
     } else {
         ImportMode::Apply { previewed: None }
     };
+    let batches = RowBatches::from_chunks(upload.file, upload.format);
     let outcome = state
         .writer
-        .import(&ctx.actor, &upload.rows, mode, &upload.source)
-        .await?;
-    Ok(match outcome {
+        .import(&ctx.actor, batches, mode, &upload.source)
+        .await;
+    crate::import::release_memory();
+    Ok(match outcome? {
+        ImportOutcome::Unreadable(error) => return Err(Refused::File(error).into_error()),
+        ImportOutcome::Planned(plan) if is_empty(&plan) => {
+            return Err(Refused::Empty.into_error());
+        }
         ImportOutcome::Planned(plan) if plan.is_valid() => {
             Json(report(plan, dry_run, None)).into_response()
         }
         ImportOutcome::Planned(plan) | ImportOutcome::Stale(plan) => {
             let mut report = report(plan, dry_run, None);
             report.error = Some(format!(
-                "{} {} invalid; nothing was imported",
+                "{} {} invalid; nothing was imported{}",
                 report.counts.error,
                 if report.counts.error == 1 {
                     "row is"
                 } else {
                     "rows are"
+                },
+                if report.counts.error > LISTED_ROWS as u64 {
+                    format!(" (the first {LISTED_ROWS} are listed)")
+                } else {
+                    String::new()
                 }
             ));
             (StatusCode::UNPROCESSABLE_ENTITY, Json(report)).into_response()
@@ -126,6 +164,21 @@ pub async fn import(
             Json(report(plan, false, Some(audit_link(&ctx.actor, at)))).into_response()
         }
     })
+}
+
+fn is_zero(count: &u64) -> bool {
+    *count == 0
+}
+
+/// A file without a single row.
+fn is_empty(plan: &Plan) -> bool {
+    let Counts {
+        create,
+        update,
+        unchanged,
+        error,
+    } = plan.counts;
+    create + update + unchanged + error == 0
 }
 
 /// `GET /users/import`: the upload form.
@@ -157,35 +210,43 @@ async fn confirm(
             .get(&input.plan)
             .await
             .map_err(AppError::Internal)?
-            .filter(|pending| pending.admin_id == ctx.admin.user_id)
+            .filter(|(pending, _)| pending.admin_id == ctx.admin.user_id)
     } else {
         None
     };
-    let Some(pending) = pending else {
+    let Some((pending, file)) = pending else {
         return upload_page(&ctx, Refused::Expired).await;
     };
     let outcome = state
         .writer
         .import(
             &ctx.actor,
-            &pending.rows,
+            RowBatches::from_chunks(vec![file.clone()], pending.format),
             ImportMode::Apply {
                 previewed: Some(pending.digest.clone()),
             },
             &pending.source,
         )
-        .await?;
-    match outcome {
+        .await;
+    crate::import::release_memory();
+    match outcome? {
         ImportOutcome::Applied { plan, at } => {
             pending_imports.forget(&input.plan).await;
             ctx.session.release_import().await?;
-            Ok(ImportResultPage {
-                layout: ctx.layout("Import done").await?,
-                source: pending.source,
-                counts: plan.counts,
-                audit_href: audit_link(&ctx.actor, at),
-            }
-            .into_response())
+            ctx.session
+                .keep_import_result(ImportResult {
+                    source: pending.source,
+                    counts: plan.counts,
+                    audit_href: audit_link(&ctx.actor, at),
+                })
+                .await?;
+            Ok(Redirect::to("/users/import/done").into_response())
+        }
+        // The file was read when it was previewed; it reads the same now.
+        ImportOutcome::Unreadable(error) => {
+            pending_imports.forget(&input.plan).await;
+            ctx.session.release_import().await?;
+            upload_page(&ctx, Refused::File(error)).await
         }
         // Someone changed the users meanwhile: show the plan as it is now.
         ImportOutcome::Stale(plan) | ImportOutcome::Planned(plan) => {
@@ -197,7 +258,7 @@ async fn confirm(
                     ..pending
                 };
                 let id = pending_imports
-                    .put(&pending)
+                    .put(&pending, &[file])
                     .await
                     .map_err(AppError::Internal)?;
                 ctx.session.hold_import(&id).await?;
@@ -214,10 +275,27 @@ async fn confirm(
     }
 }
 
-/// A file as received.
+/// `GET /users/import/done`: what the confirmed import did (the confirmation
+/// answers 303 here, like every form post that succeeds).
+async fn done(ctx: AdminContext) -> AppResult<Response> {
+    ctx.html_only()?;
+    let Some(result) = ctx.session.import_result().await? else {
+        return Ok(Redirect::to("/users/import").into_response());
+    };
+    Ok(ImportResultPage {
+        layout: ctx.layout("Import done").await?,
+        source: result.source,
+        counts: result.counts,
+        audit_href: result.audit_href,
+    }
+    .into_response())
+}
+
+/// A file as received: its chunks, not yet read as rows.
 struct Upload {
     source: String,
-    rows: Vec<SubmittedRow>,
+    format: ImportFormat,
+    file: Vec<Bytes>,
 }
 
 /// Why an upload was not read.
@@ -258,19 +336,19 @@ impl Refused {
 
     fn into_error(self) -> AppError {
         match self {
-            Self::File(FileError::TooLarge(_)) => AppError::PayloadTooLarge,
+            Self::File(FileError::TooLarge(message)) => AppError::FileTooLarge(message),
             Self::MediaType => AppError::UnsupportedMediaType,
             other => AppError::BadRequest(other.message()),
         }
     }
 }
 
-/// Reads the rows from the body (a file of its media type) or from a form's
-/// `file` field (its format from its name or first character).
+/// Receives the file: the body (a file of its media type) or a form's `file`
+/// field (its format from its name or first character).
 async fn receive(state: &AppState, request: Request) -> Result<Upload, Refused> {
     let limit = state.settings.import_max_bytes;
     let media = media_type(request.headers()).unwrap_or_default();
-    let rows = if media == "multipart/form-data" {
+    let upload = if media == "multipart/form-data" {
         let mut form = Multipart::from_request(request, state)
             .await
             .map_err(|e| Refused::Form(e.body_text()))?;
@@ -278,7 +356,7 @@ async fn receive(state: &AppState, request: Request) -> Result<Upload, Refused> 
             let Some(mut field) = form
                 .next_field()
                 .await
-                .map_err(|e| Refused::Form(e.body_text()))?
+                .map_err(|e| multipart_refusal(e, limit))?
             else {
                 return Err(Refused::NoFile);
             };
@@ -295,33 +373,59 @@ async fn receive(state: &AppState, request: Request) -> Result<Upload, Refused> 
             let first = field
                 .chunk()
                 .await
-                .map_err(|e| Refused::Form(e.body_text()))?
+                .map_err(|e| multipart_refusal(e, limit))?
                 .unwrap_or_default();
             let format = ImportFormat::guess(Some(&source), &first);
-            let rows = read_upload(first, field, format, limit)
+            let rest = field.map_err(|e| {
+                let too_large = e.status() == StatusCode::PAYLOAD_TOO_LARGE || is_length_limit(&e);
+                chunk_error(too_large, e.body_text())
+            });
+            let file = receive_file(first, rest, limit)
                 .await
                 .map_err(Refused::File)?;
-            break Upload { source, rows };
+            break Upload {
+                source,
+                format,
+                file,
+            };
         }
     } else {
         let format = ImportFormat::from_media_type(&media).ok_or(Refused::MediaType)?;
-        let rows = read_upload(
-            Bytes::new(),
-            request.into_body().into_data_stream(),
-            format,
-            limit,
-        )
-        .await
-        .map_err(Refused::File)?;
+        let body = request
+            .into_body()
+            .into_data_stream()
+            .map_err(|e| chunk_error(is_length_limit(&e), e.to_string()));
+        let file = receive_file(Bytes::new(), body, limit)
+            .await
+            .map_err(Refused::File)?;
         Upload {
             source: format!("request body ({media})"),
-            rows,
+            format,
+            file,
         }
     };
-    if rows.rows.is_empty() {
+    if upload.file.is_empty() {
         return Err(Refused::Empty);
     }
-    Ok(rows)
+    Ok(upload)
+}
+
+/// A chunk that could not be read, as the file reader sees it.
+fn chunk_error(too_large: bool, message: String) -> std::io::Error {
+    if too_large {
+        std::io::Error::new(std::io::ErrorKind::FileTooLarge, message)
+    } else {
+        std::io::Error::other(message)
+    }
+}
+
+/// A form that could not be read; over the limit, the import's own refusal.
+fn multipart_refusal(error: axum::extract::multipart::MultipartError, limit: u64) -> Refused {
+    if error.status() == StatusCode::PAYLOAD_TOO_LARGE || is_length_limit(&error) {
+        Refused::File(too_large(limit))
+    } else {
+        Refused::Form(error.body_text())
+    }
 }
 
 fn dry_run(query: Option<&str>) -> AppResult<bool> {
@@ -346,6 +450,7 @@ fn report(plan: Plan, dry_run: bool, audit: Option<String>) -> ImportReport {
         applied,
         counts: plan.counts,
         rows: plan.rows,
+        omitted_rows: plan.omitted,
         audit,
     }
 }
@@ -370,25 +475,42 @@ fn audit_link(actor: &Actor, at: time::OffsetDateTime) -> String {
     format!("/audit?{query}")
 }
 
-/// The page flow's first step: plan, keep the rows, show the preview.
+/// The page flow's first step: plan, keep the file, show the preview. A
+/// session keeps one preview: a new upload replaces the one before.
 async fn preview(state: &AppState, ctx: &AdminContext, upload: Upload) -> AppResult<Response> {
+    let pending_imports =
+        PendingImports::new(state.redis.clone(), &state.settings.redis_key_prefix);
+    if let Some(earlier) = ctx.session.pending_import().await? {
+        pending_imports.forget(&earlier).await;
+        ctx.session.release_import().await?;
+    }
+    let batches = RowBatches::from_chunks(upload.file.clone(), upload.format);
     let outcome = state
         .writer
-        .import(&ctx.actor, &upload.rows, ImportMode::DryRun, &upload.source)
-        .await?;
-    let (ImportOutcome::Planned(plan) | ImportOutcome::Stale(plan)) = outcome else {
-        return Err(AppError::Internal(anyhow::anyhow!("a dry run wrote")));
+        .import(&ctx.actor, batches, ImportMode::DryRun, &upload.source)
+        .await;
+    crate::import::release_memory();
+    let plan = match outcome? {
+        ImportOutcome::Planned(plan) | ImportOutcome::Stale(plan) => plan,
+        ImportOutcome::Unreadable(error) => {
+            return upload_page(ctx, Refused::File(error)).await;
+        }
+        ImportOutcome::Applied { .. } => {
+            return Err(AppError::Internal(anyhow::anyhow!("a dry run wrote")));
+        }
     };
+    if is_empty(&plan) {
+        return upload_page(ctx, Refused::Empty).await;
+    }
     let id = if plan.is_valid() && (plan.counts.create + plan.counts.update) > 0 {
-        let pending_imports =
-            PendingImports::new(state.redis.clone(), &state.settings.redis_key_prefix);
+        let pending = PendingImport {
+            admin_id: ctx.admin.user_id,
+            source: upload.source.clone(),
+            digest: plan.digest(),
+            format: upload.format,
+        };
         let id = pending_imports
-            .put(&PendingImport {
-                admin_id: ctx.admin.user_id,
-                source: upload.source.clone(),
-                digest: plan.digest(),
-                rows: upload.rows,
-            })
+            .put(&pending, &upload.file)
             .await
             .map_err(AppError::Internal)?;
         ctx.session.hold_import(&id).await?;
@@ -420,6 +542,7 @@ async fn preview_page(
         counts: plan.counts,
         shown_changes: changes.len() as u64,
         changes,
+        shown_errors: errors.len() as u64,
         errors,
         plan_id,
         notice,
