@@ -10,18 +10,24 @@ use time::OffsetDateTime;
 use super::users::{UserRow, columns};
 use crate::import::plan::{Alteration, Creation, Stored};
 
-/// The active admins that are not deleted (the last-admin rule). With `lock`
-/// they are locked, before any user an import matches, as the other writes
-/// lock them, until the transaction ends.
+/// The active admins that are not deleted and can log in (they have a
+/// password): those the last-admin rule counts. With `lock` every active admin
+/// is locked, before any user an import matches, as the other writes lock
+/// them, until the transaction ends.
 pub async fn active_admins(tx: &mut PgConnection, lock: bool) -> Result<HashSet<i64>, sqlx::Error> {
     let admins_sql = if lock {
-        "select id from users where is_admin and status = 'active' and deleted_at is null \
+        "select id, password_hash is not null from users \
+         where is_admin and status = 'active' and deleted_at is null \
          order by id for update"
     } else {
-        "select id from users where is_admin and status = 'active' and deleted_at is null"
+        "select id, password_hash is not null from users \
+         where is_admin and status = 'active' and deleted_at is null"
     };
-    let active_admins: Vec<i64> = sqlx::query_scalar(admins_sql).fetch_all(&mut *tx).await?;
-    Ok(active_admins.into_iter().collect())
+    let admins: Vec<(i64, bool)> = sqlx::query_as(admins_sql).fetch_all(&mut *tx).await?;
+    Ok(admins
+        .into_iter()
+        .filter_map(|(id, has_password)| has_password.then_some(id))
+        .collect())
 }
 
 /// What the database holds for one batch's emails. With `lock`, the matched
@@ -41,7 +47,7 @@ pub async fn stored(
             .await?;
     let users_sql = if lock {
         concat!(
-            "select lower(email) as lookup_key, ",
+            "select lower(email) as lookup_key, password_hash is not null as has_password, ",
             columns!(),
             " from users where deleted_at is null \
               and lower(email) = any (select lower(e) from unnest($1::text[]) as e) \
@@ -49,19 +55,24 @@ pub async fn stored(
         )
     } else {
         concat!(
-            "select lower(email) as lookup_key, ",
+            "select lower(email) as lookup_key, password_hash is not null as has_password, ",
             columns!(),
             " from users where deleted_at is null \
               and lower(email) = any (select lower(e) from unnest($1::text[]) as e)"
         )
     };
     let mut users: HashMap<String, UserRow> = HashMap::new();
+    let mut with_password = HashSet::new();
     for row in sqlx::query(users_sql)
         .bind(emails)
         .fetch_all(&mut *tx)
         .await?
     {
-        users.insert(row.try_get("lookup_key")?, UserRow::from_row(&row)?);
+        let user = UserRow::from_row(&row)?;
+        if row.try_get("has_password")? {
+            with_password.insert(user.id);
+        }
+        users.insert(row.try_get("lookup_key")?, user);
     }
     let matches = keys
         .into_iter()
@@ -70,7 +81,10 @@ pub async fn stored(
             (key, user)
         })
         .collect();
-    Ok(Stored { matches })
+    Ok(Stored {
+        matches,
+        with_password,
+    })
 }
 
 /// The live users holding any of `external_ids` (valid ones: they were parsed).

@@ -116,6 +116,8 @@ pub struct Stored {
     /// Per lookup email: the database's own case folding of it (the unique
     /// index's), and the live user that has it.
     pub matches: Vec<(String, Option<UserRow>)>,
+    /// The matched users that have a password (who can log in).
+    pub with_password: HashSet<i64>,
 }
 
 /// The email each row is looked up by; `None` where the row has no valid one
@@ -135,6 +137,7 @@ pub fn lookup_emails(rows: &[SubmittedRow]) -> Vec<Option<String>> {
 /// external ids they set (looked up only once they are known to be valid).
 pub struct ParsedBatch {
     rows: Vec<ParsedRow>,
+    with_password: HashSet<i64>,
 }
 
 struct ParsedRow {
@@ -180,16 +183,16 @@ pub struct Planner {
     external_id_lines: HashMap<u64, u64>,
     /// Keyed afresh for every plan: a file cannot be made to collide.
     fingerprints: RandomState,
-    /// Active admins, as the rows so far leave them.
+    /// Active admins who can log in, as the rows so far leave them.
     admins: HashSet<i64>,
-    new_admins: u64,
     /// Rows that take an active admin's rights away, should none be left.
     demotions: Vec<PlannedRow>,
     hasher: Sha256,
 }
 
 impl Planner {
-    /// `active_admins`: the active admins that are not deleted, before the file.
+    /// `active_admins`: the active admins that are not deleted and have a
+    /// password, before the file.
     pub fn new(active_admins: HashSet<i64>) -> Self {
         Self {
             counts: Counts::default(),
@@ -201,7 +204,6 @@ impl Planner {
             external_id_lines: HashMap::new(),
             fingerprints: RandomState::new(),
             admins: active_admins,
-            new_admins: 0,
             demotions: Vec::new(),
             hasher: Sha256::new(),
         }
@@ -220,7 +222,11 @@ impl Planner {
         emails: &[Option<String>],
         stored: Stored,
     ) -> ParsedBatch {
-        let mut matches = stored.matches.into_iter();
+        let Stored {
+            matches,
+            with_password,
+        } = stored;
+        let mut matches = matches.into_iter();
         let rows = rows
             .iter()
             .zip(emails)
@@ -233,13 +239,17 @@ impl Planner {
                 ParsedRow { key, user, parsed }
             })
             .collect();
-        ParsedBatch { rows }
+        ParsedBatch {
+            rows,
+            with_password,
+        }
     }
 
     /// Plans a parsed batch; `owners` are the live users holding its external
     /// ids. Returns what the batch writes (nothing once any row has errors).
     pub fn plan(&mut self, batch: ParsedBatch, owners: &HashMap<String, i64>) -> BatchWrites {
         let mut writes = BatchWrites::default();
+        let with_password = batch.with_password;
         for ParsedRow { key, user, parsed } in batch.rows {
             let planned = match parsed {
                 Err(RejectedRow {
@@ -254,7 +264,10 @@ impl Planner {
                     changes: BTreeMap::new(),
                     errors,
                 },
-                Ok(import) => self.plan_row(import, key, user.as_ref(), owners, &mut writes),
+                Ok(import) => {
+                    let can_log_in = user.as_ref().is_some_and(|u| with_password.contains(&u.id));
+                    self.plan_row(import, key, user.as_ref(), can_log_in, owners, &mut writes)
+                }
             };
             if let Some(user) = &user {
                 self.hasher.update(user.id.to_be_bytes());
@@ -275,6 +288,7 @@ impl Planner {
         import: ImportRow,
         key: String,
         user: Option<&UserRow>,
+        can_log_in: bool,
         owners: &HashMap<String, i64>,
         writes: &mut BatchWrites,
     ) -> PlannedRow {
@@ -302,20 +316,17 @@ impl Planner {
                 self.external_id_lines.insert(fingerprint, import.line);
             }
         }
+        // Only admins who can log in (have a password) keep the pages
+        // reachable: a user the import creates has none.
         let mut demotes = false;
-        match (user, outcome.as_ref().map(|o| o.active_admin)) {
-            (Some(user), Some(after)) => {
-                let before = self.admins.contains(&user.id);
-                if before && !after {
-                    self.admins.remove(&user.id);
-                    demotes = true;
-                } else if after {
-                    self.admins.insert(user.id);
-                }
+        if let (Some(user), Some(after)) = (user, outcome.as_ref().map(|o| o.active_admin)) {
+            let before = self.admins.contains(&user.id);
+            if before && !after {
+                self.admins.remove(&user.id);
+                demotes = true;
+            } else if after && can_log_in {
+                self.admins.insert(user.id);
             }
-            // A new active admin: it keeps the console reachable.
-            (None, Some(true)) => self.new_admins += 1,
-            _ => {}
         }
         let (action, changes) = outcome
             .map(|o| (o.action, o.changes))
@@ -369,7 +380,7 @@ impl Planner {
     /// The plan, once every batch is planned: the last-admin rule applied to
     /// the whole file.
     pub fn finish(mut self) -> Plan {
-        if self.admins.is_empty() && self.new_admins == 0 {
+        if self.admins.is_empty() {
             for mut row in std::mem::take(&mut self.demotions) {
                 let was_listed = match self.changes.iter().position(|r| r.line == row.line) {
                     Some(index) => {
@@ -619,7 +630,16 @@ mod tests {
                     (key, user)
                 })
                 .collect();
-            let parsed = planner.parse(rows, &emails, Stored { matches });
+            // Every existing user in these tests can log in.
+            let with_password = users.iter().map(|u| u.id).collect();
+            let parsed = planner.parse(
+                rows,
+                &emails,
+                Stored {
+                    matches,
+                    with_password,
+                },
+            );
             let writes = planner.plan(parsed, &HashMap::new());
             all.creations.extend(writes.creations);
             all.alterations.extend(writes.alterations);
@@ -673,12 +693,13 @@ mod tests {
         assert_eq!(plan.rows[1].errors.get("email"), ["is also on line 2"]);
         let plan = self::plan("email,is_admin\nroot@x.com,false\n", &users);
         assert_eq!(plan.rows[0].action, Action::Error);
-        // Unless the same file makes another admin.
+        // A new admin made by the same file has no password: it cannot log in,
+        // so it does not count.
         let plan = self::plan(
             "email,name,is_admin\nroot@x.com,Root,false\nnew@x.com,New,true\n",
             &users,
         );
-        assert!(plan.is_valid(), "{:?}", plan.rows);
+        assert_eq!(plan.rows[0].action, Action::Error);
     }
 
     #[test]
@@ -719,10 +740,14 @@ mod tests {
 
     #[test]
     fn the_last_admin_rule_looks_at_the_whole_file() {
-        let users = [user(1, "Root", "root@x.com", true)];
-        // The demotion comes in the first batch, the new admin in a later one.
+        let users = [
+            user(1, "Root", "root@x.com", true),
+            user(2, "Ada", "ada@x.com", false),
+        ];
+        // The demotion comes in the first batch, the promotion of a user who can
+        // log in in a later one.
         let (plan, _) = plan_in_batches(
-            "email,name,is_admin\nroot@x.com,Root,false\nx@x.com,X,false\nnew@x.com,New,true\n",
+            "email,name,is_admin\nroot@x.com,Root,false\nx@x.com,X,false\nada@x.com,Ada,true\n",
             &users,
             1,
         );

@@ -220,3 +220,41 @@ async fn a_nul_in_an_external_id_is_a_row_error_not_a_server_error() {
     );
     assert_eq!(app.user_count().await, 1, "nothing was written");
 }
+
+#[tokio::test]
+async fn an_import_cannot_leave_only_admins_without_a_password() {
+    let app = spawn_app().await;
+    // An admin made through the API has no password: it cannot log in.
+    let response = app
+        .api
+        .post(app.url("/users"))
+        .json(&serde_json::json!({"name": "No Login", "email": "nologin@example.com", "is_admin": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let file = format!("email,is_admin\n{ADMIN_EMAIL},false\n");
+    let response = app
+        .api
+        .post(app.url("/users/import"))
+        .header("content-type", "text/csv")
+        .body(file)
+        .send()
+        .await
+        .unwrap();
+    let (status, report) = json_of(response).await;
+    assert_eq!(status, 422, "{report}");
+    assert!(
+        report["rows"][0]["errors"]["is_admin"][0]
+            .as_str()
+            .unwrap()
+            .contains("last active admin"),
+        "{report}"
+    );
+    let still_admin: bool = sqlx::query_scalar("select is_admin from users where email = $1")
+        .bind(ADMIN_EMAIL)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert!(still_admin);
+}
