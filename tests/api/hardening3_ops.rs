@@ -31,7 +31,10 @@ struct RawRole {
 
 impl RawRole {
     async fn create(app: &TestApp) -> Self {
-        let name = format!("ua_raw_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let name = format!(
+            "ua_raw_{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
         // The name is made here of [a-z0-9_]; nothing to quote.
         for statement in [
             format!("create role {name} login password 'raw-sql-console'"),
