@@ -35,13 +35,17 @@ impl RawRole {
             "ua_raw_{}",
             &uuid::Uuid::new_v4().simple().to_string()[..12]
         );
-        // The name is made here of [a-z0-9_]; nothing to quote.
+        // The names are made here of [a-z0-9_]; nothing to quote. `{name}_as`
+        // is a role it may SET ROLE to, with the same privileges.
         for statement in [
             format!("create role {name} login password 'raw-sql-console'"),
+            format!("create role {name}_as nologin"),
+            format!("grant {name}_as to {name}"),
             format!(
-                "grant select, insert, update, delete, truncate on all tables in schema public to {name}"
+                "grant select, insert, update, delete, truncate on all tables in schema public \
+                 to {name}, {name}_as"
             ),
-            format!("grant usage, select on all sequences in schema public to {name}"),
+            format!("grant usage, select on all sequences in schema public to {name}, {name}_as"),
         ] {
             sqlx::raw_sql(AssertSqlSafe(statement))
                 .execute(&app.db)
@@ -74,7 +78,7 @@ impl Drop for RawRole {
             runtime.block_on(async move {
                 let db = PgPool::connect(&url).await?;
                 sqlx::raw_sql(AssertSqlSafe(format!(
-                    "drop owned by {name}; drop role {name}"
+                    "drop owned by {name}, {name}_as; drop role {name}; drop role {name}_as"
                 )))
                 .execute(&db)
                 .await?;
@@ -105,6 +109,10 @@ async fn raw_sql_is_recorded_as_its_role_whatever_actor_it_claims() {
     let user = app.create_user("Grace", "grace@example.com").await;
     let id = user["id"].as_i64().unwrap();
 
+    // A cached page, which the raw change must not leave standing.
+    let (_, page) = app.get_json("/users").await;
+    assert_eq!(page["total"], 2);
+
     let mut raw = role.connect().await;
     let mut tx = raw.begin().await.unwrap();
     sqlx::query("select set_config('useradmin.actor', $1, true)")
@@ -122,6 +130,21 @@ async fn raw_sql_is_recorded_as_its_role_whatever_actor_it_claims() {
         .await
         .unwrap();
     tx.commit().await.unwrap();
+
+    // Its claimed actor does not keep the instances from hearing of it (the
+    // service announces its own writes itself; raw SQL is notified).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        let (_, page) = app.get_json("/users").await;
+        if page["total"] == 3 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the list still shows {page}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 
     let updated = &events(&app, &format!("subject=user:{id}&limit=1")).await[0];
     assert_eq!(updated["action"], "user.updated");
@@ -172,6 +195,24 @@ async fn raw_sql_is_recorded_as_its_role_whatever_actor_it_claims() {
         json!(["Renamed by raw SQL", "Renamed again"])
     );
     assert_eq!(again["actor"]["label"], role.name.as_str());
+
+    // SET ROLE changes current_user, not who logged in: the login is recorded.
+    sqlx::raw_sql(AssertSqlSafe(format!("set role {}_as", role.name)))
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    let current: String = sqlx::query_scalar("select current_user::text")
+        .fetch_one(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(current, format!("{}_as", role.name));
+    sqlx::query("update users set name = 'Renamed as another role' where id = $1")
+        .bind(id)
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    let as_other = &events(&app, &format!("subject=user:{id}&limit=1")).await[0];
+    assert_eq!(as_other["actor"]["label"], role.name.as_str(), "{as_other}");
     raw.close().await.unwrap();
 
     // The service's own writes keep their actors.
@@ -185,6 +226,7 @@ async fn raw_sql_is_recorded_as_its_role_whatever_actor_it_claims() {
     assert_eq!(response.status(), 200);
     let by_token = &events(&app, &format!("subject=user:{id}&limit=1")).await[0];
     assert_eq!(by_token["actor"]["kind"], "token", "{by_token}");
+    assert_eq!(by_token["actor"]["label"], "tests");
     assert_eq!(by_token["via"], "token");
 }
 
