@@ -714,6 +714,161 @@ fn compose_logs_with_the_binarys_default_filter() {
     );
 }
 
+/// The words of a compose service's `command:` (list form), substituted.
+fn compose_command(name: &str, service: &Mapping, vars: &BTreeMap<String, String>) -> Vec<String> {
+    service
+        .get("command")
+        .and_then(Value::as_sequence)
+        .unwrap_or_else(|| panic!("{name}: command: in list form"))
+        .iter()
+        .map(|word| scalar(word, vars).unwrap_or_else(|| panic!("{name}: command word {word:?}")))
+        .collect()
+}
+
+#[test]
+fn compose_gives_adminer_a_database_role_of_its_own() {
+    let compose = compose();
+    let operator = service(&compose, "sql-operator");
+    let (repository, tag) = image_tag("sql-operator", operator);
+    assert_eq!(
+        (repository, tag),
+        image_tag("db", service(&compose, "db")),
+        "sql-operator runs psql from the db image"
+    );
+    assert_eq!(
+        operator.get("restart").and_then(Value::as_str),
+        Some("no"),
+        "a one-shot step must not be restarted"
+    );
+    assert_eq!(
+        operator["depends_on"]["web"]["condition"].as_str(),
+        Some("service_healthy"),
+        "it runs after web has applied the migrations"
+    );
+    assert_eq!(
+        service(&compose, "adminer")["depends_on"]["sql-operator"]["condition"].as_str(),
+        Some("service_completed_successfully"),
+        "Adminer starts once its role exists"
+    );
+    let mounts: Vec<String> = operator["volumes"]
+        .as_sequence()
+        .expect("sql-operator mounts the script")
+        .iter()
+        .filter_map(|m| m.as_str().map(|m| interpolate(m, &no_vars())))
+        .collect();
+    let script = mounts
+        .iter()
+        .find_map(|m| m.strip_prefix("./"))
+        .and_then(|m| m.split(':').next())
+        .expect("the script is bind-mounted from the repository");
+    assert_eq!(script, "deploy/kubernetes/sql-operator-role.sql");
+    let command = compose_command("sql-operator", operator, &no_vars()).join(" ");
+    assert!(
+        command.contains("psql") && command.contains("-f /sql-operator-role.sql"),
+        "{command}"
+    );
+    assert!(command.contains("ON_ERROR_STOP=1"), "{command}");
+
+    // As the service's role, for another role: never the same one.
+    let documented = env_example_values();
+    let web = environment(service(&compose, "web"), &no_vars());
+    for vars in [no_vars(), documented] {
+        let env = environment(operator, &vars);
+        assert_eq!(env["PGHOST"], "db");
+        assert_eq!(
+            env["PGUSER"],
+            environment(service(&compose, "web"), &vars)["POSTGRES_USER"]
+        );
+        assert_eq!(env["PGDATABASE"], web["POSTGRES_DB"]);
+        assert_ne!(
+            env["OPERATOR_ROLE"], env["PGUSER"],
+            "Adminer's role must not be the service's own"
+        );
+        assert!(!env["OPERATOR_PASSWORD"].is_empty());
+    }
+
+    // The script grants what a raw-SQL console needs and keeps the trail read-only.
+    let sql = read(script);
+    for promise in [
+        "grant select, insert, update, delete on all tables",
+        "alter default privileges",
+        "revoke insert, update, delete, truncate, references, trigger on",
+        "'audit_events'",
+        "nosuperuser",
+        "must not be the service''s own role",
+        "is a member of the service''s role",
+    ] {
+        assert!(sql.contains(promise), "sql-operator-role.sql: {promise:?}");
+    }
+}
+
+#[test]
+fn compose_caps_redis_memory_and_evicts_the_cache_before_sessions() {
+    let compose = compose();
+    let cache = service(&compose, "cache");
+    for vars in [no_vars(), env_example_values()] {
+        let words = compose_command("cache", cache, &vars);
+        assert_eq!(words[0], "redis-server");
+        let option = |name: &str| -> String {
+            let at = words
+                .iter()
+                .position(|w| w == name)
+                .unwrap_or_else(|| panic!("cache: no {name} in {words:?}"));
+            words[at + 1].clone()
+        };
+        let maxmemory = redis_bytes(&option("--maxmemory"));
+        assert!(
+            maxmemory >= 64 << 20,
+            "cache: maxmemory {maxmemory} is set and not tiny"
+        );
+        assert_eq!(option("--maxmemory-policy"), "volatile-ttl");
+        assert!(option("--maxmemory-samples").parse::<u32>().unwrap() >= 5);
+
+        // volatile-ttl evicts the keys closest to expiring first: the cached
+        // pages only go first while their TTL is the shorter one.
+        let web = environment(service(&compose, "web"), &vars);
+        let cache_ttl: u64 = web["CACHE_TTL_SECONDS"].parse().unwrap();
+        let idle: u64 = web["SESSION_IDLE_MINUTES"].parse().unwrap();
+        assert!(
+            cache_ttl < idle * 60,
+            "cache pages ({cache_ttl} s) must expire before idle sessions ({idle} min)"
+        );
+    }
+    let defaults = useradmin::config::Settings::from_lookup(|_| None).expect("the defaults");
+    assert!(defaults.cache_ttl < defaults.session_idle);
+}
+
+/// `256mb`, `1gb`, `1000000` as Redis reads a memory size, in bytes.
+fn redis_bytes(text: &str) -> u64 {
+    let text = text.to_ascii_lowercase();
+    let digits: String = text.chars().take_while(char::is_ascii_digit).collect();
+    let number: u64 = digits
+        .parse()
+        .unwrap_or_else(|_| panic!("memory size {text:?}"));
+    let unit = match &text[digits.len()..] {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1 << 20,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1 << 30,
+        other => panic!("memory unit {other:?}"),
+    };
+    number * unit
+}
+
+/// The active `KEY=value` lines of .env.example.
+fn env_example_values() -> BTreeMap<String, String> {
+    read(".env.example")
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect()
+}
+
 /// Every `REPOSITORY:TAG` that `text` names for one of `repositories`, with the
 /// line it is on. `postgres://…` and the like are URLs, not tags.
 fn image_references<'a>(text: &str, repositories: &[&'a str]) -> Vec<(&'a str, String, usize)> {
@@ -1117,7 +1272,7 @@ fn kubernetes_manifests_run_several_hardened_instances() {
         "minAvailable {min_available:?}: at least one pod stays, and a drain can proceed"
     );
 
-    let job = find_kind(&documents, "Job");
+    let job = find_named(&documents, "Job", "useradmin-migrate");
     let job_pod = &job["spec"]["template"]["spec"];
     let migrate = &job_pod["containers"][0];
     let command = container_command(migrate);
@@ -1163,6 +1318,144 @@ fn kubernetes_manifests_run_several_hardened_instances() {
         );
     }
     assert!(!resources.contains(&"secret.example.yaml"));
+}
+
+fn find_named<'a>(documents: &'a [(String, Value)], kind: &str, name: &str) -> &'a Value {
+    documents
+        .iter()
+        .find(|(_, doc)| {
+            doc["kind"].as_str() == Some(kind) && doc["metadata"]["name"].as_str() == Some(name)
+        })
+        .map(|(_, doc)| doc)
+        .unwrap_or_else(|| panic!("deploy/kubernetes has no {kind} {name}"))
+}
+
+#[test]
+fn kubernetes_gives_the_raw_sql_operator_a_role_of_its_own() {
+    let documents = kubernetes_documents();
+    let job = find_named(&documents, "Job", "useradmin-sql-operator");
+    let pod = &job["spec"]["template"]["spec"];
+    // Migrations first, so the grants see every table.
+    let init = &pod["initContainers"][0];
+    let command = container_command(init);
+    assert_eq!(command, ["useradmin", "migrate"]);
+    assert_subcommand_exists(&command[1..]);
+    assert_eq!(secret_names(init), ["useradmin"]);
+    let psql = &pod["containers"][0];
+    assert_hardened("sql-operator Job", pod, psql);
+    let words: Vec<&str> = psql["command"]
+        .as_sequence()
+        .into_iter()
+        .chain(psql["args"].as_sequence())
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(words[0], "psql");
+    assert!(words.contains(&"ON_ERROR_STOP=1"), "{words:?}");
+    let script = words
+        .iter()
+        .position(|w| *w == "-f")
+        .map(|at| words[at + 1])
+        .expect("psql -f SCRIPT");
+    let mount = psql["volumeMounts"][0]["mountPath"].as_str().unwrap();
+    let file = script
+        .strip_prefix(&format!("{mount}/"))
+        .expect("the script comes from the mounted ConfigMap");
+    assert_eq!(file, "sql-operator-role.sql", "the file compose runs too");
+    let map_name = pod["volumes"][0]["configMap"]["name"].as_str().unwrap();
+    let kustomization = &documents
+        .iter()
+        .find(|(file, _)| file == "kustomization.yaml")
+        .expect("kustomization.yaml")
+        .1;
+    let generated = kustomization["configMapGenerator"]
+        .as_sequence()
+        .expect("configMapGenerator")
+        .iter()
+        .find(|g| g["name"].as_str() == Some(map_name))
+        .unwrap_or_else(|| panic!("no configMapGenerator makes {map_name}"));
+    assert_eq!(generated["files"][0].as_str(), Some(file));
+    assert!(root().join("deploy/kubernetes").join(file).is_file());
+
+    // Its role and password from a Secret of its own (not the one the web pods
+    // load whole), and never the service's own role.
+    let env = psql["env"].as_sequence().expect("env");
+    let from = |var: &str| -> (String, String) {
+        let reference = &env
+            .iter()
+            .find(|e| e["name"].as_str() == Some(var))
+            .unwrap_or_else(|| panic!("no {var}"))["valueFrom"]["secretKeyRef"];
+        (
+            reference["name"].as_str().unwrap().to_owned(),
+            reference["key"].as_str().unwrap().to_owned(),
+        )
+    };
+    assert_eq!(from("DATABASE_URL").0, "useradmin");
+    let (secret_name, role_key) = from("SQL_OPERATOR_ROLE");
+    assert_ne!(secret_name, "useradmin");
+    let example = find_named(&documents, "Secret", &secret_name);
+    let role = example["stringData"][role_key.as_str()].as_str().unwrap();
+    let service_url = find_named(&documents, "Secret", "useradmin")["stringData"]["DATABASE_URL"]
+        .as_str()
+        .unwrap();
+    let service_role = url::Url::parse(service_url).unwrap().username().to_owned();
+    assert_ne!(role, service_role);
+    let (_, password_key) = from("SQL_OPERATOR_PASSWORD");
+    assert!(
+        example["stringData"][password_key.as_str()]
+            .as_str()
+            .unwrap()
+            .contains("CHANGE-ME")
+    );
+}
+
+#[test]
+fn kubernetes_records_the_redis_memory_settings() {
+    let documents = kubernetes_documents();
+    let config = find_named(&documents, "ConfigMap", "useradmin-redis");
+    let conf = config["data"]["redis.conf"].as_str().expect("redis.conf");
+    let setting = |name: &str| -> String {
+        conf.lines()
+            .find_map(|line| line.trim().strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("redis.conf has no {name}"))
+            .trim()
+            .to_owned()
+    };
+    assert!(redis_bytes(&setting("maxmemory")) >= 64 << 20);
+    assert_eq!(setting("maxmemory-policy"), "volatile-ttl");
+    // The same as compose's cache service.
+    let compose = compose();
+    let words = compose_command("cache", service(&compose, "cache"), &no_vars());
+    assert!(
+        words
+            .windows(2)
+            .any(|w| w == ["--maxmemory-policy", "volatile-ttl"])
+    );
+    let kustomization = &documents
+        .iter()
+        .find(|(file, _)| file == "kustomization.yaml")
+        .expect("kustomization.yaml")
+        .1;
+    assert!(
+        kustomization["resources"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .any(|r| r.as_str() == Some("redis-config.yaml"))
+    );
+    // The web tier's cache pages expire before its sessions go idle.
+    let deployment = find_kind(&documents, "Deployment");
+    let env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_sequence()
+        .unwrap();
+    let value = |name: &str| {
+        env.iter()
+            .find(|e| e["name"].as_str() == Some(name))
+            .and_then(|e| e["value"].as_str())
+    };
+    let cache_ttl: u64 = value("CACHE_TTL_SECONDS").map_or(300, |v| v.parse().unwrap());
+    let idle: u64 = value("SESSION_IDLE_MINUTES").map_or(30, |v| v.parse().unwrap());
+    assert!(cache_ttl < idle * 60);
 }
 
 // ---------------------------------------------------------------------------------

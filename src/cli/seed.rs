@@ -4,7 +4,7 @@ use std::{process::ExitCode, time::Instant};
 
 use sqlx::Connection;
 
-use crate::{config::Settings, db};
+use crate::{config::Settings, db, write::Actor};
 
 /// Rows per statement: big enough that round trips do not matter, small enough
 /// that progress shows.
@@ -12,7 +12,9 @@ const BATCH: i64 = 100_000;
 
 pub async fn run(settings: Settings, count: u64, force: bool) -> anyhow::Result<ExitCode> {
     let count = i64::try_from(count).map_err(|_| anyhow::anyhow!("--count is too large"))?;
-    db::prepare(&settings).await?;
+    // The write path's writer only to announce the rows afterwards, as every
+    // other command that writes does (the rows themselves go in set-based).
+    let (_, writer) = super::writer(&settings).await?;
     let mut conn = db::seed::connect(&settings).await?;
     let (existing, not_admins) = db::seed::user_counts(&mut conn).await?;
     if not_admins > 0 && !force {
@@ -29,6 +31,8 @@ pub async fn run(settings: Settings, count: u64, force: bool) -> anyhow::Result<
     // ones, the secondary indexes are rebuilt once at the end instead of being
     // maintained row by row (the table is locked meanwhile).
     let mut tx = conn.begin().await?;
+    // The audit trail records the rows as the command line's, not as raw SQL.
+    db::seed::act_as(&mut tx, &Actor::cli_user().to_json()).await?;
     let rebuild = count >= 10_000 && count >= existing;
     let indexes = if rebuild {
         db::seed::drop_secondary_indexes(&mut tx).await?
@@ -54,6 +58,8 @@ pub async fn run(settings: Settings, count: u64, force: bool) -> anyhow::Result<
         db::seed::create_indexes(&mut tx, &indexes).await?;
     }
     tx.commit().await?;
+    // With an actor the triggers leave telling the instances to the writer.
+    writer.announce().await;
     let loaded = started.elapsed();
     db::seed::vacuum_analyze(&mut conn).await?;
     conn.close().await?;

@@ -95,6 +95,15 @@ pub async fn connect(settings: &Settings) -> Result<PgConnection, sqlx::Error> {
     Ok(conn)
 }
 
+/// Tells the triggers who adds the rows, for the rest of the transaction.
+pub async fn act_as(conn: &mut PgConnection, actor: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("select set_config('useradmin.actor', $1, true)")
+        .bind(actor)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
 /// How many users there are, and how many of them are not admins (the ones a
 /// demo seed could be mixed up with).
 pub async fn user_counts(conn: &mut PgConnection) -> Result<(i64, i64), sqlx::Error> {

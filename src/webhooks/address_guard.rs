@@ -125,13 +125,18 @@ fn v6_kind(ip: Ipv6Addr) -> Option<&'static str> {
 }
 
 /// The IPv4 address an IPv6 address stands for, where packets to it end up
-/// there: IPv4-mapped (`::ffff:a.b.c.d`), IPv4-compatible (`::a.b.c.d`),
-/// NAT64 well-known prefix (`64:ff9b::a.b.c.d`) and 6to4 (`2002:ab:cd::`).
+/// there: IPv4-mapped (`::ffff:a.b.c.d`), IPv4-translated
+/// (`::ffff:0:a.b.c.d`, RFC 2765's SIIT form), IPv4-compatible
+/// (`::a.b.c.d`), NAT64 well-known prefix (`64:ff9b::a.b.c.d`) and 6to4
+/// (`2002:ab:cd::`).
 fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     let s = ip.segments();
     let low = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
     match s {
         [0, 0, 0, 0, 0, 0xffff, ..] => Some(low),
+        // A translator hands these to the IPv4 address in the low 32 bits just
+        // as it does mapped ones, so they must not pass as public IPv6.
+        [0, 0, 0, 0, 0xffff, 0, ..] => Some(low),
         // `::` and `::1` are themselves, not 0.0.0.0 and 0.0.0.1.
         [0, 0, 0, 0, 0, 0, 0, 0 | 1] => None,
         [0, 0, 0, 0, 0, 0, ..] => Some(low),
@@ -306,6 +311,11 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:10.1.2.3",
             "::ffff:169.254.169.254",
+            "::ffff:0:127.0.0.1",
+            "::ffff:0:10.1.2.3",
+            "::ffff:0:169.254.169.254",
+            "::ffff:0:192.168.0.1",
+            "::ffff:0:0.0.0.0",
             "::127.0.0.1",
             "::10.0.0.1",
             "64:ff9b::10.0.0.1",
@@ -334,6 +344,7 @@ mod tests {
             "2606:4700:4700::1111",
             "2a00:1450:4001:82b::200e",
             "::ffff:1.1.1.1",
+            "::ffff:0:1.1.1.1",
             "64:ff9b::8.8.8.8",
             "2002:0808:0808::1",
             "3fff:1000::1",
@@ -348,6 +359,20 @@ mod tests {
             assert_eq!(forbidden_kind(address), Some("cloud metadata"));
         }
         assert_eq!(forbidden_kind(ip("::ffff:127.0.0.1")), Some("loopback"));
+    }
+
+    #[test]
+    fn translated_addresses_are_read_as_the_ipv4_address_inside() {
+        // ::ffff:0:0:0/96 (RFC 2765), beside the mapped ::ffff:0:0/96.
+        assert_eq!(forbidden_kind(ip("::ffff:0:7f00:1")), Some("loopback"));
+        assert_eq!(forbidden_kind(ip("::ffff:0:a00:1")), Some("private"));
+        assert_eq!(
+            forbidden_kind(ip("::ffff:0:a9fe:a9fe")),
+            Some("link-local"),
+            "169.254.169.254 inside"
+        );
+        assert_eq!(forbidden_kind(ip("::ffff:0:808:808")), None);
+        assert!(check_literal(&parse("http://[::ffff:0:7f00:1]/").unwrap()).is_err());
     }
 
     #[test]
