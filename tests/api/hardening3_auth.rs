@@ -3,11 +3,23 @@
 //! characters refused as input, and a last-admin rule that counts only admins
 //! who can log in (SPEC §3, §5, §9, §13).
 
-use reqwest::header::HeaderValue;
+use reqwest::{Client, header::HeaderValue};
+use serde_json::json;
 
 use crate::helpers::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, Options, TestApp, browser, csrf_in, redis_url, spawn_app_with,
+    ADMIN_EMAIL, ADMIN_PASSWORD, Options, TestApp, assert_error, assert_redirects_to, browser,
+    csrf_in, json_of, redis_url, session_cookie, spawn_app, spawn_app_with,
 };
+
+// ---------------------------------------------------------------------------
+// Helpers.
+
+/// Logs `client` in with the admin's password; the session id it was given.
+async fn logged_in(app: &TestApp, client: &Client, expect: &str) -> String {
+    let response = app.log_in(client, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_redirects_to(&response, expect);
+    session_cookie(&response).expect("the login sets a session cookie")
+}
 
 // ---------------------------------------------------------------------------
 // 2. Anonymous clients do not grow Redis; IPv6 clients count per /64.
@@ -137,4 +149,81 @@ async fn failing_bearer_tokens_are_counted_per_64() {
         .await
         .unwrap();
     assert_eq!(response.status(), 401);
+}
+
+// ---------------------------------------------------------------------------
+// 4. The last-admin rule counts only active admins with a password.
+
+#[tokio::test]
+async fn bulk_disable_cannot_leave_nobody_able_to_log_in() {
+    let app = spawn_app().await;
+    // Another admin, made without a password (as import, SCIM or the API may).
+    let (second, _) = app.second_admin_with_token().await;
+    let response = app
+        .api
+        .post(app.url("/users/bulk"))
+        .json(&json!({"action": "disable", "ids": [app.admin_id, second], "reason": "leaving"}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json_of(response).await;
+    assert_eq!(status, 200, "{body}");
+    let results = body["results"].as_array().unwrap();
+    assert_eq!(results[0]["id"], app.admin_id);
+    assert_eq!(results[0]["result"], "conflict", "{body}");
+    assert!(
+        results[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no other active admin with a password"),
+        "{body}"
+    );
+    assert_eq!(results[1], json!({"id": second, "result": "done"}));
+    // Someone can still log in.
+    logged_in(&app, &browser(), "/users").await;
+}
+
+#[tokio::test]
+async fn single_user_routes_keep_an_admin_who_can_log_in() {
+    let app = spawn_app().await;
+    let (second, second_token) = app.second_admin_with_token().await;
+    let path = format!("/users/{}", app.admin_id);
+    let with_second = |request: reqwest::RequestBuilder| request.bearer_auth(&second_token);
+    let client = reqwest::Client::new();
+
+    for request in [
+        with_second(client.delete(app.url(&path))),
+        with_second(client.patch(app.url(&path))).json(&json!({"is_admin": false})),
+        with_second(client.put(app.url(&path))).json(&json!({"is_admin": false})),
+        with_second(client.patch(app.url(&path))).json(&json!({"status": "disabled"})),
+        with_second(client.post(app.url(&format!("{path}/disable")))).json(&json!({"reason": "x"})),
+    ] {
+        let body = assert_error(request.send().await.unwrap(), 409).await;
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("no other active admin with a password"),
+            "{body}"
+        );
+    }
+    let (_, admin) = app.get_json(&path).await;
+    assert_eq!(admin["is_admin"], true);
+    assert_eq!(admin["status"], "active");
+
+    // Once the other admin has a password, the first may go.
+    let response = app
+        .api
+        .patch(app.url(&format!("/users/{second}")))
+        .json(&json!({"password": "second admin password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let response = with_second(client.post(app.url(&format!("{path}/disable"))))
+        .json(&json!({"reason": "left"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
 }
