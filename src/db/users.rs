@@ -240,6 +240,17 @@ pub async fn set_password(
         .await
 }
 
+/// Moves the account's session epoch on, ending every session made before (as
+/// a password change does); returns the new epoch, for the session that stays.
+pub async fn end_sessions(tx: &mut PgConnection, id: i64) -> Result<i32, sqlx::Error> {
+    sqlx::query_scalar(
+        "update users set session_epoch = session_epoch + 1 where id = $1 returning session_epoch",
+    )
+    .bind(id)
+    .fetch_one(tx)
+    .await
+}
+
 /// The admin with the lowest id: the owner of tokens created from the command line
 /// when no owner is named.
 pub async fn first_admin(db: &PgPool) -> Result<Option<UserRow>, sqlx::Error> {

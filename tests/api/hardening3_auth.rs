@@ -3,22 +3,246 @@
 //! characters refused as input, and a last-admin rule that counts only admins
 //! who can log in (SPEC §3, §5, §9, §13).
 
-use reqwest::{Client, header::HeaderValue};
-use serde_json::json;
+use std::time::Duration;
 
-use crate::helpers::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, Options, TestApp, assert_error, assert_redirects_to, browser,
-    csrf_in, json_of, redis_url, session_cookie, spawn_app, spawn_app_with,
+use fred::{prelude::*, types::Expiration};
+use reqwest::{Client, Response, header::HeaderValue};
+use serde_json::{Value, json};
+
+use crate::{
+    helpers::{
+        ADMIN_EMAIL, ADMIN_PASSWORD, Options, TestApp, assert_error, assert_redirect,
+        assert_redirects_to, browser, csrf_in, json_of, redis_url, session_cookie, spawn_app,
+        spawn_app_with,
+    },
+    two_factor::{STEP, base32_decode, code, unix_now},
 };
 
 // ---------------------------------------------------------------------------
 // Helpers.
+
+/// The enrolment secret a `/account/2fa` page shows.
+fn secret_on(html: &str) -> Vec<u8> {
+    let marker = "<code id=\"secret\" class=\"secret\">";
+    let start = html.find(marker).expect("the page shows a secret") + marker.len();
+    let end = html[start..].find("</code>").unwrap() + start;
+    base32_decode(&html[start..end])
+}
+
+/// The current time step, waiting first when it is about to end, so the code
+/// stays acceptable for the next ~20 seconds.
+async fn settled_step() -> u64 {
+    let now = unix_now();
+    if now % STEP > STEP - 8 {
+        tokio::time::sleep(Duration::from_secs(STEP - now % STEP + 1)).await;
+    }
+    unix_now() / STEP
+}
 
 /// Logs `client` in with the admin's password; the session id it was given.
 async fn logged_in(app: &TestApp, client: &Client, expect: &str) -> String {
     let response = app.log_in(client, ADMIN_EMAIL, ADMIN_PASSWORD).await;
     assert_redirects_to(&response, expect);
     session_cookie(&response).expect("the login sets a session cookie")
+}
+
+/// Posts the enrolment form of the page `client` last saw, with `typed`.
+async fn confirm(app: &TestApp, client: &Client, page: &str, typed: &str) -> Response {
+    client
+        .post(app.url("/account/2fa/enable"))
+        .form(&[("csrf_token", csrf_in(page).as_str()), ("code", typed)])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn two_factor_rows(app: &TestApp) -> i64 {
+    sqlx::query_scalar("select count(*) from two_factor")
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+}
+
+/// Moves the drawing of the session's enrolment key `secs` into the past, in
+/// the record Redis holds (the service keeps it there as JSON), keeping the
+/// record's own expiry.
+async fn age_enrolment_key(app: &TestApp, session_id: &str, secs: i64) {
+    let key = format!("{}session:{session_id}", app.key_prefix);
+    let raw: String = app
+        .state
+        .redis
+        .get(&key)
+        .await
+        .expect("the session record is in Redis");
+    let mut record: Value = serde_json::from_str(&raw).unwrap();
+    let at = &mut record["v"]["useradmin"]["enrolment"]["at"];
+    let drawn = at.as_i64().expect("the session holds an enrolment key");
+    *at = json!(drawn - secs);
+    let _: () = app
+        .state
+        .redis
+        .set(
+            &key,
+            record.to_string(),
+            Some(Expiration::KEEPTTL),
+            None,
+            false,
+        )
+        .await
+        .unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// 1. The enrolment key lives in the session that drew it.
+
+#[tokio::test]
+async fn two_sessions_of_one_admin_are_shown_different_keys_and_none_is_stored() {
+    let app = spawn_app().await;
+    let (a, b) = (browser(), browser());
+    logged_in(&app, &a, "/users").await;
+    logged_in(&app, &b, "/users").await;
+
+    let key_a = secret_on(&app.page(&a, "/account/2fa", 200).await);
+    let key_b = secret_on(&app.page(&b, "/account/2fa", 200).await);
+    assert_ne!(key_a, key_b, "each session draws its own key");
+    // A reload in the same session keeps its key.
+    assert_eq!(secret_on(&app.page(&a, "/account/2fa", 200).await), key_a);
+    assert_eq!(secret_on(&app.page(&b, "/account/2fa", 200).await), key_b);
+    // Nothing unconfirmed is kept in the database, and it would refuse it.
+    assert_eq!(two_factor_rows(&app).await, 0);
+    let pending = sqlx::query("insert into two_factor (user_id, secret) values ($1, $2)")
+        .bind(app.admin_id)
+        .bind(&key_a)
+        .execute(&app.db)
+        .await;
+    assert!(pending.is_err(), "a key without enabled_at is refused");
+}
+
+#[tokio::test]
+async fn a_key_drawn_in_one_session_cannot_be_confirmed_from_another() {
+    let app = spawn_app().await;
+    let (a, b) = (browser(), browser());
+    logged_in(&app, &a, "/users").await;
+    logged_in(&app, &b, "/users").await;
+    let page_a = app.page(&a, "/account/2fa", 200).await;
+    let page_b = app.page(&b, "/account/2fa", 200).await;
+    let (key_a, key_b) = (secret_on(&page_a), secret_on(&page_b));
+
+    let step = settled_step().await;
+    // B types A's code: refused, and nothing is turned on.
+    let refused = confirm(&app, &b, &page_b, &code(&key_a, step)).await;
+    assert_eq!(refused.status(), 422);
+    assert_eq!(two_factor_rows(&app).await, 0);
+    // A types B's code: refused too.
+    let refused = confirm(&app, &a, &page_a, &code(&key_b, step)).await;
+    assert_eq!(refused.status(), 422);
+    assert_eq!(two_factor_rows(&app).await, 0);
+
+    // A's own code turns it on, with A's key.
+    let enabled = confirm(&app, &a, &page_a, &code(&key_a, step)).await;
+    assert_eq!(enabled.status(), 200);
+    let stored: Vec<u8> = sqlx::query_scalar("select secret from two_factor where user_id = $1")
+        .bind(app.admin_id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(stored, key_a);
+}
+
+#[tokio::test]
+async fn an_enrolment_key_older_than_ten_minutes_is_refused_and_replaced() {
+    let app = spawn_app().await;
+    let client = browser();
+    let session_id = logged_in(&app, &client, "/users").await;
+    let page = app.page(&client, "/account/2fa", 200).await;
+    let old_key = secret_on(&page);
+
+    // Nine minutes old: still the same key, and still confirmable later.
+    age_enrolment_key(&app, &session_id, 9 * 60).await;
+    assert_eq!(
+        secret_on(&app.page(&client, "/account/2fa", 200).await),
+        old_key
+    );
+    // Past ten minutes (the record is aged in Redis, where the session lives).
+    age_enrolment_key(&app, &session_id, 61 + 5).await;
+    let step = settled_step().await;
+    let refused = confirm(&app, &client, &page, &code(&old_key, step)).await;
+    assert_eq!(refused.status(), 422);
+    let shown = refused.text().await.unwrap();
+    assert!(shown.contains("lasts 10 minutes"), "{shown}");
+    assert_eq!(two_factor_rows(&app).await, 0, "nothing was turned on");
+    // The page shows a new key at once, and that one works.
+    let new_key = secret_on(&shown);
+    assert_ne!(new_key, old_key);
+    let enabled = confirm(&app, &client, &shown, &code(&new_key, step)).await;
+    assert_eq!(enabled.status(), 200);
+}
+
+#[tokio::test]
+async fn turning_two_factor_on_ends_the_admins_other_sessions() {
+    let app = spawn_app().await;
+    let (here, elsewhere) = (browser(), browser());
+    logged_in(&app, &elsewhere, "/users").await;
+    app.page(&elsewhere, "/users", 200).await;
+    logged_in(&app, &here, "/users").await;
+
+    let page = app.page(&here, "/account/2fa", 200).await;
+    let step = settled_step().await;
+    let enabled = confirm(&app, &here, &page, &code(&secret_on(&page), step)).await;
+    assert_eq!(enabled.status(), 200);
+
+    // The other session, opened with the password earlier, has ended.
+    let location = assert_redirect(&elsewhere.get(app.url("/users")).send().await.unwrap());
+    assert!(location.starts_with("/login"), "{location}");
+    // The enrolling one goes on, and so do bearer tokens.
+    app.page(&here, "/users", 200).await;
+    app.page(&here, "/account/2fa", 200).await;
+    assert_eq!(app.get_json("/users").await.0, 200);
+}
+
+#[tokio::test]
+async fn with_require_2fa_a_key_copied_with_the_password_alone_is_worthless() {
+    let app = spawn_app_with(Options {
+        env: vec![("REQUIRE_2FA", "true".into())],
+        ..Options::default()
+    })
+    .await;
+    // Someone who knows only the password opens the enrolment page and copies
+    // the key, and leaves.
+    let attacker = browser();
+    logged_in(&app, &attacker, "/account/2fa").await;
+    let copied = secret_on(&app.page(&attacker, "/account/2fa", 200).await);
+
+    // The admin logs in later and is shown another key, and enrols with it.
+    let admin = browser();
+    logged_in(&app, &admin, "/account/2fa").await;
+    let page = app.page(&admin, "/account/2fa", 200).await;
+    let real = secret_on(&page);
+    assert_ne!(real, copied);
+    let step = settled_step().await;
+    let enabled = confirm(&app, &admin, &page, &code(&real, step - 1)).await;
+    assert_eq!(enabled.status(), 200);
+    app.page(&admin, "/users", 200).await;
+
+    // The attacker's half-logged-in session has ended with the enrolment.
+    let location = assert_redirect(&attacker.get(app.url("/account/2fa")).send().await.unwrap());
+    assert!(location.starts_with("/login"), "{location}");
+    // Logging in again with the password, the copied key's code is refused.
+    let again = browser();
+    logged_in(&app, &again, "/login/2fa").await;
+    let second = app.page(&again, "/login/2fa", 200).await;
+    let refused = again
+        .post(app.url("/login/2fa"))
+        .form(&[
+            ("csrf_token", csrf_in(&second).as_str()),
+            ("code", &code(&copied, step)),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let location = assert_redirect(&again.get(app.url("/users")).send().await.unwrap());
+    assert!(location.starts_with("/login"), "{location}");
 }
 
 // ---------------------------------------------------------------------------
