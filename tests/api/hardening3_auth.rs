@@ -376,6 +376,187 @@ async fn failing_bearer_tokens_are_counted_per_64() {
 }
 
 // ---------------------------------------------------------------------------
+// 3. Control characters are refused as input, naming the field.
+
+async fn post_login_raw(app: &TestApp, client: &Client, body: (&str, String)) -> Response {
+    client
+        .post(app.url("/login"))
+        .header("content-type", body.0)
+        .body(body.1)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn control_characters_in_the_login_are_refused_naming_the_field() {
+    let app = spawn_app().await;
+    let client = browser();
+    let csrf = csrf_in(&app.page(&client, "/login", 200).await);
+    let form = "application/x-www-form-urlencoded";
+    for (body, field) in [
+        (
+            (
+                form,
+                format!("email=admin%40example.com%00&password=x&csrf_token={csrf}"),
+            ),
+            "email",
+        ),
+        (
+            (
+                form,
+                format!("email=ad%01min%40example.com&password=x&csrf_token={csrf}"),
+            ),
+            "email",
+        ),
+        (
+            (
+                "application/json",
+                json!({"email": "admin@example.com\u{0}", "password": "x", "csrf_token": csrf})
+                    .to_string(),
+            ),
+            "email",
+        ),
+        (
+            (
+                form,
+                format!("email=admin%40example.com&password=a%00b&csrf_token={csrf}"),
+            ),
+            "password",
+        ),
+        (
+            (
+                form,
+                format!("email=admin%40example.com&password=x&next=%2Fusers%00&csrf_token={csrf}"),
+            ),
+            "next",
+        ),
+    ] {
+        let response = post_login_raw(&app, &client, body.clone()).await;
+        assert_eq!(response.status(), 422, "{body:?}");
+        let page = response.text().await.unwrap();
+        assert!(
+            page.contains(&format!("{field}: must not contain control characters")),
+            "{body:?}: {page}"
+        );
+    }
+    let response = client
+        .get(app.url("/login?next=%2Fusers%00"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(response.text().await.unwrap().contains("next"));
+    // None of that counted as a failed attempt: the password still logs in.
+    logged_in(&app, &client, "/users").await;
+
+    // The email type refuses them wherever an email is written.
+    let response = app
+        .api
+        .post(app.url("/users"))
+        .json(&json!({"name": "Nul", "email": "nul@example.com\u{0}"}))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_error(response, 422).await;
+    assert_eq!(
+        body["fields"]["email"][0],
+        "must not contain control characters"
+    );
+}
+
+#[tokio::test]
+async fn control_characters_in_account_forms_and_codes_are_refused_naming_the_field() {
+    let app = spawn_app().await;
+    let client = browser();
+    logged_in(&app, &client, "/users").await;
+
+    // The password form.
+    let csrf = csrf_in(&app.page(&client, "/account/password", 200).await);
+    let response = client
+        .post(app.url("/account/password"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("current_password", "admin\u{0}password"),
+            ("new_password", "a new\u{1b}password"),
+            ("confirm_password", "a new\u{1b}password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+    let page = response.text().await.unwrap();
+    assert!(
+        page.contains("must not contain control characters"),
+        "{page}"
+    );
+
+    // A token's label, over JSON.
+    let response = client
+        .post(app.url("/tokens"))
+        .header("accept", "application/json")
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"label": "nightly\u{0}"}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json_of(response).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        body["fields"]["label"][0],
+        "must not contain control characters"
+    );
+
+    // The enrolment code.
+    let page = app.page(&client, "/account/2fa", 200).await;
+    let refused = confirm(&app, &client, &page, "123\u{0}456").await;
+    assert_eq!(refused.status(), 422);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("code: must not contain control characters")
+    );
+    let step = settled_step().await;
+    let enabled = confirm(&app, &client, &page, &code(&secret_on(&page), step)).await;
+    assert_eq!(enabled.status(), 200);
+
+    // The second step's code.
+    let second = browser();
+    logged_in(&app, &second, "/login/2fa").await;
+    let page = app.page(&second, "/login/2fa", 200).await;
+    let refused = second
+        .post(app.url("/login/2fa"))
+        .form(&[
+            ("csrf_token", csrf_in(&page).as_str()),
+            ("code", "12\u{0}3456"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 422);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("code: must not contain control characters")
+    );
+
+    // Turning it off.
+    let page = app.page(&client, "/account/2fa", 200).await;
+    let refused = client
+        .post(app.url("/account/2fa/disable"))
+        .form(&[("csrf_token", csrf_in(&page).as_str()), ("code", "\u{7}")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 422);
+    assert_eq!(two_factor_rows(&app).await, 1, "still on");
+}
+
+// ---------------------------------------------------------------------------
 // 4. The last-admin rule counts only active admins with a password.
 
 #[tokio::test]

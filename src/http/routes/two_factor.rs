@@ -34,6 +34,7 @@ use crate::{
         totp,
     },
     db::{self, users::Credentials},
+    domain::{CONTROL_CHARACTERS, has_control_characters},
     error::{AppError, AppResult},
     http::{
         body::Body,
@@ -218,6 +219,15 @@ async fn second_step(
         return Ok(Redirect::to("/account/2fa").into_response());
     }
     session.verify_csrf(Some(&form.csrf_token)).await?;
+    if has_control_characters(&form.code, true) {
+        // Refused as input, before a code is counted or checked.
+        return second_step_page(
+            &session,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(format!("code: {CONTROL_CHARACTERS}.")),
+        )
+        .await;
+    }
     let Some(factor) = db::two_factor::find(&state.db, account.id)
         .await?
         .filter(|f| f.is_enabled())
@@ -493,6 +503,15 @@ async fn enable(
         session.verify_csrf(Some(&form.csrf_token)).await?;
     }
     let user_id = who.user_id();
+    if has_control_characters(&form.code, true) {
+        return two_factor_page(
+            &state,
+            &who,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(format!("code: {CONTROL_CHARACTERS}.")),
+        )
+        .await;
+    }
     if db::two_factor::is_enabled(&state.db, user_id).await? {
         return Ok(Redirect::to("/account/2fa").into_response());
     }
@@ -620,6 +639,15 @@ async fn disable(
     else {
         return Ok(Redirect::to("/account/2fa").into_response());
     };
+    if has_control_characters(&form.code, true) {
+        return two_factor_page(
+            &state,
+            &who,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(format!("code: {CONTROL_CHARACTERS}.")),
+        )
+        .await;
+    }
     let throttle = throttle(&state);
     if let Some(retry_after_secs) = over_limit(&throttle, user_id).await? {
         let page = two_factor_page(
