@@ -32,9 +32,11 @@ impl Writer {
             return Ok(None);
         }
         db::two_factor::insert_recovery_codes(&mut tx, subject.user_id, recovery_digests).await?;
-        record(&mut tx, "2fa.enabled", &subject).await?;
+        // Before the event, so what the event (and a webhook) shows of the
+        // user is its state after: the epoch's update moves its version on.
         let epoch = db::users::end_sessions(&mut tx, subject.user_id).await?;
-        // The epoch's update moves the user's version on: the caches must hear.
+        record(&mut tx, "2fa.enabled", &subject).await?;
+        // The caches must hear of the new version.
         self.commit(tx).await?;
         Ok(Some(epoch))
     }

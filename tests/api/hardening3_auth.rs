@@ -198,6 +198,16 @@ async fn turning_two_factor_on_ends_the_admins_other_sessions() {
     app.page(&here, "/users", 200).await;
     app.page(&here, "/account/2fa", 200).await;
     assert_eq!(app.get_json("/users").await.0, 200);
+    // The trail records the enrolment; ending the sessions is no user change.
+    let actions: Vec<String> = sqlx::query_scalar(
+        "select action from audit_events where subject_type = 'user' and subject_id = $1",
+    )
+    .bind(app.admin_id)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert!(actions.contains(&"2fa.enabled".to_owned()), "{actions:?}");
+    assert!(!actions.contains(&"user.updated".to_owned()), "{actions:?}");
 }
 
 #[tokio::test]
