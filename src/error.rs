@@ -12,6 +12,10 @@ use serde::Serialize;
 
 use crate::{db, domain::FieldErrors, write::WriteError};
 
+/// Why the last-admin rule refused a change (SPEC §3, §9): only an active admin
+/// with a password can log in, so only those count.
+pub const LAST_ADMIN: &str = "the last admin cannot be deleted or demoted: no other active admin with a password would be left to log in";
+
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("{0}")]
@@ -100,7 +104,7 @@ impl AppError {
     }
 
     pub fn last_admin() -> Self {
-        Self::conflict("the last admin cannot be deleted or demoted")
+        Self::conflict(LAST_ADMIN)
     }
 
     pub fn database_unavailable() -> Self {

@@ -49,6 +49,43 @@ pub struct ImportResult {
     pub audit_href: String,
 }
 
+/// How long an enrolment key drawn and not confirmed stays usable (SPEC §13).
+pub const ENROLMENT_MAX_SECS: i64 = 10 * 60;
+
+/// A second-factor key drawn for enrolment and not confirmed yet. It lives only
+/// here, in the session that drew it: another session (even of the same admin)
+/// draws its own, so a key seen by someone who knew only the password is never
+/// the one the admin later confirms.
+#[derive(Clone, Serialize, Deserialize)]
+struct Enrolment {
+    user_id: i64,
+    /// The secret, hex-encoded.
+    secret: String,
+    /// Unix seconds of the drawing.
+    at: i64,
+}
+
+impl std::fmt::Debug for Enrolment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The secret never reaches a log.
+        f.debug_struct("Enrolment")
+            .field("user_id", &self.user_id)
+            .field("at", &self.at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Enrolment {
+    /// The secret, if this enrolment is `user_id`'s and still fresh.
+    fn secret_for(&self, user_id: i64, now: i64) -> Option<Vec<u8>> {
+        let fresh = (0..=ENROLMENT_MAX_SECS).contains(&(now - self.at));
+        if self.user_id != user_id || !fresh {
+            return None;
+        }
+        hex::decode(&self.secret).ok()
+    }
+}
+
 /// Everything a session holds.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct SessionData {
@@ -66,6 +103,9 @@ struct SessionData {
     /// The password step of a two-factor login, done.
     #[serde(default)]
     pending_login: Option<PendingLogin>,
+    /// The second-factor key this session is enrolling with.
+    #[serde(default)]
+    enrolment: Option<Enrolment>,
 }
 
 /// A browser's session. Reading it costs one Redis GET per request (the record
@@ -141,6 +181,7 @@ impl AdminSession {
             pending_import: None,
             import_result: None,
             pending_login: None,
+            enrolment: None,
         };
         self.store(&data).await?;
         self.0.save().await.map_err(unavailable)
@@ -227,6 +268,48 @@ impl AdminSession {
                 "the form has expired or did not come from this site (CSRF check failed); reload the page and try again".into(),
             )),
         }
+    }
+
+    /// The key `user_id` enrols with in this session: the one drawn here less
+    /// than [`ENROLMENT_MAX_SECS`] ago, else a new one (kept in this session
+    /// only, never in the database).
+    pub async fn enrolment_key(&self, user_id: i64) -> Result<Vec<u8>, AppError> {
+        let mut data = self.data().await?;
+        let now = now();
+        if let Some(secret) = data
+            .enrolment
+            .as_ref()
+            .and_then(|e| e.secret_for(user_id, now))
+        {
+            return Ok(secret);
+        }
+        let secret = super::totp::new_secret();
+        data.enrolment = Some(Enrolment {
+            user_id,
+            secret: hex::encode(&secret),
+            at: now,
+        });
+        self.store(&data).await?;
+        Ok(secret)
+    }
+
+    /// The key this session drew for `user_id`, while it is fresh: the only key
+    /// a confirmation from this session may enable.
+    pub async fn drawn_enrolment_key(&self, user_id: i64) -> Result<Option<Vec<u8>>, AppError> {
+        Ok(self
+            .data()
+            .await?
+            .enrolment
+            .and_then(|e| e.secret_for(user_id, now())))
+    }
+
+    /// Forgets the enrolment key (confirmed, or no longer wanted).
+    pub async fn drop_enrolment_key(&self) -> Result<(), AppError> {
+        let mut data = self.data().await?;
+        if data.enrolment.take().is_some() {
+            self.store(&data).await?;
+        }
+        Ok(())
     }
 
     /// Binds a previewed import to this session: only it can confirm it.

@@ -4,12 +4,17 @@
 //! Logins: at most 5 attempts per (account, client address) and 20 per client
 //! address in 15 minutes. An attempt is counted *before* its password is checked,
 //! in one atomic step, so a burst of parallel guesses cannot slip past the limit
-//! while the first ones are still being verified. A successful login takes its
+//! while the first ones are still being verified. The address is counted first:
+//! once it is over its limit, no key is made for the emails it tries, so an
+//! anonymous client cannot grow Redis without bound. IPv6 clients are counted
+//! per /64 ([`counted_address`]), for logins and bearer tokens alike. A successful login takes its
 //! own attempt back. Keying by account alone would let anyone lock the real admin
 //! out, hence the address in the key.
 //!
 //! Bearer tokens: a client address whose tokens failed 60 times within a minute
 //! gets 429 without a database lookup.
+
+use std::net::{IpAddr, Ipv6Addr};
 
 use fred::{prelude::*, types::scripts::Script};
 use sha2::{Digest, Sha256};
@@ -23,15 +28,20 @@ const PER_ADDRESS: i64 = 20;
 const TOKEN_WINDOW_SECS: i64 = 60;
 const TOKEN_FAILURES_PER_ADDRESS: i64 = 60;
 
-/// Counts one attempt on both keys; answers both counts and both remaining
+/// Counts one attempt: first on the address's key (KEYS[2]); only while the
+/// address is within its limit (ARGV[2]) on the (account, address) key
+/// (KEYS[1]), so an address over its limit creates no key per email it tries.
+/// Answers both counts (0 for an account not counted) and both remaining
 /// lifetimes. The window starts with the first attempt and does not slide.
 const ATTEMPT_SCRIPT: &str = r"
-local counts = {}
-for i, key in ipairs(KEYS) do
-  counts[i] = redis.call('INCR', key)
-  if counts[i] == 1 then redis.call('EXPIRE', key, ARGV[1]) end
+local address = redis.call('INCR', KEYS[2])
+if address == 1 then redis.call('EXPIRE', KEYS[2], ARGV[1]) end
+if address > tonumber(ARGV[2]) then
+  return {0, address, -2, redis.call('TTL', KEYS[2])}
 end
-return {counts[1], counts[2], redis.call('TTL', KEYS[1]), redis.call('TTL', KEYS[2])}
+local pair = redis.call('INCR', KEYS[1])
+if pair == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return {pair, address, redis.call('TTL', KEYS[1]), redis.call('TTL', KEYS[2])}
 ";
 
 #[derive(Clone)]
@@ -61,6 +71,7 @@ impl Throttle {
     /// account is hashed to keep keys short and addresses out of Redis in clear;
     /// the hash tag keeps both keys in one slot on Redis Cluster.
     fn login_keys(&self, account: &LoginKey, address: &str) -> (String, String) {
+        let address = counted_address(address);
         let account = hex::encode(Sha256::digest(account.0.as_bytes()));
         (
             format!("{}login-attempts:{{{address}}}:{account}", self.prefix),
@@ -76,7 +87,7 @@ impl Throttle {
             .evalsha_with_reload(
                 self.redis.next(),
                 vec![pair, by_address],
-                vec![LOGIN_WINDOW_SECS],
+                vec![LOGIN_WINDOW_SECS, PER_ADDRESS],
             )
             .await
             .map_err(unavailable)?;
@@ -109,7 +120,7 @@ impl Throttle {
     }
 
     fn token_key(&self, address: &str) -> String {
-        format!("{}token-failures:{address}", self.prefix)
+        format!("{}token-failures:{}", self.prefix, counted_address(address))
     }
 
     /// 429 when this address's tokens failed too often. Without Redis every
@@ -135,6 +146,25 @@ impl Throttle {
     }
 }
 
+/// The client a counter is kept for: an IPv4 address as it is, an IPv6 client
+/// by its /64 (one subscriber or host is usually given a whole /64, so counting
+/// single addresses would hand it 2^64 allowances), an IPv4 address mapped into
+/// IPv6 as the IPv4 address. Anything that is no address (a test's "unknown")
+/// is kept as it is.
+pub fn counted_address(address: &str) -> String {
+    match address.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let network = u128::from(v6) & !((1u128 << 64) - 1);
+                format!("{}/64", Ipv6Addr::from(network))
+            }
+        },
+        Ok(IpAddr::V4(v4)) => v4.to_string(),
+        Err(_) => address.to_owned(),
+    }
+}
+
 /// An email as the login lookup compares it: PostgreSQL's `lower()` of the
 /// trimmed input (see `db::users::login_key`), so a spelling that would log in as
 /// an account always counts against that account's attempts.
@@ -145,5 +175,26 @@ impl LoginKey {
     /// Only `db::users::login_key` makes one, from the database's own folding.
     pub fn from_database(folded: String) -> Self {
         Self(folded)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::counted_address;
+
+    #[test]
+    fn ipv6_clients_are_counted_per_64() {
+        assert_eq!(counted_address("2001:db8:1:2::1"), "2001:db8:1:2::/64");
+        assert_eq!(
+            counted_address("2001:db8:1:2:ffff:ffff:ffff:ffff"),
+            "2001:db8:1:2::/64"
+        );
+        assert_ne!(
+            counted_address("2001:db8:1:3::1"),
+            counted_address("2001:db8:1:2::1")
+        );
+        assert_eq!(counted_address("::ffff:198.51.100.7"), "198.51.100.7");
+        assert_eq!(counted_address("198.51.100.7"), "198.51.100.7");
+        assert_eq!(counted_address("unknown"), "unknown");
     }
 }

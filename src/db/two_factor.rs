@@ -5,11 +5,11 @@
 use sqlx::{PgConnection, PgExecutor};
 use time::OffsetDateTime;
 
-/// An admin's second factor, enrolled or being enrolled.
+/// An admin's second factor. Every row is an enabled one (migration 0014):
+/// a key waiting for its confirming code lives in the enrolling session only.
 #[derive(sqlx::FromRow)]
 pub struct TwoFactorRow {
     pub secret: Vec<u8>,
-    /// `None` while enrolment waits for its confirming code.
     pub enabled_at: Option<OffsetDateTime>,
 }
 
@@ -38,38 +38,23 @@ pub async fn is_enabled(db: impl PgExecutor<'_>, user_id: i64) -> Result<bool, s
     .await
 }
 
-/// The second factor being enrolled: `secret` unless an enrolment (or an
-/// enabled factor) already exists, whose row is answered instead, so a reload
-/// of the page (on any instance) keeps showing the same secret.
-pub async fn begin_enrolment(
-    db: impl PgExecutor<'_>,
+/// Turns a second factor on with `secret` (drawn and kept in the enrolling
+/// session until now) and the step of its confirming code (that code counts as
+/// used); false when one is on already (another session confirmed first). An
+/// unconfirmed key is never stored here (SPEC §13).
+pub async fn enable(
+    tx: &mut PgConnection,
     user_id: i64,
     secret: &[u8],
-) -> Result<TwoFactorRow, sqlx::Error> {
-    sqlx::query_as(
-        "with added as ( \
-             insert into two_factor (user_id, secret) values ($1, $2) \
-             on conflict (user_id) do nothing \
-             returning secret, enabled_at) \
-         select secret, enabled_at from added \
-         union all \
-         select secret, enabled_at from two_factor where user_id = $1 \
-         limit 1",
+    step: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "insert into two_factor (user_id, secret, enabled_at, last_step) \
+         values ($1, $2, now(), $3) \
+         on conflict (user_id) do nothing",
     )
     .bind(user_id)
     .bind(secret)
-    .fetch_one(db)
-    .await
-}
-
-/// Confirms an enrolment with the step of its code (that code counts as used);
-/// false when there was no enrolment waiting.
-pub async fn enable(tx: &mut PgConnection, user_id: i64, step: i64) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "update two_factor set enabled_at = now(), last_step = $2 \
-         where user_id = $1 and enabled_at is null",
-    )
-    .bind(user_id)
     .bind(step)
     .execute(tx)
     .await?;
@@ -144,7 +129,7 @@ pub async fn recovery_codes_left(
 }
 
 /// Removes the second factor (and its recovery codes); true when one was
-/// enabled (a waiting enrolment is removed too, but does not count).
+/// enabled.
 pub async fn delete(tx: &mut PgConnection, user_id: i64) -> Result<bool, sqlx::Error> {
     let enabled: Option<bool> = sqlx::query_scalar(
         "delete from two_factor where user_id = $1 returning enabled_at is not null",

@@ -42,7 +42,7 @@ pub enum WriteOutcome<T> {
     NotFound,
     /// The row's version is not one the client said it had seen (`If-Match`).
     VersionMismatch,
-    /// The change would leave no active admin.
+    /// The change would leave no active admin with a password.
     LastAdmin,
     /// The email is taken by another user (restoring a deleted one).
     EmailTaken,
@@ -240,6 +240,17 @@ pub async fn set_password(
         .await
 }
 
+/// Moves the account's session epoch on, ending every session made before (as
+/// a password change does); returns the new epoch, for the session that stays.
+pub async fn end_sessions(tx: &mut PgConnection, id: i64) -> Result<i32, sqlx::Error> {
+    sqlx::query_scalar(
+        "update users set session_epoch = session_epoch + 1 where id = $1 returning session_epoch",
+    )
+    .bind(id)
+    .fetch_one(tx)
+    .await
+}
+
 /// The admin with the lowest id: the owner of tokens created from the command line
 /// when no owner is named.
 pub async fn first_admin(db: &PgPool) -> Result<Option<UserRow>, sqlx::Error> {
@@ -395,15 +406,30 @@ pub async fn logged_in(tx: &mut PgConnection, id: i64) -> Result<(), sqlx::Error
         .map(|_| ())
 }
 
-/// Locks every active admin row, then tells whether `id` is the only one.
+/// The last-admin rule, the one place it is decided: locks every active admin
+/// row, then tells whether taking `id`'s rights away (demoting, disabling,
+/// deleting or purging it) would leave no active admin who can log in. Only
+/// admins with a password count: one made by an import, SCIM or the API without
+/// a password cannot open the pages, so it keeps nobody able to administer.
 async fn is_last_admin(tx: &mut PgConnection, id: i64) -> Result<bool, sqlx::Error> {
-    let admins: Vec<i64> = sqlx::query_scalar(
-        "select id from users where is_admin and status = 'active' and deleted_at is null \
+    let admins: Vec<(i64, bool)> = sqlx::query_as(
+        "select id, password_hash is not null from users \
+         where is_admin and status = 'active' and deleted_at is null \
          order by id for update",
     )
     .fetch_all(&mut *tx)
     .await?;
-    Ok(admins == [id])
+    Ok(losing_rights_leaves_nobody(&admins, id))
+}
+
+/// Given the active admins (and whether each has a password): whether `id`
+/// losing its rights leaves none with a password. A user that is not an active
+/// admin loses nothing.
+fn losing_rights_leaves_nobody(admins: &[(i64, bool)], id: i64) -> bool {
+    admins.iter().any(|&(admin, _)| admin == id)
+        && !admins
+            .iter()
+            .any(|&(admin, has_password)| admin != id && has_password)
 }
 
 async fn missing_or_mismatch<T>(
@@ -653,7 +679,22 @@ fn cursor_at(query: &ListQuery, last: &UserRow) -> Cursor {
 
 #[cfg(test)]
 mod tests {
+    use super::losing_rights_leaves_nobody;
     use crate::db::escape_like;
+
+    #[test]
+    fn only_admins_with_a_password_keep_the_pages_reachable() {
+        // (id, has a password)
+        let admins = [(1, true), (2, false), (3, true)];
+        assert!(!losing_rights_leaves_nobody(&admins, 1), "3 is left");
+        assert!(!losing_rights_leaves_nobody(&admins, 2));
+        assert!(!losing_rights_leaves_nobody(&admins, 9), "not an admin");
+        let one_with_a_password = [(1, true), (2, false)];
+        assert!(losing_rights_leaves_nobody(&one_with_a_password, 1));
+        assert!(!losing_rights_leaves_nobody(&one_with_a_password, 2));
+        assert!(losing_rights_leaves_nobody(&[(1, true)], 1));
+        assert!(losing_rights_leaves_nobody(&[(1, false), (2, false)], 1));
+    }
 
     #[test]
     fn like_wildcards_are_escaped() {

@@ -6,6 +6,7 @@ mod external_id;
 mod field_errors;
 mod list_query;
 mod password;
+mod text;
 mod token_label;
 mod user;
 mod user_email;
@@ -21,9 +22,10 @@ pub use list_query::{
     SortOrder, UserFilters,
 };
 pub use password::Password;
+pub use text::{CONTROL_CHARACTERS, has_control_characters, no_control_characters};
 pub use token_label::{TokenLabel, TokenLabelError};
 pub use user::{DisabledReason, NewUser, UserChanges, UserFields, UserId, UserIdError, UserStatus};
-pub use user_email::UserEmail;
+pub use user_email::{UserEmail, UserEmailError};
 pub use user_name::UserName;
 pub use version::ExpectedVersion;
 pub use webhook_events::{WEBHOOK_EVENTS, WebhookEvents};

@@ -11,6 +11,8 @@ pub enum PasswordError {
     TooShort,
     #[error("must be at most {max} characters", max = Password::MAX_CHARS)]
     TooLong,
+    #[error("{}", super::CONTROL_CHARACTERS)]
+    ControlCharacter,
 }
 
 impl Password {
@@ -24,6 +26,11 @@ impl Password {
         }
         if chars > Self::MAX_CHARS {
             return Err(PasswordError::TooLong);
+        }
+        // Nobody types one into a password field; refusing them keeps every
+        // input under one rule (SPEC §5).
+        if super::has_control_characters(raw, false) {
+            return Err(PasswordError::ControlCharacter);
         }
         Ok(Self(SecretString::from(raw)))
     }
@@ -48,6 +55,10 @@ mod tests {
         assert_eq!(
             Password::parse(&"x".repeat(129)).unwrap_err(),
             PasswordError::TooLong
+        );
+        assert_eq!(
+            Password::parse("pass\0word").unwrap_err(),
+            PasswordError::ControlCharacter
         );
     }
 

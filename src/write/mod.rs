@@ -37,6 +37,7 @@ pub enum WriteError {
     /// The stored version is not one the writer said it had seen.
     #[error("the record has changed since it was read")]
     VersionMismatch,
+    /// Would leave no active admin with a password (see `crate::error::LAST_ADMIN`).
     #[error("the last admin cannot be deleted or demoted")]
     LastAdmin,
     #[error("a user with this email already exists")]

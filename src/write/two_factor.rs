@@ -13,24 +13,32 @@ pub struct Subject<'a> {
 }
 
 impl Writer {
-    /// Confirms an enrolment: the code's step counts as used, the recovery
-    /// codes' digests are stored. False when no enrolment was waiting (another
-    /// request confirmed it first).
+    /// Turns a second factor on with the key the enrolling session drew: the
+    /// code's step counts as used, the recovery codes' digests are stored, and
+    /// every other session of the admin ends (its session epoch moves on, as a
+    /// password change moves it). Answers the new epoch, for the enrolling
+    /// session to keep; `None` when one was on already (another session
+    /// confirmed first).
     pub async fn enable_two_factor(
         &self,
         actor: &Actor,
         subject: Subject<'_>,
+        secret: &[u8],
         step: i64,
         recovery_digests: &[Vec<u8>],
-    ) -> WriteResult<bool> {
+    ) -> WriteResult<Option<i32>> {
         let mut tx = self.begin(actor).await?;
-        if !db::two_factor::enable(&mut tx, subject.user_id, step).await? {
-            return Ok(false);
+        if !db::two_factor::enable(&mut tx, subject.user_id, secret, step).await? {
+            return Ok(None);
         }
         db::two_factor::insert_recovery_codes(&mut tx, subject.user_id, recovery_digests).await?;
+        // Before the event, so what the event (and a webhook) shows of the
+        // user is its state after: the epoch's update moves its version on.
+        let epoch = db::users::end_sessions(&mut tx, subject.user_id).await?;
         record(&mut tx, "2fa.enabled", &subject).await?;
-        tx.commit().await?;
-        Ok(true)
+        // The caches must hear of the new version.
+        self.commit(tx).await?;
+        Ok(Some(epoch))
     }
 
     /// Turns one's own second factor off (the caller has checked a code).

@@ -10,6 +10,7 @@ mod cache;
 mod cli;
 mod export;
 mod hardening;
+mod hardening3_auth;
 mod hardening3_ops;
 mod hardening_small;
 mod health;

@@ -444,7 +444,10 @@ async fn the_last_admin_cannot_be_deleted_or_demoted() {
     let app = spawn_app().await;
     let path = format!("/users/{}", app.admin_id);
     let body = assert_error(app.api.delete(app.url(&path)).send().await.unwrap(), 409).await;
-    assert_eq!(body["error"], "the last admin cannot be deleted or demoted");
+    assert_eq!(
+        body["error"],
+        "the last admin cannot be deleted or demoted: no other active admin with a password would be left to log in"
+    );
     let response = app
         .api
         .patch(app.url(&path))
@@ -457,8 +460,18 @@ async fn the_last_admin_cannot_be_deleted_or_demoted() {
     assert_eq!(admin["is_admin"], true);
     assert_eq!(admin["version"], 1);
 
-    // With a second admin, the first can be demoted; then the second is the last.
+    // With a second admin who can log in, the first can be demoted; then the
+    // second is the last. (One without a password would not count: see
+    // hardening3_auth.)
     let (second_id, _) = app.second_admin_with_token().await;
+    let response = app
+        .api
+        .patch(app.url(&format!("/users/{second_id}")))
+        .json(&json!({"password": "second admin password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
     let response = app
         .api
         .patch(app.url(&path))

@@ -79,6 +79,7 @@ proptest! {
         match Password::parse(&raw) {
             Ok(password) => {
                 prop_assert!((Password::MIN_CHARS..=Password::MAX_CHARS).contains(&chars));
+                prop_assert!(!useradmin::domain::has_control_characters(&raw, false));
                 prop_assert_eq!(password.expose(), raw.as_str(), "not trimmed nor changed");
                 // Debug output hides the secret (unless the secret is a piece of
                 // the fixed redacted text itself).
@@ -86,7 +87,11 @@ proptest! {
                 let debug = format!("{password:?}");
                 prop_assert!(!debug.contains(&raw) || redacted.contains(&raw));
             }
-            Err(_) => prop_assert!(!(Password::MIN_CHARS..=Password::MAX_CHARS).contains(&chars)),
+            // Refused for its length, or for a control character (SPEC §5).
+            Err(_) => prop_assert!(
+                !(Password::MIN_CHARS..=Password::MAX_CHARS).contains(&chars)
+                    || useradmin::domain::has_control_characters(&raw, false)
+            ),
         }
     }
 

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use crate::{
     auth::{session::AdminSession, throttle::LoginKey},
     db,
-    domain::{FieldErrors, Password},
+    domain::{CONTROL_CHARACTERS, FieldErrors, Password, UserEmail, has_control_characters},
     error::{AppError, AppResult},
     http::{
         body::Body,
@@ -73,6 +73,13 @@ async fn login_form(
     Query(params): Query<NextParam>,
 ) -> AppResult<Response> {
     html_only(format)?;
+    if params
+        .next
+        .as_deref()
+        .is_some_and(|next| has_control_characters(next, false))
+    {
+        return Err(AppError::BadRequest(format!("next: {CONTROL_CHARACTERS}")));
+    }
     let next = safe_next(params.next.as_deref());
     if session.exists() && session.login().await?.is_some() {
         return Ok(Redirect::to(&next).into_response());
@@ -139,6 +146,29 @@ async fn login(
 ) -> AppResult<Response> {
     html_only(format)?;
     state.login_csrf.verify(&headers, &form.csrf_token)?;
+    // A control character is refused before anything is looked up or counted
+    // (a NUL would fail the lookup's statement): 422, naming the field.
+    let refused = if UserEmail::login_input(&form.email).is_err() {
+        Some("email")
+    } else if has_control_characters(&form.password, false) {
+        Some("password")
+    } else if has_control_characters(&form.next, false) {
+        Some("next")
+    } else {
+        None
+    };
+    if let Some(field) = refused {
+        return login_page(
+            &state,
+            &session,
+            &headers,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            String::new(),
+            "/users".to_owned(),
+            Some(format!("{field}: {CONTROL_CHARACTERS}.")),
+        )
+        .await;
+    }
     let next = safe_next(Some(&form.next));
     let email = form.email.trim().to_owned();
     let again = |status: StatusCode, error: String| {
@@ -271,8 +301,14 @@ async fn change_password(
     }
     let mut errors = FieldErrors::default();
     let new_password = errors.take("new_password", Password::parse(&form.new_password));
-    if form.new_password != form.confirm_password {
+    if has_control_characters(&form.confirm_password, false) {
+        errors.add("confirm_password", CONTROL_CHARACTERS);
+    } else if form.new_password != form.confirm_password {
         errors.add("confirm_password", "does not match the new password");
+    }
+    if has_control_characters(&form.current_password, false) {
+        // Told apart from a wrong password, and not checked against the hash.
+        errors.add("current_password", CONTROL_CHARACTERS);
     }
     let written = match (new_password, errors.is_empty()) {
         (Some(new_password), true) => state

@@ -431,7 +431,7 @@ pub async fn bulk(
             Err(WriteError::LastAdmin) => BulkResult {
                 id,
                 result: "conflict",
-                message: Some("the last active admin cannot lose its rights".into()),
+                message: Some(crate::error::LAST_ADMIN.into()),
             },
             Err(WriteError::EmailTaken) => BulkResult {
                 id,

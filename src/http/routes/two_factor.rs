@@ -7,6 +7,12 @@
 //! ([`PendingLogin`]): `CurrentAdmin` refuses it everywhere, and only the code
 //! page (or the enrolment page, when enrolment is forced) and `/logout` accept
 //! it. The session id is cycled again once the second step succeeds.
+//!
+//! The key being enrolled is drawn into the browser session that shows it, for
+//! at most 10 minutes, and only that session can confirm it; nothing
+//! unconfirmed is stored in the database. Confirming it ends the admin's other
+//! sessions (the session epoch moves on, as with a new password), so a session
+//! opened with a stolen password before enrolment does not outlive it.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -28,6 +34,7 @@ use crate::{
         totp,
     },
     db::{self, users::Credentials},
+    domain::{CONTROL_CHARACTERS, has_control_characters},
     error::{AppError, AppResult},
     http::{
         body::Body,
@@ -54,6 +61,8 @@ pub fn public_router() -> Router<AppState> {
 pub fn router() -> Router<AppState> {
     Router::new().route("/users/{id}/2fa/reset", post(reset))
 }
+
+const KEY_EXPIRED: &str = "That key can no longer be confirmed: a key shown for enrolment lasts 10 minutes, in the browser session that showed it. Scan the new key below and enter its code.";
 
 const WRONG_CODE: &str = "That code is not right, or it was used already. Enter the current code from your app, or a recovery code.";
 
@@ -210,6 +219,15 @@ async fn second_step(
         return Ok(Redirect::to("/account/2fa").into_response());
     }
     session.verify_csrf(Some(&form.csrf_token)).await?;
+    if has_control_characters(&form.code, true) {
+        // Refused as input, before a code is counted or checked.
+        return second_step_page(
+            &session,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(format!("code: {CONTROL_CHARACTERS}.")),
+        )
+        .await;
+    }
     let Some(factor) = db::two_factor::find(&state.db, account.id)
         .await?
         .filter(|f| f.is_enabled())
@@ -356,6 +374,14 @@ impl Enroller {
         }
     }
 
+    /// The browser session that enrols (and holds the key being enrolled).
+    fn session(&self) -> &AdminSession {
+        match self {
+            Self::Admin(ctx) => &ctx.session,
+            Self::Forced { session, .. } => session,
+        }
+    }
+
     fn email(&self) -> &str {
         match self {
             Self::Admin(ctx) => &ctx.admin.email,
@@ -423,26 +449,15 @@ async fn two_factor_page(
     error: Option<String>,
 ) -> AppResult<Response> {
     let user_id = who.user_id();
-    let factor = match db::two_factor::find(&state.db, user_id).await? {
-        Some(factor) => factor,
-        None => {
-            let secret = totp::new_secret();
-            // A concurrent first visit may have stored its own: read that one.
-            match db::two_factor::begin_enrolment(&state.db, user_id, &secret).await {
-                Ok(factor) => factor,
-                Err(sqlx::Error::RowNotFound) => db::two_factor::find(&state.db, user_id)
-                    .await?
-                    .ok_or(AppError::conflict("reload the page"))?,
-                Err(other) => return Err(other.into()),
-            }
-        }
-    };
-    let enabled = factor.is_enabled();
+    let enabled = db::two_factor::is_enabled(&state.db, user_id).await?;
     let (secret_text, uri, qr_data_uri) = if enabled {
         // The secret is shown while enrolling only.
         Default::default()
     } else {
-        let shown = totp::enrolment(&factor.secret, who.email())?;
+        // The key of this session's enrolment (drawn now if it has none, or
+        // only an expired one): never one another session was shown.
+        let secret = who.session().enrolment_key(user_id).await?;
+        let shown = totp::enrolment(&secret, who.email())?;
         (shown.secret_text, shown.uri, shown.qr_data_uri)
     };
     let recovery_codes_left = if enabled {
@@ -488,11 +503,27 @@ async fn enable(
         session.verify_csrf(Some(&form.csrf_token)).await?;
     }
     let user_id = who.user_id();
-    let Some(factor) = db::two_factor::find(&state.db, user_id)
-        .await?
-        .filter(|f| !f.is_enabled())
-    else {
+    if has_control_characters(&form.code, true) {
+        return two_factor_page(
+            &state,
+            &who,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(format!("code: {CONTROL_CHARACTERS}.")),
+        )
+        .await;
+    }
+    if db::two_factor::is_enabled(&state.db, user_id).await? {
         return Ok(Redirect::to("/account/2fa").into_response());
+    }
+    // Only the key this session drew, while fresh, can be confirmed here.
+    let Some(secret) = who.session().drawn_enrolment_key(user_id).await? else {
+        return two_factor_page(
+            &state,
+            &who,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(KEY_EXPIRED.into()),
+        )
+        .await;
     };
     let throttle = throttle(&state);
     if let Some(retry_after_secs) = over_limit(&throttle, user_id).await? {
@@ -507,7 +538,7 @@ async fn enable(
     }
     let code: String = form.code.chars().filter(|c| !c.is_whitespace()).collect();
     let step = totp::is_totp_code(&code)
-        .then(|| totp::matching_step(&factor.secret, &code, totp::now()))
+        .then(|| totp::matching_step(&secret, &code, totp::now()))
         .flatten();
     let Some(step) = step else {
         return two_factor_page(
@@ -532,19 +563,25 @@ async fn enable(
         email: who.email(),
     };
     let step = i64::try_from(step).unwrap_or(i64::MAX);
-    if !state
+    let Some(epoch) = state
         .writer
-        .enable_two_factor(&actor, subject, step, &digests)
+        .enable_two_factor(&actor, subject, &secret, step, &digests)
         .await?
-    {
+    else {
         return Ok(Redirect::to("/account/2fa").into_response());
-    }
+    };
     throttle.succeeded(user_id).await?;
+    who.session().drop_enrolment_key().await?;
     let (layout, next) = match &who {
-        Enroller::Admin(ctx) => (
-            ctx.layout("Your recovery codes").await?,
-            "/account/2fa".to_owned(),
-        ),
+        Enroller::Admin(ctx) => {
+            // This session stays logged in, under a new id; every other one
+            // of the admin has ended with the epoch.
+            ctx.session.renew(epoch).await?;
+            (
+                ctx.layout("Your recovery codes").await?,
+                "/account/2fa".to_owned(),
+            )
+        }
         Enroller::Forced {
             pending,
             account,
@@ -561,11 +598,7 @@ async fn enable(
                 .login_succeeded(account.id, &account.email, attempt)
                 .await?;
             session
-                .start(
-                    account.id,
-                    account.session_epoch,
-                    "Two-factor login is on.".into(),
-                )
+                .start(account.id, epoch, "Two-factor login is on.".into())
                 .await?;
             let layout = Layout {
                 admin: Some(account.name.clone()),
@@ -606,6 +639,15 @@ async fn disable(
     else {
         return Ok(Redirect::to("/account/2fa").into_response());
     };
+    if has_control_characters(&form.code, true) {
+        return two_factor_page(
+            &state,
+            &who,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(format!("code: {CONTROL_CHARACTERS}.")),
+        )
+        .await;
+    }
     let throttle = throttle(&state);
     if let Some(retry_after_secs) = over_limit(&throttle, user_id).await? {
         let page = two_factor_page(
