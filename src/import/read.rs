@@ -100,6 +100,17 @@ pub struct SubmittedRow {
 }
 
 impl SubmittedRow {
+    /// The bytes of text the row carries.
+    pub fn text_len(&self) -> usize {
+        self.cells
+            .iter()
+            .map(|cell| match cell {
+                Some(Cell::Text(text)) => text.len(),
+                _ => 0,
+            })
+            .sum()
+    }
+
     pub fn cell(&self, field: &str) -> Option<&Cell> {
         let index = WRITTEN.iter().position(|f| *f == field)?;
         self.cells[index].as_ref()
