@@ -40,12 +40,14 @@ pub struct PendingLogin {
 /// How long after the password the second step may come.
 pub const PENDING_MAX_SECS: i64 = 10 * 60;
 
-/// What a confirmed import did.
+/// What a confirmed import did: its file, how many users it created, updated
+/// and left unchanged, and its events in the audit trail.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ImportResult {
     pub source: String,
-    pub counts: crate::import::Counts,
-    /// The import's events in the audit trail.
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
     pub audit_href: String,
 }
 

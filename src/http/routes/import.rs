@@ -236,7 +236,9 @@ async fn confirm(
             ctx.session
                 .keep_import_result(ImportResult {
                     source: pending.source,
-                    counts: plan.counts,
+                    created: plan.counts.create,
+                    updated: plan.counts.update,
+                    unchanged: plan.counts.unchanged,
                     audit_href: audit_link(&ctx.actor, at),
                 })
                 .await?;
@@ -285,7 +287,12 @@ async fn done(ctx: AdminContext) -> AppResult<Response> {
     Ok(ImportResultPage {
         layout: ctx.layout("Import done").await?,
         source: result.source,
-        counts: result.counts,
+        counts: Counts {
+            create: result.created,
+            update: result.updated,
+            unchanged: result.unchanged,
+            error: 0,
+        },
         audit_href: result.audit_href,
     }
     .into_response())
