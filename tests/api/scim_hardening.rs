@@ -1,0 +1,157 @@
+//! SCIM under attack (issue 24, SPEC §5 and §12): control characters and
+//! oversized filters are refused before the database sees them.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, Response, header};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+const MEDIA: &str = "application/scim+json";
+
+/// Status and body of a SCIM answer, which must be `application/scim+json`.
+async fn scim_of(response: Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    if status == 204 || status == 304 {
+        return (status, Value::Null);
+    }
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let text = response.text().await.unwrap();
+    assert!(
+        content_type.starts_with(MEDIA),
+        "{status} answered {content_type:?}: {text}"
+    );
+    (status, serde_json::from_str(&text).unwrap())
+}
+
+async fn send(app: &TestApp, method: Method, path: &str, body: &Value) -> Response {
+    app.api
+        .request(method, app.url(path))
+        .header(header::CONTENT_TYPE, MEDIA)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn scim(app: &TestApp, method: Method, path: &str, body: Value) -> (u16, Value) {
+    scim_of(send(app, method, path, &body).await).await
+}
+
+async fn list(app: &TestApp, filter: &str) -> (u16, Value) {
+    let encoded: String = form_urlencoded::byte_serialize(filter.as_bytes()).collect();
+    let response = app
+        .api
+        .get(app.url(&format!("/scim/v2/Users?filter={encoded}")))
+        .send()
+        .await
+        .unwrap();
+    scim_of(response).await
+}
+
+/// Asserts a SCIM 400 with this `scimType` whose detail names `attribute`.
+fn assert_refused(status: u16, body: &Value, scim_type: &str, attribute: &str) {
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["schemas"],
+        json!(["urn:ietf:params:scim:api:messages:2.0:Error"])
+    );
+    assert_eq!(body["scimType"], scim_type, "{body}");
+    let detail = body["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains(attribute),
+        "the detail should name {attribute}: {body}"
+    );
+}
+
+#[tokio::test]
+async fn a_nul_or_control_character_in_a_filter_is_an_invalid_filter_naming_the_attribute() {
+    let app = spawn_app().await;
+    // In a filter value: raw, JSON-escaped, in a value path, and in a .search body.
+    for (filter, attribute) in [
+        ("userName eq \"a\u{0}b\"", "userName"),
+        (r#"userName eq "a\u0000b""#, "userName"),
+        (r#"externalId co "\u0001""#, "externalId"),
+        (r#"displayName sw "x\u001f""#, "displayName"),
+        (r#"emails[value eq "a\u0000@example.com"]"#, "value"),
+        ("name.formatted ew \"\u{7}\"", "name.formatted"),
+    ] {
+        let (status, body) = list(&app, filter).await;
+        assert_refused(status, &body, "invalidFilter", attribute);
+    }
+    let (status, body) = scim(
+        &app,
+        Method::POST,
+        "/scim/v2/Users/.search",
+        json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+               "filter": "userName eq \"x\u{0}\""}),
+    )
+    .await;
+    assert_refused(status, &body, "invalidFilter", "userName");
+}
+
+#[tokio::test]
+async fn a_filter_holds_at_most_fifty_comparisons() {
+    let app = spawn_app().await;
+    let terms = |n: usize| {
+        (0..n)
+            .map(|i| format!("userName co \"needle-{i}\""))
+            .collect::<Vec<_>>()
+            .join(" or ")
+    };
+    let (status, page) = list(&app, &terms(50)).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["totalResults"], 0);
+    let (status, body) = list(&app, &terms(51)).await;
+    assert_refused(status, &body, "invalidFilter", "50 comparisons");
+    // `pr` and value paths count too.
+    let mixed = format!("externalId pr and ({})", terms(50));
+    let (status, body) = list(&app, &mixed).await;
+    assert_refused(status, &body, "invalidFilter", "50 comparisons");
+}
+
+#[tokio::test]
+async fn a_filter_of_150_terms_is_refused_without_touching_the_database() {
+    let app = spawn_app_with(Options {
+        env: vec![("DATABASE_MAX_CONNECTIONS", "4".into())],
+        ..Options::default()
+    })
+    .await;
+    // A first request authenticates the token (cached from then on).
+    let (status, _) = list(&app, "userName pr").await;
+    assert_eq!(status, 200);
+
+    // Every connection of the pool is held here (those the service's own
+    // listeners do not): a request that needs the database waits for one,
+    // and gives up after the acquire timeout.
+    let mut held = Vec::new();
+    while let Ok(connection) =
+        tokio::time::timeout(Duration::from_millis(500), app.db.acquire()).await
+    {
+        held.push(connection.unwrap());
+    }
+    assert!(!held.is_empty());
+    let (status, body) = list(&app, "userName pr").await;
+    assert_eq!(
+        status, 503,
+        "a request that needs the database waits: {body}"
+    );
+    let terms = (0..150)
+        .map(|i| format!("userName co \"{i}\""))
+        .collect::<Vec<_>>()
+        .join(" or ");
+    let started = Instant::now();
+    let (status, body) = list(&app, &terms).await;
+    let took = started.elapsed();
+    drop(held);
+    assert_refused(status, &body, "invalidFilter", "50 comparisons");
+    assert!(
+        took < Duration::from_secs(2),
+        "the refusal waited for the database: {took:?}"
+    );
+}
