@@ -1,5 +1,7 @@
 //! SCIM under attack (issue 24, SPEC §5 and §12): control characters and
-//! oversized filters are refused before the database sees them.
+//! oversized filters are refused before the database sees them, nothing SCIM
+//! answers may be cached, and `meta.location` never comes from the `Host`
+//! header.
 
 use std::time::{Duration, Instant};
 
@@ -52,6 +54,10 @@ async fn list(app: &TestApp, filter: &str) -> (u16, Value) {
         .await
         .unwrap();
     scim_of(response).await
+}
+
+fn patch_op(operations: Value) -> Value {
+    json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": operations})
 }
 
 /// Asserts a SCIM 400 with this `scimType` whose detail names `attribute`.
@@ -153,5 +159,167 @@ async fn a_filter_of_150_terms_is_refused_without_touching_the_database() {
     assert!(
         took < Duration::from_secs(2),
         "the refusal waited for the database: {took:?}"
+    );
+}
+
+/// Asserts `Cache-Control: no-store` on an answer, and returns its status.
+fn assert_no_store(response: &Response, what: &str) -> u16 {
+    assert_eq!(
+        response
+            .headers()
+            .get(header::CACHE_CONTROL)
+            .map(|v| v.to_str().unwrap()),
+        Some("no-store"),
+        "{what} answered {} without Cache-Control: no-store",
+        response.status()
+    );
+    response.status().as_u16()
+}
+
+#[tokio::test]
+async fn every_scim_answer_says_no_store() {
+    let app = spawn_app().await;
+    for path in [
+        "/scim/v2/ServiceProviderConfig",
+        "/scim/v2/ResourceTypes",
+        "/scim/v2/ResourceTypes/User",
+        "/scim/v2/Schemas",
+        "/scim/v2/Schemas/urn:ietf:params:scim:schemas:core:2.0:User",
+        "/scim/v2/Users",
+        "/scim/v2/Users?filter=userName%20eq",
+        "/scim/v2/Users/999999",
+        "/scim/v2/Groups",
+    ] {
+        let response = app.api.get(app.url(path)).send().await.unwrap();
+        assert_no_store(&response, path);
+    }
+    let anonymous = app
+        .anonymous
+        .get(app.url("/scim/v2/Users"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(assert_no_store(&anonymous, "anonymous"), 401);
+    let not_allowed = app
+        .api
+        .delete(app.url("/scim/v2/Schemas"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(assert_no_store(&not_allowed, "DELETE /Schemas"), 405);
+
+    let body = json!({"userName": "cache@example.com", "displayName": "Cache"});
+    let created = send(&app, Method::POST, "/scim/v2/Users", &body).await;
+    assert_eq!(assert_no_store(&created, "create"), 201);
+    let etag = created.headers()[header::ETAG].to_str().unwrap().to_owned();
+    let (_, created) = scim_of(created).await;
+    let path = format!("/scim/v2/Users/{}", created["id"].as_str().unwrap());
+    let response = app.api.get(app.url(&path)).send().await.unwrap();
+    assert_eq!(assert_no_store(&response, "get"), 200);
+    let unchanged = app
+        .api
+        .get(app.url(&path))
+        .header(header::IF_NONE_MATCH, etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(assert_no_store(&unchanged, "304"), 304);
+    let patched = send(
+        &app,
+        Method::PATCH,
+        &path,
+        &patch_op(json!([{"op": "replace", "path": "active", "value": false}])),
+    )
+    .await;
+    assert_eq!(assert_no_store(&patched, "patch"), 200);
+    let deleted = app.api.delete(app.url(&path)).send().await.unwrap();
+    assert_eq!(assert_no_store(&deleted, "delete"), 204);
+}
+
+#[tokio::test]
+async fn locations_are_relative_and_never_come_from_the_host_header() {
+    let app = spawn_app().await;
+    let forged = "evil.example";
+    let response = app
+        .api
+        .post(app.url("/scim/v2/Users"))
+        .header(header::HOST, forged)
+        .header(header::CONTENT_TYPE, MEDIA)
+        .body(json!({"userName": "host@example.com", "displayName": "Host"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let location = response.headers()[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let (status, created) = scim_of(response).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(location, format!("/scim/v2/Users/{id}"));
+    assert_eq!(created["meta"]["location"], location);
+
+    let response = app
+        .api
+        .get(app.url("/scim/v2/ServiceProviderConfig"))
+        .header(header::HOST, forged)
+        .send()
+        .await
+        .unwrap();
+    let (_, config) = scim_of(response).await;
+    assert_eq!(config["meta"]["location"], "/scim/v2/ServiceProviderConfig");
+    let response = app
+        .api
+        .get(app.url("/scim/v2/Users"))
+        .header(header::HOST, forged)
+        .send()
+        .await
+        .unwrap();
+    let (_, page) = scim_of(response).await;
+    assert!(!page.to_string().contains(forged), "{page}");
+}
+
+#[tokio::test]
+async fn locations_are_built_from_public_url_when_it_is_set() {
+    let app = spawn_app_with(Options {
+        env: vec![("PUBLIC_URL", "https://admin.example.com/useradmin/".into())],
+        ..Options::default()
+    })
+    .await;
+    let response = app
+        .api
+        .post(app.url("/scim/v2/Users"))
+        .header(header::HOST, "evil.example")
+        .header(header::CONTENT_TYPE, MEDIA)
+        .body(json!({"userName": "public@example.com", "displayName": "Public"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let location = response.headers()[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let (status, created) = scim_of(response).await;
+    assert_eq!(status, 201, "{created}");
+    let expected = format!(
+        "https://admin.example.com/useradmin/scim/v2/Users/{}",
+        created["id"].as_str().unwrap()
+    );
+    assert_eq!(location, expected);
+    assert_eq!(created["meta"]["location"], expected);
+    let response = app
+        .api
+        .get(app.url("/scim/v2/Schemas"))
+        .header(header::HOST, "evil.example")
+        .send()
+        .await
+        .unwrap();
+    let (_, schemas) = scim_of(response).await;
+    assert!(
+        schemas["Resources"][0]["meta"]["location"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://admin.example.com/useradmin/scim/v2/Schemas/"),
+        "{schemas}"
     );
 }
