@@ -6,6 +6,7 @@ mod external_id;
 mod field_errors;
 mod list_query;
 mod password;
+mod scim_profile;
 mod token_label;
 mod user;
 mod user_email;
@@ -21,6 +22,7 @@ pub use list_query::{
     SortOrder, UserFilters,
 };
 pub use password::Password;
+pub use scim_profile::ScimProfile;
 pub use token_label::{TokenLabel, TokenLabelError};
 pub use user::{DisabledReason, NewUser, UserChanges, UserFields, UserId, UserIdError, UserStatus};
 pub use user_email::UserEmail;

@@ -33,14 +33,14 @@ pub enum Attribute {
     UserName,
     /// The primary (only) email's value: the same email.
     EmailValue,
-    /// Always `work`: the one email a user has.
+    /// The one email's type: as the client wrote it, else `work`.
     EmailType,
     /// Always true.
     EmailPrimary,
     ExternalId,
     /// `name.formatted`: the name.
     NameFormatted,
-    /// `displayName`: the name too.
+    /// `displayName`: as the client wrote it, else the name.
     DisplayName,
     Active,
     Created,

@@ -1,7 +1,8 @@
-//! SCIM under attack (issue 24, SPEC §5 and §12): control characters and
-//! oversized filters are refused before the database sees them, nothing SCIM
-//! answers may be cached, and `meta.location` never comes from the `Host`
-//! header.
+//! SCIM under attack and at its word (issue 24, SPEC §5 and §12): control
+//! characters and oversized filters are refused before the database sees them,
+//! nothing SCIM answers may be cached, `meta.location` never comes from the
+//! `Host` header, and a client reads back the name parts and the email's type
+//! and display it wrote.
 
 use std::time::{Duration, Instant};
 
@@ -99,6 +100,69 @@ async fn a_nul_or_control_character_in_a_filter_is_an_invalid_filter_naming_the_
     )
     .await;
     assert_refused(status, &body, "invalidFilter", "userName");
+}
+
+#[tokio::test]
+async fn a_nul_or_control_character_in_a_body_is_an_invalid_value_naming_the_attribute() {
+    let app = spawn_app().await;
+    // In a create body, wherever the attribute is kept.
+    let good = json!({
+        "userName": "nul@example.com",
+        "displayName": "Nul",
+        "name": {"formatted": "Nul Test", "givenName": "Nul", "familyName": "Test"},
+        "emails": [{"value": "nul@example.com", "type": "work", "display": "Nul", "primary": true}],
+        "externalId": "nul-1",
+    });
+    for (pointer, attribute) in [
+        ("/userName", "userName"),
+        ("/displayName", "displayName"),
+        ("/name/formatted", "name.formatted"),
+        ("/name/givenName", "name.givenName"),
+        ("/name/familyName", "name.familyName"),
+        ("/emails/0/value", "emails.value"),
+        ("/emails/0/type", "emails.type"),
+        ("/emails/0/display", "emails.display"),
+        ("/externalId", "externalId"),
+    ] {
+        let mut body = good.clone();
+        let slot = body.pointer_mut(pointer).unwrap();
+        *slot = json!(format!("{}\u{0}x", slot.as_str().unwrap()));
+        let (status, error) = scim(&app, Method::POST, "/scim/v2/Users", body).await;
+        assert_refused(status, &error, "invalidValue", attribute);
+    }
+    let (status, created) = scim(&app, Method::POST, "/scim/v2/Users", good.clone()).await;
+    assert_eq!(status, 201, "{created}");
+    let path = format!("/scim/v2/Users/{}", created["id"].as_str().unwrap());
+
+    // In a replace, and in PATCH values with and without a path.
+    let mut replaced = good.clone();
+    replaced["name"]["givenName"] = json!("Tab\there");
+    let (status, error) = scim(&app, Method::PUT, &path, replaced).await;
+    assert_refused(status, &error, "invalidValue", "name.givenName");
+    for (operation, attribute) in [
+        (
+            json!({"op": "replace", "path": "displayName", "value": "a\u{0}"}),
+            "displayName",
+        ),
+        (
+            json!({"op": "replace", "value": {"name.familyName": "\u{1b}[31m"}}),
+            "name.familyName",
+        ),
+        (
+            json!({"op": "add", "path": "emails[type eq \"work\"].display", "value": "\u{0}"}),
+            "emails.display",
+        ),
+        (
+            json!({"op": "replace", "path": "externalId", "value": "x\u{0}"}),
+            "externalId",
+        ),
+    ] {
+        let (status, error) = scim(&app, Method::PATCH, &path, patch_op(json!([operation]))).await;
+        assert_refused(status, &error, "invalidValue", attribute);
+    }
+    // Nothing was written by any of them.
+    let (_, shown) = scim(&app, Method::GET, &path, Value::Null).await;
+    assert_eq!(shown["meta"]["version"], "W/\"1\"", "{shown}");
 }
 
 #[tokio::test]
@@ -321,5 +385,161 @@ async fn locations_are_built_from_public_url_when_it_is_set() {
             .unwrap()
             .starts_with("https://admin.example.com/useradmin/scim/v2/Schemas/"),
         "{schemas}"
+    );
+}
+
+#[tokio::test]
+async fn a_client_reads_back_the_name_parts_and_email_it_wrote() {
+    let app = spawn_app().await;
+    let sent = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": "ada@example.com",
+        "displayName": "Ada",
+        "name": {"formatted": "Augusta Ada King", "givenName": "Augusta Ada", "familyName": "King"},
+        "emails": [{"value": "ada@example.com", "type": "home", "display": "Ada at home", "primary": true}],
+    });
+    let (status, created) = scim(&app, Method::POST, "/scim/v2/Users", sent.clone()).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["displayName"], "Ada");
+    assert_eq!(created["name"], sent["name"]);
+    assert_eq!(created["emails"], sent["emails"]);
+    let id = created["id"].as_str().unwrap().to_owned();
+    let path = format!("/scim/v2/Users/{id}");
+    let (_, read) = scim(&app, Method::GET, &path, Value::Null).await;
+    assert_eq!(read["displayName"], "Ada");
+    assert_eq!(read["name"], sent["name"]);
+    assert_eq!(read["emails"], sent["emails"]);
+    // The service's one name is name.formatted.
+    let (_, user) = app.get_json(&format!("/users/{id}")).await;
+    assert_eq!(user["name"], "Augusta Ada King");
+
+    // A PUT that changes only displayName returns the new displayName.
+    let mut replaced = sent.clone();
+    replaced["displayName"] = json!("Countess of Lovelace");
+    let (status, put) = scim(&app, Method::PUT, &path, replaced).await;
+    assert_eq!(status, 200, "{put}");
+    assert_eq!(put["displayName"], "Countess of Lovelace");
+    assert_eq!(put["name"], sent["name"]);
+    assert_eq!(put["meta"]["version"], "W/\"2\"");
+
+    // A PATCH that replaces emails reads back their type and display.
+    let (status, patched) = scim(
+        &app,
+        Method::PATCH,
+        &path,
+        patch_op(json!([{"op": "replace", "path": "emails", "value": [
+            {"value": "ada@lovelace.example", "type": "other", "display": "Ada's other mail"}]}])),
+    )
+    .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["userName"], "ada@lovelace.example");
+    assert_eq!(
+        patched["emails"],
+        json!([{"value": "ada@lovelace.example", "type": "other", "display": "Ada's other mail", "primary": true}])
+    );
+    // Filters see what is read back.
+    let (_, page) = list(
+        &app,
+        r#"emails[type eq "other"] and displayName eq "countess of lovelace""#,
+    )
+    .await;
+    assert_eq!(page["totalResults"], 1, "{page}");
+    let (_, page) = list(&app, r#"emails.type eq "work" and userName sw "ada""#).await;
+    assert_eq!(page["totalResults"], 0, "{page}");
+
+    // A change of the name outside SCIM is what SCIM shows from then on.
+    let response = app
+        .api
+        .patch(app.url(&format!("/users/{id}")))
+        .json(&json!({"name": "Lady Lovelace"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let (_, after) = scim(&app, Method::GET, &path, Value::Null).await;
+    assert_eq!(after["name"], json!({"formatted": "Lady Lovelace"}));
+    assert_eq!(after["displayName"], "Lady Lovelace");
+    assert_eq!(
+        after["emails"][0]["type"], "other",
+        "the email did not change"
+    );
+    assert_eq!(after["emails"][0]["display"], "Ada's other mail");
+    // And a change of the email drops its display (it spelt the old address).
+    let response = app
+        .api
+        .patch(app.url(&format!("/users/{id}")))
+        .json(&json!({"email": "lady@lovelace.example"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let (_, after) = scim(&app, Method::GET, &path, Value::Null).await;
+    assert_eq!(
+        after["emails"],
+        json!([{"value": "lady@lovelace.example", "type": "other", "primary": true}])
+    );
+    assert_eq!(after["displayName"], "Lady Lovelace");
+
+    // The JSON API's user is what it was: nothing of SCIM's presentation.
+    let (_, user) = app.get_json(&format!("/users/{id}")).await;
+    let plain = app.create_user("Plain", "plain@example.com").await;
+    let keys = |v: &Value| {
+        let mut keys: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(keys(&user), keys(&plain));
+    assert!(!user.to_string().contains("Countess"), "{user}");
+}
+
+#[tokio::test]
+async fn a_displayname_only_change_moves_the_version_and_leaves_the_audit_trail_clean() {
+    let app = spawn_app().await;
+    let (_, created) = scim(
+        &app,
+        Method::POST,
+        "/scim/v2/Users",
+        json!({"userName": "grace@example.com", "name": {"formatted": "Grace Hopper"}}),
+    )
+    .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let path = format!("/scim/v2/Users/{id}");
+    // Not sent: displayName reads as the name, the type as work.
+    assert_eq!(created["displayName"], "Grace Hopper");
+    assert_eq!(
+        created["emails"],
+        json!([{"value": "grace@example.com", "type": "work", "primary": true}])
+    );
+    let (status, patched) = scim(
+        &app,
+        Method::PATCH,
+        &path,
+        patch_op(json!([{"op": "add", "path": "displayName", "value": "Amazing Grace"}])),
+    )
+    .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["displayName"], "Amazing Grace");
+    assert_eq!(patched["name"]["formatted"], "Grace Hopper");
+    assert_eq!(patched["meta"]["version"], "W/\"2\"", "a new version");
+    // The same patch again changes nothing.
+    let (_, again) = scim(
+        &app,
+        Method::PATCH,
+        &path,
+        patch_op(json!([{"op": "add", "path": "displayName", "value": "Amazing Grace"}])),
+    )
+    .await;
+    assert_eq!(again["meta"]["version"], "W/\"2\"");
+    let changes: Vec<String> = sqlx::query_scalar(
+        "select changes::text from audit_events where subject_type = 'user' and subject_id = $1",
+    )
+    .bind(id.parse::<i64>().unwrap())
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert!(!changes.is_empty());
+    assert!(
+        changes.iter().all(|c| !c.contains("scim_profile")),
+        "{changes:?}"
     );
 }

@@ -325,18 +325,33 @@ async fn create_user(
     let ScimBody(body) = read_body(&headers, body)?;
     let input = UserInput::parse(&body)?;
     let active = input.active.unwrap_or(true);
-    let user = NewUser {
-        name: input.name,
+    let created = UserState {
         email: input.email,
+        name: input.name,
+        active,
+        external_id: input.external_id,
+        profile: input.profile,
+    };
+    let scim_profile = created.profile_to_store();
+    let UserState {
+        email,
+        name,
+        external_id,
+        ..
+    } = created;
+    let user = NewUser {
+        name,
+        email,
         is_admin: false,
         password: None,
-        external_id: input.external_id,
+        external_id,
         status: if active {
             UserStatus::Active
         } else {
             UserStatus::Disabled
         },
         disabled_reason: (!active).then(deactivated),
+        scim_profile,
     };
     let row = state.writer.create_user(&actor, user).await?;
     Ok(user_response(StatusCode::CREATED, &row, &base))
@@ -358,6 +373,13 @@ fn changes_between(before: &UserState, after: &UserState) -> UserChanges {
         }),
         disabled_reason: (!after.active && before.active).then(deactivated),
         external_id: (after.external_id != before.external_id).then(|| after.external_id.clone()),
+        // Written again with the name and email it goes with whenever either
+        // changes, so the database can tell a SCIM write from a change made
+        // elsewhere (which drops the stale parts).
+        scim_profile: (after.profile != before.profile
+            || after.name != before.name
+            || after.email != before.email)
+            .then(|| after.profile_to_store()),
         ..UserChanges::default()
     }
 }
@@ -423,6 +445,7 @@ async fn replace_user(
             // A replace that does not mention `active` leaves it as it is.
             active: input.active.unwrap_or(before.active),
             external_id: input.external_id.clone(),
+            profile: input.profile.clone(),
         })
     })
     .await?;
