@@ -15,7 +15,7 @@ alter table users
     add column scim_profile jsonb,
     add constraint users_scim_profile_object
         check (scim_profile is null or (jsonb_typeof(scim_profile) = 'object'
-                                        and pg_column_size(scim_profile) <= 4096));
+                                        and pg_column_size(scim_profile) <= 8192));
 
 -- A name changed anywhere but SCIM (the pages, /users, an import, raw SQL)
 -- makes the stored presentations of the old name stale: they are dropped, so

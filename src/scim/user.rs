@@ -472,6 +472,37 @@ mod tests {
     }
 
     #[test]
+    fn the_parts_and_the_email_type_are_kept_as_sent() {
+        let body = json!({"userName": "ada@example.com", "displayName": " Ada ",
+            "name": {"formatted": "Augusta Ada King", "givenName": "Augusta Ada", "familyName": "King"},
+            "emails": [{"value": "other@example.com", "type": "work"},
+                       {"value": "ada@example.com", "type": "home", "display": "Home", "primary": true}]});
+        let input = UserInput::parse(&body).unwrap();
+        assert_eq!(input.name.as_str(), "Augusta Ada King");
+        assert_eq!(
+            input.profile,
+            ScimProfile {
+                display_name: Some("Ada".into()),
+                formatted: Some("Augusta Ada King".into()),
+                given_name: Some("Augusta Ada".into()),
+                family_name: Some("King".into()),
+                email_type: Some("home".into()),
+                email_display: Some("Home".into()),
+                name: None,
+                email: None,
+            }
+        );
+        let long = json!({"userName": "ada@example.com", "name": {"formatted": "Ada"},
+            "displayName": "x".repeat(101)});
+        let refused = UserInput::parse(&long).unwrap_err();
+        assert!(
+            refused.detail.starts_with("displayName"),
+            "{}",
+            refused.detail
+        );
+    }
+
+    #[test]
     fn active_may_be_a_string_in_any_letter_case() {
         let body = json!({"userName": "a@example.com", "displayName": "A", "active": "False"});
         assert_eq!(UserInput::parse(&body).unwrap().active, Some(false));
