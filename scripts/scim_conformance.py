@@ -1,14 +1,14 @@
 """Runs scim2-cli's compliance checks (`scim2 --url URL test`) with one change to
 how scim2-tester invents data, none to its checks.
 
-useradmin's SCIM users are keyed by email: `userName` is the email, and a primary
-email given beside it must equal it; the one name is both `name.formatted` and
-`displayName`; the one email is of type "work". scim2-tester invents a UUID as
-`userName`, an unrelated email of a random type and unrelated names, which that
+useradmin's SCIM users are keyed by email: `userName` is the email, and the one
+email is the primary one and must equal it. scim2-tester invents a UUID as
+`userName` and unrelated emails that are randomly primary or not, which that
 rule refuses. So its value generators (`scim2_tester.filling`) are wrapped:
   * `userName` becomes a random address, and the primary email equals it;
-  * an email it invents is a random address of type "work", primary;
-  * `displayName` equals `name.formatted` in a resource it fills.
+  * an email it invents is a random address, primary.
+Everything else (names, displayName, the email's type and display) is
+scim2-tester's own random data, which the service keeps and reads back.
 Usage: python scim_conformance.py URL   (the token in SCIM_TOKEN)
 """
 
@@ -31,11 +31,9 @@ def address() -> str:
 
 
 def make_email_like(entry, value=None):
-    """An email entry as useradmin keeps it: work, primary, a real address."""
+    """An email entry as useradmin keeps it: primary, a real address."""
     if hasattr(entry, "value"):
         entry.value = value or address()
-    if hasattr(entry, "type"):
-        entry.type = "work"
     if hasattr(entry, "primary"):
         entry.primary = True
     return entry
@@ -48,8 +46,6 @@ def generate(context, path, mutability=None, required=None):
     name = str(path).lower()
     if name.endswith("username") or name.endswith("emails.value"):
         return address()
-    if name.endswith("emails.type"):
-        return "work"
     if name.endswith("emails") and isinstance(value, list):
         return [make_email_like(value[0])] if value else value
     return value
@@ -64,9 +60,6 @@ def fill(context, obj, paths=None, mutability=None, required=None):
             obj.emails = [make_email_like(emails[0], obj.user_name)]
     elif hasattr(obj, "value") and hasattr(obj, "primary") and hasattr(obj, "type"):
         make_email_like(obj)
-    name = getattr(obj, "name", None)
-    if name is not None and getattr(name, "formatted", None) and hasattr(obj, "display_name"):
-        obj.display_name = name.formatted
     return obj
 
 

@@ -86,6 +86,10 @@ pub struct Settings {
     /// Admins must log in with a second factor (TOTP); one without is sent to
     /// enrol right after the password.
     pub require_2fa: bool,
+    /// The address clients reach the service at (`https://admin.example.com`, no
+    /// trailing slash), for absolute links such as SCIM's `meta.location`. Unset,
+    /// such links are relative: a `Host` header is the client's word, not ours.
+    pub public_url: Option<String>,
 }
 
 impl Settings {
@@ -137,6 +141,7 @@ impl Settings {
             import_max_bytes: env.positive("IMPORT_MAX_BYTES", 16 * 1024 * 1024)?,
             webhook_allow_private: env.boolean("WEBHOOK_ALLOW_PRIVATE", false)?,
             require_2fa: env.boolean("REQUIRE_2FA", false)?,
+            public_url: public_url(&env)?,
             audit_retention: match env.parse::<u64>("AUDIT_RETENTION_DAYS", 365)? {
                 0 => None,
                 days => Some(Duration::from_secs(days.saturating_mul(86_400))),
@@ -271,6 +276,30 @@ fn trusted_proxy(env: &Env) -> Result<Option<TrustedProxy>, ConfigError> {
     }
 }
 
+/// `PUBLIC_URL`: an absolute http(s) URL with a host and nothing after its path,
+/// kept without a trailing slash so paths can be appended to it.
+fn public_url(env: &Env) -> Result<Option<String>, ConfigError> {
+    let Some(raw) = env.get("PUBLIC_URL") else {
+        return Ok(None);
+    };
+    let raw = raw.trim();
+    let bad = |why: &str| ConfigError::new("PUBLIC_URL", format!("{raw:?}: {why}"));
+    let parsed = url::Url::parse(raw).map_err(|e| bad(&e.to_string()))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(bad("expected an http:// or https:// URL"));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(bad("expected a host"));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(bad("expected no query or fragment"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(bad("expected no user or password"));
+    }
+    Ok(Some(parsed.as_str().trim_end_matches('/').to_owned()))
+}
+
 fn log_format(env: &Env) -> Result<LogFormat, ConfigError> {
     match env.get("LOG_FORMAT").map(|v| v.trim().to_ascii_lowercase()) {
         None => Ok(LogFormat::Pretty),
@@ -330,6 +359,27 @@ mod tests {
             "postgres://postgres@127.0.0.1:5432/useradmin"
         );
         assert_eq!(s.redis_url.expose_secret(), "redis://127.0.0.1:6379/0");
+    }
+
+    #[test]
+    fn public_url_is_an_absolute_http_url_without_its_trailing_slash() {
+        assert_eq!(settings(&[]).unwrap().public_url, None);
+        let s = settings(&[("PUBLIC_URL", "https://admin.example.com/")]).unwrap();
+        assert_eq!(s.public_url.as_deref(), Some("https://admin.example.com"));
+        let s = settings(&[("PUBLIC_URL", "http://example.com:8080/useradmin/")]).unwrap();
+        assert_eq!(
+            s.public_url.as_deref(),
+            Some("http://example.com:8080/useradmin")
+        );
+        for bad in [
+            "admin.example.com",
+            "ftp://example.com",
+            "https://example.com/?a=1",
+            "https://user:pw@example.com",
+        ] {
+            let error = settings(&[("PUBLIC_URL", bad)]).unwrap_err();
+            assert_eq!(error.name, "PUBLIC_URL", "{bad}");
+        }
     }
 
     #[test]

@@ -277,6 +277,11 @@ pub const VARIABLES: &[Variable] = &[
         "false",
         "admins must log in with a second factor (TOTP); one without enrols right after the password",
     ),
+    var(
+        "PUBLIC_URL",
+        "none: links are relative",
+        "the address clients reach the service at (https://admin.example.com), for SCIM's meta.location",
+    ),
     var("LOG_FORMAT", "pretty", "pretty or json"),
     var("RUST_LOG", telemetry::DEFAULT_FILTER, "log filter"),
 ];

@@ -22,13 +22,15 @@ pub struct UserRow {
     pub deleted_at: Option<OffsetDateTime>,
     pub last_login_at: Option<OffsetDateTime>,
     pub external_id: Option<String>,
+    /// What SCIM wrote beside the name and email (`domain::ScimProfile`), as stored.
+    pub scim_profile: Option<serde_json::Value>,
 }
 
 /// The columns of a [`UserRow`], in every query that reads one.
 macro_rules! columns {
     () => {
         "id, name, email, is_admin, created_at, updated_at, version, status, disabled_reason, \
-         disabled_at, deleted_at, last_login_at, external_id"
+         disabled_at, deleted_at, last_login_at, external_id, scim_profile"
     };
 }
 pub(crate) use columns;
@@ -58,6 +60,7 @@ pub struct NewUserRecord<'a> {
     /// `active` or `disabled` (with its reason).
     pub status: &'a str,
     pub disabled_reason: Option<&'a str>,
+    pub scim_profile: Option<serde_json::Value>,
 }
 
 /// Columns to change; `None` leaves a column as it is.
@@ -73,6 +76,8 @@ pub struct UserChangesRecord<'a> {
     pub disabled_reason: Option<&'a str>,
     /// `Some(None)` clears it.
     pub external_id: Option<Option<&'a str>>,
+    /// `Some(None)` clears it.
+    pub scim_profile: Option<Option<serde_json::Value>>,
 }
 
 /// Inserts a user as `actor` (its JSON description): one statement, one round
@@ -86,8 +91,8 @@ pub async fn insert_as(
     sqlx::query_as(concat!(
         "with actor as (select set_config('useradmin.actor', $5, true)) \
          insert into users (name, email, is_admin, password_hash, external_id, \
-                            status, disabled_reason, disabled_at) \
-         select $1, $2, $3, $4, $6, $7, $8, case when $7 = 'disabled' then now() end \
+                            status, disabled_reason, disabled_at, scim_profile) \
+         select $1, $2, $3, $4, $6, $7, $8, case when $7 = 'disabled' then now() end, $9 \
          from actor returning ",
         columns!()
     ))
@@ -99,6 +104,7 @@ pub async fn insert_as(
     .bind(user.external_id)
     .bind(user.status)
     .bind(user.disabled_reason)
+    .bind(user.scim_profile)
     .fetch_one(db)
     .await
 }
@@ -284,7 +290,8 @@ pub async fn update(
              password_hash = coalesce($5, password_hash), \
              status = coalesce($7, status), \
              disabled_reason = case when $7 = 'disabled' then $8 else disabled_reason end, \
-             external_id = case when $9 then $10 else external_id end \
+             external_id = case when $9 then $10 else external_id end, \
+             scim_profile = case when $11 then $12 else scim_profile end \
          where id = $1 and deleted_at is null and ($6::int4[] is null or version = any($6)) \
          returning ",
         columns!()
@@ -299,6 +306,8 @@ pub async fn update(
     .bind(changes.disabled_reason)
     .bind(changes.external_id.is_some())
     .bind(changes.external_id.flatten())
+    .bind(changes.scim_profile.is_some())
+    .bind(changes.scim_profile.flatten())
     .fetch_optional(&mut *tx)
     .await?;
     conclude(tx, id, row).await

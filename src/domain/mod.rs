@@ -6,6 +6,7 @@ mod external_id;
 mod field_errors;
 mod list_query;
 mod password;
+mod scim_profile;
 mod text;
 mod token_label;
 mod user;
@@ -22,6 +23,7 @@ pub use list_query::{
     SortOrder, UserFilters,
 };
 pub use password::Password;
+pub use scim_profile::ScimProfile;
 pub use text::{CONTROL_CHARACTERS, has_control_characters, no_control_characters};
 pub use token_label::{TokenLabel, TokenLabelError};
 pub use user::{DisabledReason, NewUser, UserChanges, UserFields, UserId, UserIdError, UserStatus};

@@ -1,4 +1,4 @@
-use super::{ExternalId, FieldErrors, Password, UserEmail, UserName};
+use super::{ExternalId, FieldErrors, Password, ScimProfile, UserEmail, UserName};
 
 /// A user id from a URL. Ids are positive; anything else names no user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +103,8 @@ pub struct NewUser {
     /// Users are created active unless an identity provider says otherwise.
     pub status: UserStatus,
     pub disabled_reason: Option<DisabledReason>,
+    /// What an identity provider wrote beside the name and email (SCIM only).
+    pub scim_profile: Option<ScimProfile>,
 }
 
 /// A partial update: `None` leaves a field as it is.
@@ -116,6 +118,8 @@ pub struct UserChanges {
     pub disabled_reason: Option<DisabledReason>,
     /// `Some(None)` clears it.
     pub external_id: Option<Option<ExternalId>>,
+    /// SCIM's presentations of the name and email; `Some(None)` clears them.
+    pub scim_profile: Option<Option<ScimProfile>>,
 }
 
 impl NewUser {
@@ -146,6 +150,7 @@ impl NewUser {
                 external_id: None,
                 status: UserStatus::Active,
                 disabled_reason: None,
+                scim_profile: None,
             }),
             _ => Err(errors),
         }
@@ -186,6 +191,7 @@ impl UserChanges {
                 .disabled_reason
                 .and_then(|raw| errors.take("disabled_reason", DisabledReason::parse(&raw))),
             external_id: None,
+            scim_profile: None,
         }
     }
 }

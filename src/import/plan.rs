@@ -599,6 +599,7 @@ mod tests {
             deleted_at: None,
             last_login_at: None,
             external_id: None,
+            scim_profile: None,
         }
     }
 

@@ -3,8 +3,9 @@
 //! turns the expression into SQL with every value bound.
 //!
 //! Attribute names and operators are case-insensitive, as the RFC says. The
-//! filter is at most [`MAX_FILTER_CHARS`] long and nests at most
-//! [`MAX_DEPTH`] deep, so a hostile filter costs little to refuse.
+//! filter is at most [`MAX_FILTER_CHARS`] long, nests at most [`MAX_DEPTH`]
+//! deep and holds at most [`MAX_COMPARISONS`] comparisons, so a hostile filter
+//! costs little to refuse and nothing in the database.
 
 use std::fmt;
 
@@ -15,6 +16,11 @@ pub const MAX_FILTER_CHARS: usize = 4096;
 
 /// Parentheses, `not` and value paths nested deeper than this are refused.
 pub const MAX_DEPTH: usize = 32;
+
+/// Comparisons (`pr` included) in one filter at most. A hundred OR-ed `co`
+/// terms make PostgreSQL scan every name and email a hundred times while the
+/// request holds a connection; identity providers send one to three.
+pub const MAX_COMPARISONS: usize = 50;
 
 /// The core User schema's URN, which may prefix any attribute name.
 pub const USER_SCHEMA_PREFIX: &str = "urn:ietf:params:scim:schemas:core:2.0:User:";
@@ -27,14 +33,14 @@ pub enum Attribute {
     UserName,
     /// The primary (only) email's value: the same email.
     EmailValue,
-    /// Always `work`: the one email a user has.
+    /// The one email's type: as the client wrote it, else `work`.
     EmailType,
     /// Always true.
     EmailPrimary,
     ExternalId,
     /// `name.formatted`: the name.
     NameFormatted,
-    /// `displayName`: the name too.
+    /// `displayName`: as the client wrote it, else the name.
     DisplayName,
     Active,
     Created,
@@ -195,6 +201,7 @@ impl Filter {
             tokens,
             at: 0,
             scope: Scope::User,
+            comparisons: 0,
         };
         let filter = parser.or(0)?;
         match parser.peek() {
@@ -211,6 +218,7 @@ impl Filter {
             tokens,
             at: 0,
             scope: Scope::Emails,
+            comparisons: 0,
         };
         let filter = parser.or(0)?;
         match parser.peek() {
@@ -328,9 +336,13 @@ fn tokenize(text: &str) -> Result<Vec<Token>, FilterError> {
                 })?;
                 // A JSON string, as RFC 7644 says: JSON's escapes apply.
                 let literal = &text[start..=end];
-                let value: String = serde_json::from_str(literal).map_err(|_| {
-                    error(format!("the string {literal} is not a valid JSON string"))
-                })?;
+                // JSON refuses raw control characters in a string; read them as
+                // if escaped, so the comparison can refuse them naming its attribute.
+                let value: String = serde_json::from_str(literal)
+                    .or_else(|_| serde_json::from_str(&escape_raw_controls(literal)))
+                    .map_err(|_| {
+                        error(format!("the string {literal} is not a valid JSON string"))
+                    })?;
                 tokens.push(Token::Text(value));
             }
             _ => {
@@ -352,6 +364,19 @@ fn tokenize(text: &str) -> Result<Vec<Token>, FilterError> {
     Ok(tokens)
 }
 
+/// `literal` with each raw C0 control character written as a JSON escape.
+fn escape_raw_controls(literal: &str) -> String {
+    let mut escaped = String::with_capacity(literal.len() + 6);
+    for c in literal.chars() {
+        if u32::from(c) < 0x20 {
+            escaped.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            escaped.push(c);
+        }
+    }
+    escaped
+}
+
 /// Whose attributes the names in a filter are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Scope {
@@ -363,6 +388,8 @@ struct Parser {
     tokens: Vec<Token>,
     at: usize,
     scope: Scope,
+    /// Comparisons read so far, against [`MAX_COMPARISONS`].
+    comparisons: usize,
 }
 
 impl Parser {
@@ -437,6 +464,12 @@ impl Parser {
         if self.peek() == Some(&Token::OpenBracket) {
             return self.value_path(&path, depth);
         }
+        self.comparisons += 1;
+        if self.comparisons > MAX_COMPARISONS {
+            return Err(error(format!(
+                "the filter has more than {MAX_COMPARISONS} comparisons"
+            )));
+        }
         let attribute = self.attribute(&path)?;
         let op = match self.next() {
             Some(Token::Word(op)) if op.eq_ignore_ascii_case("pr") => {
@@ -453,6 +486,16 @@ impl Parser {
             Some(token) => return Err(error(format!("expected a value, found {token}"))),
             None => return Err(error(format!("'{path}' needs a value"))),
         };
+        if let RawValue::Text(text) | RawValue::Word(text) = &raw
+            && let Some(control) = text.chars().find(|c| c.is_control())
+        {
+            // PostgreSQL cannot even hold a NUL in text, and no value kept
+            // here holds a control character: refuse it rather than fail later.
+            return Err(error(format!(
+                "the value compared with '{path}' contains the control character U+{:04X}",
+                u32::from(control)
+            )));
+        }
         let value = typed_value(attribute, op, raw)?;
         Ok(Filter::Compare {
             attribute,
@@ -670,6 +713,40 @@ mod tests {
             Filter::parse(&fine).unwrap(),
             Filter::Present(Attribute::UserName)
         );
+    }
+
+    #[test]
+    fn at_most_fifty_comparisons() {
+        let terms = |n: usize| {
+            (0..n)
+                .map(|i| format!("userName co \"{i}\""))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        };
+        assert!(Filter::parse(&terms(MAX_COMPARISONS)).is_ok());
+        let refused = Filter::parse(&terms(MAX_COMPARISONS + 1)).unwrap_err();
+        assert!(refused.0.contains("more than 50 comparisons"), "{refused}");
+        let in_emails = format!("emails[{}]", terms(51).replace("userName", "value"));
+        assert!(Filter::parse(&in_emails).is_err());
+    }
+
+    #[test]
+    fn control_characters_in_values_are_refused_naming_the_attribute() {
+        for bad in [
+            "userName eq \"a\\u0000b\"",
+            "displayName co \"\u{1}\"",
+            "id eq 1\u{0}",
+            "emails[value sw \"x\\n\"]",
+        ] {
+            let refused = Filter::parse(bad).unwrap_err();
+            assert!(
+                refused.0.contains("control character"),
+                "{bad:?}: {refused}"
+            );
+        }
+        let refused = Filter::parse("externalId eq \"a\\u0000\"").unwrap_err();
+        assert!(refused.0.contains("'externalId'"), "{refused}");
+        assert!(refused.0.contains("U+0000"), "{refused}");
     }
 
     #[test]

@@ -12,8 +12,8 @@ use super::{
     error::{ScimError, ScimType},
     filter::{Attribute, Filter, strip_schema},
     user::{
-        EMAIL_TYPE, UserState, active_value, field, name_from_parts, parse_email,
-        parse_external_id, parse_name, primary_email, string_value,
+        EMAIL_TYPE, EmailEntry, SentParts, UserState, active_value, field, name_from_parts,
+        parse_email, parse_external_id, parse_name, primary_email, string_value,
     },
 };
 
@@ -106,7 +106,9 @@ fn parse_target(path: &str) -> Result<Target, ScimError> {
     })
 }
 
-/// The writable attributes while operations apply, as text.
+/// The writable attributes while operations apply, as text. The name's parts
+/// and the email's type and display are what the client has sent (`None`: not
+/// sent), not what it reads back.
 #[derive(Debug, Clone)]
 struct Draft {
     user_name: String,
@@ -115,19 +117,28 @@ struct Draft {
     display_name: Option<String>,
     given: Option<String>,
     family: Option<String>,
+    email_type: Option<String>,
+    email_display: Option<String>,
+    /// Whether an operation wrote any of the name's parts: then the name is
+    /// worked out again from them.
+    name_touched: bool,
     active: bool,
     external_id: Option<String>,
 }
 
 impl Draft {
     fn of(state: &UserState) -> Self {
+        let profile = &state.profile;
         Self {
             user_name: state.email.as_str().to_owned(),
             email: state.email.as_str().to_owned(),
-            formatted: Some(state.name.as_str().to_owned()),
-            display_name: Some(state.name.as_str().to_owned()),
-            given: None,
-            family: None,
+            formatted: profile.formatted.clone(),
+            display_name: profile.display_name.clone(),
+            given: profile.given_name.clone(),
+            family: profile.family_name.clone(),
+            email_type: profile.email_type.clone(),
+            email_display: profile.email_display.clone(),
+            name_touched: false,
             active: state.active,
             external_id: state.external_id.as_ref().map(|id| id.as_str().to_owned()),
         }
@@ -138,10 +149,22 @@ impl Draft {
         use super::filter::Value;
         move |attribute| match attribute {
             Attribute::EmailValue => Value::Text(self.email.clone()),
-            Attribute::EmailType => Value::Text(EMAIL_TYPE.to_owned()),
+            Attribute::EmailType => Value::Text(
+                self.email_type
+                    .clone()
+                    .unwrap_or_else(|| EMAIL_TYPE.to_owned()),
+            ),
             Attribute::EmailPrimary => Value::Boolean(true),
             _ => Value::Null,
         }
+    }
+
+    /// A whole email entry replaces the one email: its value, type and display.
+    fn set_email_entry(&mut self, entry: EmailEntry) -> Result<(), ScimError> {
+        self.email = entry.value.ok_or_else(|| required("emails.value"))?;
+        self.email_type = entry.kind;
+        self.email_display = entry.display;
+        Ok(())
     }
 
     fn apply(&mut self, op: Op, target: &Target, value: Option<&Value>) -> Result<(), ScimError> {
@@ -165,28 +188,41 @@ impl Draft {
             Target::UserName => {
                 self.user_name = text("userName")?.ok_or_else(|| required("userName"))?;
             }
-            Target::DisplayName => self.display_name = text("displayName")?,
-            Target::Name(None) => match value {
-                None | Some(Value::Null) => self.formatted = None,
-                Some(Value::Object(name)) => {
-                    for (part, slot) in [
-                        ("formatted", &mut self.formatted),
-                        ("givenName", &mut self.given),
-                        ("familyName", &mut self.family),
-                    ] {
-                        if let Some(v) = field(name, part) {
-                            *slot = string_value(v, &format!("name.{part}"))?;
+            Target::DisplayName => {
+                self.display_name = text("displayName")?;
+                self.name_touched = true;
+            }
+            Target::Name(None) => {
+                self.name_touched = true;
+                match value {
+                    None | Some(Value::Null) => {
+                        self.formatted = None;
+                        self.given = None;
+                        self.family = None;
+                    }
+                    Some(Value::Object(name)) => {
+                        for (part, slot) in [
+                            ("formatted", &mut self.formatted),
+                            ("givenName", &mut self.given),
+                            ("familyName", &mut self.family),
+                        ] {
+                            if let Some(v) = field(name, part) {
+                                *slot = string_value(v, &format!("name.{part}"))?;
+                            }
                         }
                     }
+                    Some(_) => return Err(ScimError::invalid_value("name must be an object")),
                 }
-                Some(_) => return Err(ScimError::invalid_value("name must be an object")),
-            },
-            Target::Name(Some(part)) => match part.as_str() {
-                "formatted" => self.formatted = text("name.formatted")?,
-                "givenname" => self.given = text("name.givenName")?,
-                "familyname" => self.family = text("name.familyName")?,
-                _ => {}
-            },
+            }
+            Target::Name(Some(part)) => {
+                match part.as_str() {
+                    "formatted" => self.formatted = text("name.formatted")?,
+                    "givenname" => self.given = text("name.givenName")?,
+                    "familyname" => self.family = text("name.familyName")?,
+                    _ => return Ok(()),
+                }
+                self.name_touched = true;
+            }
             Target::Emails { filter, sub } => {
                 if let Some(filter) = filter
                     && !filter.matches(&self.email_entry())
@@ -196,28 +232,43 @@ impl Draft {
                         "no email matches the path's filter",
                     ));
                 }
+                match sub.as_deref() {
+                    Some("type") => {
+                        self.email_type = text("emails.type")?;
+                        return Ok(());
+                    }
+                    Some("display") => {
+                        self.email_display = text("emails.display")?;
+                        return Ok(());
+                    }
+                    // The one email is the primary one, whatever is sent.
+                    Some("primary") => return Ok(()),
+                    _ => {}
+                }
                 let Some(value) = value else {
                     return Err(ScimError::invalid_value(
                         "emails cannot be removed: the email is the userName",
                     ));
                 };
-                let email = match (sub.as_deref(), filter) {
-                    (Some("value"), _) => string_value(value, "emails.value")?,
-                    // type, primary, display: the one email is work and primary.
-                    (Some(_), _) => return Ok(()),
+                match (sub.as_deref(), filter) {
+                    (Some("value"), _) => {
+                        self.email = string_value(value, "emails.value")?
+                            .ok_or_else(|| required("emails.value"))?;
+                    }
+                    // Sub-attributes the service does not keep.
+                    (Some(_), _) => {}
                     (None, Some(_)) => match value {
-                        Value::Object(entry) => field(entry, "value")
-                            .map(|v| string_value(v, "emails.value"))
-                            .transpose()?
-                            .flatten(),
+                        Value::Object(entry) => self.set_email_entry(EmailEntry::parse(entry)?)?,
                         _ => return Err(ScimError::invalid_value("expected an email object")),
                     },
-                    (None, None) => match value {
-                        Value::Object(_) => primary_email(&Value::Array(vec![value.clone()]))?,
-                        _ => primary_email(value)?,
-                    },
-                };
-                self.email = email.ok_or_else(|| required("emails.value"))?;
+                    (None, None) => {
+                        let entry = match value {
+                            Value::Object(_) => primary_email(&Value::Array(vec![value.clone()]))?,
+                            _ => primary_email(value)?,
+                        };
+                        self.set_email_entry(entry.ok_or_else(|| required("emails.value"))?)?;
+                    }
+                }
             }
             Target::Active => {
                 self.active = value
@@ -257,26 +308,34 @@ impl Draft {
             (false, true) => parse_email(&self.email, "emails.value")?,
             (false, false) => before.email.clone(),
         };
-        let old_name = Some(before.name.as_str().to_owned());
-        let formatted = (self.formatted != old_name).then_some(self.formatted.as_deref());
-        let display = (self.display_name != old_name).then_some(self.display_name.as_deref());
-        let parts_given = self.given.is_some() || self.family.is_some();
-        let name = match (formatted, display) {
-            (Some(Some(name)), _) | (_, Some(Some(name))) => parse_name(name, "name")?,
-            _ if parts_given => {
-                let joined =
-                    name_from_parts(None, None, self.given.as_deref(), self.family.as_deref())
-                        .ok_or_else(|| required("name"))?;
-                parse_name(&joined, "name")?
-            }
-            (Some(None), _) | (_, Some(None)) => return Err(required("name")),
-            (None, None) => before.name.clone(),
+        let profile = SentParts {
+            display_name: self.display_name.as_deref(),
+            formatted: self.formatted.as_deref(),
+            given_name: self.given.as_deref(),
+            family_name: self.family.as_deref(),
+            email_type: self.email_type.as_deref(),
+            email_display: self.email_display.as_deref(),
+        }
+        .profile()?;
+        // The name follows its parts as on a create, when one of them was written.
+        let name = if self.name_touched {
+            let name = name_from_parts(
+                profile.formatted.as_deref(),
+                profile.display_name.as_deref(),
+                profile.given_name.as_deref(),
+                profile.family_name.as_deref(),
+            )
+            .ok_or_else(|| required("name"))?;
+            parse_name(&name, "name")?
+        } else {
+            before.name.clone()
         };
         Ok(UserState {
             email,
             name,
             active: self.active,
             external_id: parse_external_id(self.external_id.as_deref())?,
+            profile,
         })
     }
 }
@@ -343,7 +402,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::domain::{ExternalId, UserEmail, UserName};
+    use crate::domain::{ExternalId, ScimProfile, UserEmail, UserName};
 
     fn ada() -> UserState {
         UserState {
@@ -351,6 +410,7 @@ mod tests {
             name: UserName::parse("Ada Lovelace").unwrap(),
             active: true,
             external_id: Some(ExternalId::parse("okta-1").unwrap()),
+            profile: ScimProfile::default(),
         }
     }
 
@@ -413,6 +473,58 @@ mod tests {
         assert_eq!(after.external_id, None);
         assert!(patch(json!([{"op": "remove", "path": "userName"}])).is_err());
         assert!(patch(json!([{"op": "remove", "path": "displayName"}])).is_err());
+    }
+
+    #[test]
+    fn the_name_parts_and_email_type_are_kept_as_sent() {
+        let after = patch(json!([
+            {"op": "replace", "path": "emails", "value": [
+                {"value": "ada@example.com", "type": "home", "display": "Ada at home"}]},
+            {"op": "replace", "path": "name.givenName", "value": "Augusta"},
+            {"op": "replace", "path": "name.familyName", "value": "King"},
+            {"op": "replace", "path": "name.formatted", "value": "Augusta Ada King"},
+            {"op": "replace", "path": "displayName", "value": "Ada"}
+        ]))
+        .unwrap();
+        assert_eq!(after.name.as_str(), "Augusta Ada King");
+        assert_eq!(after.profile.display_name.as_deref(), Some("Ada"));
+        assert_eq!(after.profile.given_name.as_deref(), Some("Augusta"));
+        assert_eq!(after.profile.email_type.as_deref(), Some("home"));
+        assert_eq!(after.profile.email_display.as_deref(), Some("Ada at home"));
+        // With name.formatted kept, a new displayName alone leaves the name.
+        let again = apply(
+            &after,
+            &json!({"Operations": [{"op": "replace", "path": "displayName", "value": "Countess"}]}),
+        )
+        .unwrap();
+        assert_eq!(again.name.as_str(), "Augusta Ada King");
+        assert_eq!(again.profile.display_name.as_deref(), Some("Countess"));
+        // The stored type is what a value filter sees.
+        let home = apply(
+            &after,
+            &json!({"Operations": [{"op": "replace", "path": "emails[type eq \"home\"].display", "value": "Home"}]}),
+        )
+        .unwrap();
+        assert_eq!(home.profile.email_display.as_deref(), Some("Home"));
+    }
+
+    #[test]
+    fn control_characters_in_values_are_refused_naming_the_attribute() {
+        for (path, attribute) in [
+            ("displayName", "displayName"),
+            ("name.givenName", "name.givenName"),
+            ("externalId", "externalId"),
+            ("emails[type eq \"work\"].display", "emails.display"),
+        ] {
+            let refused =
+                patch(json!([{"op": "replace", "path": path, "value": "a\u{0}b"}])).unwrap_err();
+            assert_eq!(refused.scim_type, Some(ScimType::InvalidValue), "{path}");
+            assert!(
+                refused.detail.contains(attribute),
+                "{path}: {}",
+                refused.detail
+            );
+        }
     }
 
     #[test]

@@ -49,18 +49,27 @@ fn present(attribute: Attribute) -> &'static str {
     }
 }
 
-/// The column (or expression) an attribute is kept in.
+/// What a client reads as `displayName`: what it wrote, else the name.
+const DISPLAY_NAME: &str = "coalesce(scim_profile->>'displayName', name)";
+
+/// What a client reads as the email's `type`: what it wrote, else `work`.
+const EMAIL_TYPE: &str = "coalesce(scim_profile->>'emailType', 'work')";
+
+/// The column (or expression) an attribute is kept in. `name.formatted` is the
+/// name: when a client wrote one, the name was made from it.
 fn column(attribute: Attribute) -> &'static str {
     match attribute {
         Attribute::Id => "id",
         Attribute::UserName | Attribute::EmailValue => "email",
         Attribute::ExternalId => "external_id",
-        Attribute::NameFormatted | Attribute::DisplayName => "name",
+        Attribute::NameFormatted => "name",
+        Attribute::DisplayName => DISPLAY_NAME,
+        Attribute::EmailType => EMAIL_TYPE,
         Attribute::Active => "status",
         Attribute::Created => "created_at",
         Attribute::LastModified => "updated_at",
-        // Constants, compared in Rust.
-        Attribute::EmailType | Attribute::EmailPrimary => "",
+        // A constant, compared in Rust.
+        Attribute::EmailPrimary => "",
     }
 }
 
@@ -82,12 +91,9 @@ fn push_comparison(
     op: CompareOp,
     value: &Value,
 ) {
-    // The one email's type and primary flag are constants: decide here.
-    if matches!(attribute, Attribute::EmailType | Attribute::EmailPrimary) {
-        let held = match attribute {
-            Attribute::EmailType => Value::Text("work".into()),
-            _ => Value::Boolean(true),
-        };
+    // The one email is always the primary one: decide here.
+    if attribute == Attribute::EmailPrimary {
+        let held = Value::Boolean(true);
         let single = Filter::Compare {
             attribute,
             op,
@@ -180,11 +186,13 @@ pub fn sort_column(attribute: Attribute) -> &'static str {
         Attribute::Id => "id",
         Attribute::UserName | Attribute::EmailValue => "lower(email)",
         Attribute::ExternalId => "external_id",
-        Attribute::NameFormatted | Attribute::DisplayName => "lower(name)",
+        Attribute::NameFormatted => "lower(name)",
+        Attribute::DisplayName => "lower(coalesce(scim_profile->>'displayName', name))",
+        Attribute::EmailType => "lower(coalesce(scim_profile->>'emailType', 'work'))",
         Attribute::Active => "status",
         Attribute::Created => "created_at",
         Attribute::LastModified => "updated_at",
-        Attribute::EmailType | Attribute::EmailPrimary => "id",
+        Attribute::EmailPrimary => "id",
     }
 }
 
@@ -212,9 +220,12 @@ mod tests {
     }
 
     #[test]
-    fn the_emails_constants_are_decided_here() {
-        assert_eq!(sql_of(r#"emails[type eq "work"]"#), "true");
-        assert_eq!(sql_of(r#"emails[type eq "home"]"#), "false");
+    fn the_primary_flag_is_decided_here_and_the_type_is_stored() {
         assert_eq!(sql_of("emails.primary eq true"), "true");
+        assert_eq!(sql_of("emails.primary eq false"), "false");
+        assert_eq!(
+            sql_of(r#"emails[type eq "home"]"#),
+            "(lower(coalesce(scim_profile->>'emailType', 'work')) = lower($1))"
+        );
     }
 }

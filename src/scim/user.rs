@@ -3,10 +3,12 @@
 //!
 //! The service keeps one email (which is the `userName`) and one name. On the way
 //! in, the name is `name.formatted`, else `displayName`, else `givenName
-//! familyName`; on the way out it is both `name.formatted` and `displayName`.
-//! Attributes the service does not keep (phone numbers, the enterprise
-//! extension, a password, …) are accepted and ignored, as identity providers
-//! send them by default.
+//! familyName`. What the client sent for those four, and for the email's `type`
+//! and `display`, is kept beside them ([`ScimProfile`]) and read back as sent;
+//! what it did not send reads as the name (`name.formatted`, `displayName`) or
+//! `work` (the email's type). Attributes the service does not keep (phone
+//! numbers, the enterprise extension, a password, …) are accepted and ignored,
+//! as identity providers send them by default.
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -15,10 +17,10 @@ use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 use super::{USER_SCHEMA, error::ScimError};
 use crate::{
     db::users::UserRow,
-    domain::{ExternalId, UserEmail, UserName},
+    domain::{ExternalId, ScimProfile, UserEmail, UserName},
 };
 
-/// The one email's `type`.
+/// The one email's `type` when the client gave none.
 pub const EMAIL_TYPE: &str = "work";
 
 #[derive(Debug, Serialize)]
@@ -37,15 +39,22 @@ pub struct ScimUser {
 }
 
 #[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ScimName {
     pub formatted: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub family_name: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct ScimEmail {
     pub value: String,
     #[serde(rename = "type")]
-    pub kind: &'static str,
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display: Option<String>,
     pub primary: bool,
 }
 
@@ -69,20 +78,24 @@ fn timestamp(at: OffsetDateTime) -> String {
 }
 
 impl ScimUser {
-    /// `base` is the absolute URL of `/scim/v2`.
+    /// `base` is where `/scim/v2` is: absolute under `PUBLIC_URL`, else relative.
     pub fn from_row(row: &UserRow, base: &str) -> Self {
+        let profile = ScimProfile::from_stored(row.scim_profile.as_ref());
         Self {
             schemas: [USER_SCHEMA],
             id: row.id.to_string(),
             external_id: row.external_id.clone(),
             user_name: row.email.clone(),
             name: ScimName {
-                formatted: row.name.clone(),
+                formatted: profile.formatted.unwrap_or_else(|| row.name.clone()),
+                given_name: profile.given_name,
+                family_name: profile.family_name,
             },
-            display_name: row.name.clone(),
+            display_name: profile.display_name.unwrap_or_else(|| row.name.clone()),
             emails: [ScimEmail {
                 value: row.email.clone(),
-                kind: EMAIL_TYPE,
+                kind: profile.email_type.unwrap_or_else(|| EMAIL_TYPE.to_owned()),
+                display: profile.email_display,
                 primary: true,
             }],
             active: row.status == "active",
@@ -98,12 +111,15 @@ impl ScimUser {
 }
 
 /// The attributes of a user that SCIM can write, as the service keeps them.
+/// `profile` holds the parts as sent, without the name and email they were
+/// sent with (added when written, see [`UserState::profile_to_store`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserState {
     pub email: UserEmail,
     pub name: UserName,
     pub active: bool,
     pub external_id: Option<ExternalId>,
+    pub profile: ScimProfile,
 }
 
 impl UserState {
@@ -120,12 +136,30 @@ impl UserState {
             .map(ExternalId::parse)
             .transpose()
             .map_err(|e| ScimError::invalid_value(format!("the stored externalId {e}")))?;
+        let profile = ScimProfile {
+            name: None,
+            email: None,
+            ..ScimProfile::from_stored(row.scim_profile.as_ref())
+        };
         Ok(Self {
             email,
             name,
             active: row.status == "active",
             external_id,
+            profile,
         })
+    }
+
+    /// The profile as stored: with the name and email it goes with, so that a
+    /// later change of either outside SCIM can tell it is stale. `None` when
+    /// the client sent nothing beyond the name and email.
+    pub fn profile_to_store(&self) -> Option<ScimProfile> {
+        let profile = ScimProfile {
+            name: Some(self.name.as_str().to_owned()),
+            email: Some(self.email.as_str().to_owned()),
+            ..self.profile.clone()
+        };
+        (!profile.is_empty()).then_some(profile)
     }
 }
 
@@ -138,11 +172,23 @@ pub fn field<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a Value>
         .map(|(_, v)| v)
 }
 
-/// A string attribute; `null` reads as absent.
+/// A string attribute; `null` reads as absent. A control character other than
+/// white space (a NUL, which PostgreSQL cannot even store) is refused here,
+/// naming the attribute; each attribute's own rule then decides about tabs and
+/// line breaks (surrounding white space is trimmed, inner is refused).
 pub fn string_value(value: &Value, attribute: &str) -> Result<Option<String>, ScimError> {
     match value {
         Value::Null => Ok(None),
-        Value::String(text) => Ok(Some(text.clone())),
+        Value::String(text) => match text
+            .chars()
+            .find(|c| c.is_control() && !matches!(c, '\t' | '\r' | '\n'))
+        {
+            Some(control) => Err(ScimError::invalid_value(format!(
+                "{attribute} must not contain control characters (found U+{:04X})",
+                u32::from(control)
+            ))),
+            None => Ok(Some(text.clone())),
+        },
         _ => Err(ScimError::invalid_value(format!(
             "{attribute} must be a string"
         ))),
@@ -175,9 +221,34 @@ pub fn parse_external_id(raw: Option<&str>) -> Result<Option<ExternalId>, ScimEr
     .transpose()
 }
 
+/// One entry of `emails`, as sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EmailEntry {
+    pub value: Option<String>,
+    pub kind: Option<String>,
+    pub display: Option<String>,
+}
+
+impl EmailEntry {
+    /// An `emails` entry object.
+    pub fn parse(entry: &Map<String, Value>) -> Result<Self, ScimError> {
+        let text = |key: &str, attribute: &str| {
+            field(entry, key)
+                .map(|v| string_value(v, attribute))
+                .transpose()
+                .map(Option::flatten)
+        };
+        Ok(Self {
+            value: text("value", "emails.value")?,
+            kind: text("type", "emails.type")?,
+            display: text("display", "emails.display")?,
+        })
+    }
+}
+
 /// The primary email of an `emails` value: the entry marked primary, else the
 /// only one. Several entries with none primary name no primary email.
-pub fn primary_email(emails: &Value) -> Result<Option<String>, ScimError> {
+pub fn primary_email(emails: &Value) -> Result<Option<EmailEntry>, ScimError> {
     let entries = match emails {
         Value::Null => return Ok(None),
         Value::Array(entries) => entries,
@@ -188,16 +259,13 @@ pub fn primary_email(emails: &Value) -> Result<Option<String>, ScimError> {
         let Value::Object(entry) = entry else {
             return Err(ScimError::invalid_value("each of emails must be an object"));
         };
-        let value = field(entry, "value")
-            .map(|v| string_value(v, "emails.value"))
-            .transpose()?
-            .flatten();
+        let parsed = EmailEntry::parse(entry)?;
         let primary = match field(entry, "primary") {
             None | Some(Value::Null) => false,
             Some(flag) => active_value(flag)
                 .map_err(|_| ScimError::invalid_value("emails.primary must be true or false"))?,
         };
-        values.push((value, primary));
+        values.push((parsed, primary));
     }
     let mut primaries = values.iter().filter(|(_, primary)| *primary);
     let chosen = match (primaries.next(), primaries.next()) {
@@ -206,11 +274,39 @@ pub fn primary_email(emails: &Value) -> Result<Option<String>, ScimError> {
                 "only one of emails may be primary",
             ));
         }
-        (Some((value, _)), None) => value.clone(),
-        (None, _) if values.len() == 1 => values[0].0.clone(),
+        (Some((entry, _)), None) => Some(entry.clone()),
+        (None, _) if values.len() == 1 => Some(values[0].0.clone()),
         (None, _) => None,
     };
     Ok(chosen)
+}
+
+/// The parts of a name and email as sent, checked and trimmed as they are kept.
+pub struct SentParts<'a> {
+    pub display_name: Option<&'a str>,
+    pub formatted: Option<&'a str>,
+    pub given_name: Option<&'a str>,
+    pub family_name: Option<&'a str>,
+    pub email_type: Option<&'a str>,
+    pub email_display: Option<&'a str>,
+}
+
+impl SentParts<'_> {
+    pub fn profile(&self) -> Result<ScimProfile, ScimError> {
+        let part = |raw: Option<&str>, attribute: &str| {
+            ScimProfile::part(raw).map_err(|e| ScimError::invalid_value(format!("{attribute} {e}")))
+        };
+        Ok(ScimProfile {
+            display_name: part(self.display_name, "displayName")?,
+            formatted: part(self.formatted, "name.formatted")?,
+            given_name: part(self.given_name, "name.givenName")?,
+            family_name: part(self.family_name, "name.familyName")?,
+            email_type: part(self.email_type, "emails.type")?,
+            email_display: part(self.email_display, "emails.display")?,
+            name: None,
+            email: None,
+        })
+    }
 }
 
 /// A name from `name.formatted`, else `displayName`, else `givenName
@@ -243,6 +339,8 @@ pub struct UserInput {
     pub name: UserName,
     pub active: Option<bool>,
     pub external_id: Option<ExternalId>,
+    /// The name's parts and the email's type and display, as sent.
+    pub profile: ScimProfile,
 }
 
 impl UserInput {
@@ -259,33 +357,38 @@ impl UserInput {
             .flatten()
             .ok_or_else(|| ScimError::invalid_value("userName is required"))?;
         let email = parse_email(&user_name, "userName")?;
-        if let Some(primary) = field(body, "emails")
+        let primary = field(body, "emails")
             .map(primary_email)
             .transpose()?
             .flatten()
-            && !primary.trim().eq_ignore_ascii_case(email.as_str())
+            .unwrap_or_default();
+        if let Some(value) = &primary.value
+            && !value.trim().eq_ignore_ascii_case(email.as_str())
         {
             return Err(ScimError::invalid_value(
                 "the primary email must equal userName (ignoring letter case)",
             ));
         }
 
-        let text = |object: &Map<String, Value>, key: &str| -> Result<Option<String>, ScimError> {
+        let text = |object: &Map<String, Value>,
+                    key: &str,
+                    attribute: &str|
+         -> Result<Option<String>, ScimError> {
             field(object, key)
-                .map(|v| string_value(v, key))
+                .map(|v| string_value(v, attribute))
                 .transpose()
                 .map(Option::flatten)
         };
         let (formatted, given, family) = match field(body, "name") {
             None | Some(Value::Null) => (None, None, None),
             Some(Value::Object(name)) => (
-                text(name, "formatted")?,
-                text(name, "givenName")?,
-                text(name, "familyName")?,
+                text(name, "formatted", "name.formatted")?,
+                text(name, "givenName", "name.givenName")?,
+                text(name, "familyName", "name.familyName")?,
             ),
             Some(_) => return Err(ScimError::invalid_value("name must be an object")),
         };
-        let display_name = text(body, "displayName")?;
+        let display_name = text(body, "displayName", "displayName")?;
         let name = name_from_parts(
             formatted.as_deref(),
             display_name.as_deref(),
@@ -298,16 +401,26 @@ impl UserInput {
             )
         })?;
         let name = parse_name(&name, "name")?;
+        let profile = SentParts {
+            display_name: display_name.as_deref(),
+            formatted: formatted.as_deref(),
+            given_name: given.as_deref(),
+            family_name: family.as_deref(),
+            email_type: primary.kind.as_deref(),
+            email_display: primary.display.as_deref(),
+        }
+        .profile()?;
         let active = field(body, "active")
             .filter(|v| !v.is_null())
             .map(active_value)
             .transpose()?;
-        let external_id = parse_external_id(text(body, "externalId")?.as_deref())?;
+        let external_id = parse_external_id(text(body, "externalId", "externalId")?.as_deref())?;
         Ok(Self {
             email,
             name,
             active,
             external_id,
+            profile,
         })
     }
 }
@@ -355,6 +468,37 @@ mod tests {
                 .unwrap_err()
                 .detail
                 .contains("primary")
+        );
+    }
+
+    #[test]
+    fn the_parts_and_the_email_type_are_kept_as_sent() {
+        let body = json!({"userName": "ada@example.com", "displayName": " Ada ",
+            "name": {"formatted": "Augusta Ada King", "givenName": "Augusta Ada", "familyName": "King"},
+            "emails": [{"value": "other@example.com", "type": "work"},
+                       {"value": "ada@example.com", "type": "home", "display": "Home", "primary": true}]});
+        let input = UserInput::parse(&body).unwrap();
+        assert_eq!(input.name.as_str(), "Augusta Ada King");
+        assert_eq!(
+            input.profile,
+            ScimProfile {
+                display_name: Some("Ada".into()),
+                formatted: Some("Augusta Ada King".into()),
+                given_name: Some("Augusta Ada".into()),
+                family_name: Some("King".into()),
+                email_type: Some("home".into()),
+                email_display: Some("Home".into()),
+                name: None,
+                email: None,
+            }
+        );
+        let long = json!({"userName": "ada@example.com", "name": {"formatted": "Ada"},
+            "displayName": "x".repeat(101)});
+        let refused = UserInput::parse(&long).unwrap_err();
+        assert!(
+            refused.detail.starts_with("displayName"),
+            "{}",
+            refused.detail
         );
     }
 

@@ -155,6 +155,8 @@ struct StoredUser {
     #[serde(default, with = "time::serde::rfc3339::option")]
     last_login_at: Option<OffsetDateTime>,
     external_id: Option<String>,
+    #[serde(default)]
+    scim_profile: Option<serde_json::Value>,
 }
 
 impl From<StoredUser> for UserRow {
@@ -173,6 +175,7 @@ impl From<StoredUser> for UserRow {
             deleted_at: user.deleted_at.map(utc),
             last_login_at: user.last_login_at.map(utc),
             external_id: user.external_id,
+            scim_profile: user.scim_profile,
         }
     }
 }

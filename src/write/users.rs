@@ -7,8 +7,8 @@ use crate::{
         users::{NewUserRecord, UserChangesRecord, UserRow, WriteOutcome},
     },
     domain::{
-        DisabledReason, ExpectedVersion, ExternalId, FieldErrors, NewUser, Password, UserChanges,
-        UserEmail, UserName, UserStatus,
+        DisabledReason, ExpectedVersion, ExternalId, FieldErrors, NewUser, Password, ScimProfile,
+        UserChanges, UserEmail, UserName, UserStatus,
     },
 };
 
@@ -26,6 +26,7 @@ impl Writer {
                 external_id: user.external_id.as_ref().map(ExternalId::as_str),
                 status: user.status.as_str(),
                 disabled_reason: user.disabled_reason.as_ref().map(DisabledReason::as_str),
+                scim_profile: user.scim_profile.as_ref().and_then(ScimProfile::to_stored),
             },
         )
         .await?;
@@ -62,6 +63,10 @@ impl Writer {
                     .external_id
                     .as_ref()
                     .map(|id| id.as_ref().map(ExternalId::as_str)),
+                scim_profile: changes
+                    .scim_profile
+                    .as_ref()
+                    .map(|profile| profile.as_ref().and_then(ScimProfile::to_stored)),
             },
             expected.versions(),
         )

@@ -23,6 +23,7 @@ mod local_cache;
 mod openapi;
 mod root_and_limits;
 mod scim;
+mod scim_hardening;
 mod two_factor;
 mod users_list;
 mod users_write;

@@ -11,6 +11,7 @@ use axum::{
     routing::{get, post},
 };
 use serde_json::{Value, json};
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::{
     auth::tokens,
@@ -57,6 +58,12 @@ pub fn router() -> Router<AppState> {
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // Users, tokens' owners and errors: nothing here may be kept by a cache
+        // (304s and 401s included, which the edge's JSON rule does not see).
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
 }
 
 async fn not_found() -> ScimError {
@@ -91,26 +98,18 @@ impl FromRequestParts<AppState> for ScimActor {
     }
 }
 
-/// The absolute URL of `/scim/v2` as the client reached it, for `location`s.
+/// Where `/scim/v2` is, for `location`s: under `PUBLIC_URL` when it is set,
+/// else the relative reference `/scim/v2`. Never from the `Host` header, which
+/// the client chooses: a forged one must not put another site's address into
+/// what an identity provider stores and follows.
 pub struct BaseUrl(String);
 
 impl FromRequestParts<AppState> for BaseUrl {
     type Rejection = ScimError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ScimResult<Self> {
-        let host = parts
-            .headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_graphic()))
-            .or_else(|| parts.uri.authority().map(|a| a.as_str()))
-            .unwrap_or("localhost");
-        let scheme = if state.settings.cookie_secure {
-            "https"
-        } else {
-            "http"
-        };
-        Ok(Self(format!("{scheme}://{host}{PREFIX}")))
+    async fn from_request_parts(_: &mut Parts, state: &AppState) -> ScimResult<Self> {
+        let public = state.settings.public_url.as_deref().unwrap_or("");
+        Ok(Self(format!("{public}{PREFIX}")))
     }
 }
 
@@ -326,18 +325,33 @@ async fn create_user(
     let ScimBody(body) = read_body(&headers, body)?;
     let input = UserInput::parse(&body)?;
     let active = input.active.unwrap_or(true);
-    let user = NewUser {
-        name: input.name,
+    let created = UserState {
         email: input.email,
+        name: input.name,
+        active,
+        external_id: input.external_id,
+        profile: input.profile,
+    };
+    let scim_profile = created.profile_to_store();
+    let UserState {
+        email,
+        name,
+        external_id,
+        ..
+    } = created;
+    let user = NewUser {
+        name,
+        email,
         is_admin: false,
         password: None,
-        external_id: input.external_id,
+        external_id,
         status: if active {
             UserStatus::Active
         } else {
             UserStatus::Disabled
         },
         disabled_reason: (!active).then(deactivated),
+        scim_profile,
     };
     let row = state.writer.create_user(&actor, user).await?;
     Ok(user_response(StatusCode::CREATED, &row, &base))
@@ -359,6 +373,13 @@ fn changes_between(before: &UserState, after: &UserState) -> UserChanges {
         }),
         disabled_reason: (!after.active && before.active).then(deactivated),
         external_id: (after.external_id != before.external_id).then(|| after.external_id.clone()),
+        // Written again with the name and email it goes with whenever either
+        // changes, so the database can tell a SCIM write from a change made
+        // elsewhere (which drops the stale parts).
+        scim_profile: (after.profile != before.profile
+            || after.name != before.name
+            || after.email != before.email)
+            .then(|| after.profile_to_store()),
         ..UserChanges::default()
     }
 }
@@ -424,6 +445,7 @@ async fn replace_user(
             // A replace that does not mention `active` leaves it as it is.
             active: input.active.unwrap_or(before.active),
             external_id: input.external_id.clone(),
+            profile: input.profile.clone(),
         })
     })
     .await?;
