@@ -8,8 +8,8 @@
 --    "emailDisplay", "name", "email"}
 -- The name itself stays in `name`, the email in `email`; only SCIM reads this.
 --
--- The audit trail records the name and email, not this column: a change of
--- these presentations alone moves the version on but records no event.
+-- The audit trail records changes of this column too (0015), under
+-- `scim_profile`, without the name and email it repeats.
 
 alter table users
     add column scim_profile jsonb,
