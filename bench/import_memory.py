@@ -133,6 +133,7 @@ class Session:
     def request(self, method, path, body=None, headers=None, timeout=600):
         conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=timeout)
         headers = dict(headers or {})
+        headers.setdefault("Accept", "text/html")
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         conn.request(method, path, body=body, headers=headers)

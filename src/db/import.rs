@@ -50,7 +50,7 @@ pub async fn stored(
             "select lower(email) as lookup_key, password_hash is not null as has_password, ",
             columns!(),
             " from users where deleted_at is null \
-              and lower(email) = any (select lower(e) from unnest($1::text[]) as e) \
+              and lower(email) = any ($1::text[]) \
               order by id for update"
         )
     } else {
@@ -58,13 +58,13 @@ pub async fn stored(
             "select lower(email) as lookup_key, password_hash is not null as has_password, ",
             columns!(),
             " from users where deleted_at is null \
-              and lower(email) = any (select lower(e) from unnest($1::text[]) as e)"
+              and lower(email) = any ($1::text[])"
         )
     };
     let mut users: HashMap<String, UserRow> = HashMap::new();
     let mut with_password = HashSet::new();
     for row in sqlx::query(users_sql)
-        .bind(emails)
+        .bind(&keys)
         .fetch_all(&mut *tx)
         .await?
     {
@@ -193,11 +193,18 @@ pub async fn record_summary(
     .await
 }
 
-/// Lifts the request pool's per-statement limit for this transaction: a file of
-/// 100,000 rows is a few long statements, bounded by the import's own timeout.
-pub async fn allow_long_statements(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::query("set local statement_timeout = '10min'")
-        .execute(tx)
-        .await
-        .map(|_| ())
+/// Sets this transaction up for an import: the request pool's per-statement
+/// limit lifted (a batch's statements are bounded by the import's own
+/// timeout), and lookups by index only. The table's statistics predate the
+/// rows the import adds batch by batch; an import into a small table would
+/// otherwise scan every row it added for each later batch, which makes a large
+/// file's cost grow with its square.
+pub async fn prepare(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "select set_config('statement_timeout', '10min', true), \
+                set_config('enable_seqscan', 'off', true)",
+    )
+    .execute(tx)
+    .await
+    .map(|_| ())
 }

@@ -51,7 +51,7 @@ impl Writer {
             ..actor.clone()
         };
         let mut tx = self.begin(&actor).await?;
-        db::import::allow_long_statements(&mut tx).await?;
+        db::import::prepare(&mut tx).await?;
         let applying = matches!(mode, ImportMode::Apply { .. });
         let mut planner = plan::Planner::new(db::import::active_admins(&mut tx, applying).await?);
         while let Some(batch) = batches.next().await {
