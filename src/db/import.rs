@@ -31,63 +31,76 @@ pub async fn active_admins(tx: &mut PgConnection, lock: bool) -> Result<HashSet<
 }
 
 /// What the database holds for one batch's emails. With `lock`, the matched
-/// users are locked until the transaction ends.
+/// users are locked (in id order, as the other writes lock them) until the
+/// transaction ends.
+///
+/// Each email is looked up on its own through the unique index (a lateral
+/// subquery): a batch's keys as one `= any(…)` list are estimated to match
+/// most of a table whose statistics predate the import's own rows, and are
+/// then read by scanning it, once per batch.
 pub async fn stored(
     tx: &mut PgConnection,
     emails: &[String],
     lock: bool,
 ) -> Result<Stored, sqlx::Error> {
     // The database's own case folding of each email (the unique index's), and
-    // the live users that have one of them, read (and, applying, locked) in one
-    // statement; the two are paired up here by that folding.
-    let keys: Vec<String> =
-        sqlx::query_scalar("select lower(e.lookup) from unnest($1::text[]) with ordinality as e(lookup, ord) order by e.ord")
-            .bind(emails)
+    // the live user that has it, in the file's order.
+    let rows = sqlx::query(concat!(
+        "select lower(e.lookup) as lookup_key, u.* \
+         from unnest($1::text[]) with ordinality as e(lookup, ord) \
+         left join lateral ( \
+             select password_hash is not null as has_password, ",
+        columns!(),
+        " from users where deleted_at is null and lower(email) = lower(e.lookup) limit 1 \
+         ) u on true \
+         order by e.ord"
+    ))
+    .bind(emails)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut matches = Vec::with_capacity(rows.len());
+    let mut with_password = HashSet::new();
+    for row in rows {
+        let key: String = row.try_get("lookup_key")?;
+        let id: Option<i64> = row.try_get("id")?;
+        let user = match id {
+            Some(_) => {
+                if row.try_get("has_password")? {
+                    with_password.insert(row.try_get("id")?);
+                }
+                Some(UserRow::from_row(&row)?)
+            }
+            None => None,
+        };
+        matches.push((key, user));
+    }
+    if lock {
+        let mut ids: Vec<i64> = matches
+            .iter()
+            .filter_map(|(_, user)| user.as_ref().map(|u| u.id))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if !ids.is_empty() {
+            // In the ids' order: the lateral subquery locks each as it comes.
+            sqlx::query(
+                "select u.id from unnest($1::int8[]) with ordinality as k(id, ord) \
+                 cross join lateral (select id from users where id = k.id for update) u \
+                 order by k.ord",
+            )
+            .bind(&ids)
             .fetch_all(&mut *tx)
             .await?;
-    let users_sql = if lock {
-        concat!(
-            "select lower(email) as lookup_key, password_hash is not null as has_password, ",
-            columns!(),
-            " from users where deleted_at is null \
-              and lower(email) = any ($1::text[]) \
-              order by id for update"
-        )
-    } else {
-        concat!(
-            "select lower(email) as lookup_key, password_hash is not null as has_password, ",
-            columns!(),
-            " from users where deleted_at is null \
-              and lower(email) = any ($1::text[])"
-        )
-    };
-    let mut users: HashMap<String, UserRow> = HashMap::new();
-    let mut with_password = HashSet::new();
-    for row in sqlx::query(users_sql)
-        .bind(&keys)
-        .fetch_all(&mut *tx)
-        .await?
-    {
-        let user = UserRow::from_row(&row)?;
-        if row.try_get("has_password")? {
-            with_password.insert(user.id);
         }
-        users.insert(row.try_get("lookup_key")?, user);
     }
-    let matches = keys
-        .into_iter()
-        .map(|key| {
-            let user = users.get(&key).cloned();
-            (key, user)
-        })
-        .collect();
     Ok(Stored {
         matches,
         with_password,
     })
 }
 
-/// The live users holding any of `external_ids` (valid ones: they were parsed).
+/// The live users holding any of `external_ids` (valid ones: they were parsed),
+/// each looked up through the unique index, for the reason `stored` gives.
 pub async fn external_id_owners(
     tx: &mut PgConnection,
     external_ids: &[String],
@@ -96,8 +109,10 @@ pub async fn external_id_owners(
         return Ok(HashMap::new());
     }
     Ok(sqlx::query_as::<_, (String, i64)>(
-        "select external_id, id from users \
-         where external_id = any($1::text[]) and deleted_at is null",
+        "select e.id, u.id from unnest($1::text[]) as e(id) \
+         cross join lateral ( \
+             select id from users where external_id = e.id and deleted_at is null limit 1 \
+         ) u",
     )
     .bind(external_ids)
     .fetch_all(&mut *tx)
@@ -195,14 +210,12 @@ pub async fn record_summary(
 
 /// Sets this transaction up for an import: the request pool's per-statement
 /// limit lifted (a batch's statements are bounded by the import's own
-/// timeout), and lookups by index only. The table's statistics predate the
-/// rows the import adds batch by batch; an import into a small table would
-/// otherwise scan every row it added for each later batch, which makes a large
-/// file's cost grow with its square.
+/// timeout), and every batch's statements planned for the table as it is
+/// then, not from a plan cached while it was a few batches smaller.
 pub async fn prepare(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
     sqlx::query(
         "select set_config('statement_timeout', '10min', true), \
-                set_config('enable_seqscan', 'off', true)",
+                set_config('plan_cache_mode', 'force_custom_plan', true)",
     )
     .execute(tx)
     .await

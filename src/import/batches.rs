@@ -13,13 +13,11 @@ use tokio::sync::mpsc;
 use super::read::{FileError, ImportFormat, SubmittedRow, for_each_row};
 
 /// Rows planned (and written) together: one lookup and one write per batch.
-pub const BATCH_ROWS: usize = 500;
+pub const BATCH_ROWS: usize = 2_000;
 
-/// Text a batch carries at most. Each statement of a batch then stays within
-/// one loopback segment: a larger one waits out the database server's delayed
-/// acknowledgement (40 ms) behind Nagle's algorithm, which the driver does not
-/// turn off, and a 16 MiB file would spend most of its time waiting.
-pub const BATCH_TEXT_BYTES: usize = 32 * 1024;
+/// Text a batch carries at most, so that long rows make smaller batches and a
+/// batch's memory stays small whatever the file holds.
+pub const BATCH_TEXT_BYTES: usize = 256 * 1024;
 
 /// Batches read ahead of the planner.
 const READ_AHEAD: usize = 2;
@@ -137,12 +135,12 @@ mod tests {
 
         // Long rows make smaller batches.
         let mut csv = String::from("email,name\n");
-        for i in 0..100 {
-            csv.push_str(&format!("u{i}@example.com,{}\n", "n".repeat(1000)));
+        for i in 0..BATCH_ROWS {
+            csv.push_str(&format!("u{i}@example.com,{}\n", "n".repeat(200)));
         }
         let mut batches = RowBatches::from_chunks(vec![Bytes::from(csv)], ImportFormat::Csv);
         let first = batches.next().await.unwrap().unwrap();
-        assert!(first.len() < 40, "{}", first.len());
+        assert!(first.len() < BATCH_ROWS, "{}", first.len());
 
         let broken = Bytes::from_static(b"{\"email\": \"a@example.com\"}\nnot json\n");
         let mut batches = RowBatches::from_chunks(vec![broken], ImportFormat::Ndjson);

@@ -40,16 +40,17 @@ const PREVIEW_CHANGES: usize = 200;
 /// Bytes a multipart form adds around its file (boundaries, the CSRF field).
 pub const FORM_OVERHEAD: u64 = 64 * 1024;
 
-/// The upload, with its own body limit and timeout.
+/// The upload and its confirmation, with the import's own body limit and
+/// timeout: confirming applies the whole file.
 pub fn upload_router() -> Router<AppState> {
-    Router::new().route("/users/import", get(page).post(import))
+    Router::new()
+        .route("/users/import", get(page).post(import))
+        .route("/users/import/confirm", post(confirm))
 }
 
-/// The confirmation: a small form, like any other; and its result.
+/// The result page, like any other.
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/users/import/confirm", post(confirm))
-        .route("/users/import/done", get(done))
+    Router::new().route("/users/import/done", get(done))
 }
 
 /// A body refused by the upload's outer limit (its declared length) names
