@@ -119,7 +119,7 @@ async fn json_status(app: &TestApp, cookie: &str, path: &str) -> StatusCode {
 }
 
 /// The Redis keys under a prefix (a SCAN, never KEYS).
-fn redis_keys(prefix: &str) -> Vec<String> {
+pub(crate) fn redis_keys(prefix: &str) -> Vec<String> {
     let output = std::process::Command::new("redis-cli")
         .args([
             "-u",

@@ -6,7 +6,13 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-async fn import(app: &TestApp, query: &str, media: &str, body: impl Into<String>) -> (u16, Value) {
+/// Sends `body` to `POST /users/import{query}` as `media` with the admin's token.
+pub(crate) async fn import(
+    app: &TestApp,
+    query: &str,
+    media: &str,
+    body: impl Into<String>,
+) -> (u16, Value) {
     let response = app
         .api
         .post(app.url(&format!("/users/import{query}")))
@@ -468,7 +474,7 @@ async fn the_command_line_imports_a_file_of_any_size_and_reports_like_the_api() 
 }
 
 /// A multipart form as a browser sends it: the CSRF field first, then the file.
-fn upload_form(csrf: Option<&str>, file_name: &str, content: &str) -> (String, String) {
+pub(crate) fn upload_form(csrf: Option<&str>, file_name: &str, content: &str) -> (String, String) {
     let boundary = "----useradminTestBoundary7MA4YWxk";
     let mut body = String::new();
     if let Some(csrf) = csrf {
@@ -483,7 +489,8 @@ fn upload_form(csrf: Option<&str>, file_name: &str, content: &str) -> (String, S
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
-fn plan_in(html: &str) -> Option<String> {
+/// The plan a preview page offers to confirm.
+pub(crate) fn plan_in(html: &str) -> Option<String> {
     let marker = "name=\"plan\" value=\"";
     let start = html.find(marker)? + marker.len();
     let end = html[start..].find('"')? + start;

@@ -5,43 +5,13 @@
 
 use serde_json::Value;
 
+use crate::hardening::redis_keys;
 use crate::helpers::*;
+use crate::import::{import, plan_in, upload_form};
 
-/// A multipart form as a browser sends it: the CSRF field first, then the file.
-fn upload_form(csrf: &str, file_name: &str, content: &str) -> (String, String) {
-    let boundary = "----useradminBoundsBoundary9QzX";
-    let body = format!(
-        "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{csrf}\r\n\
-         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{file_name}\"\r\n\
-         Content-Type: text/csv\r\n\r\n{content}\r\n--{boundary}--\r\n"
-    );
-    (format!("multipart/form-data; boundary={boundary}"), body)
-}
-
-fn plan_in(html: &str) -> Option<String> {
-    let marker = "name=\"plan\" value=\"";
-    let start = html.find(marker)? + marker.len();
-    let end = html[start..].find('"')? + start;
-    Some(html[start..end].to_owned())
-}
-
-/// The keys this instance keeps for previewed imports (a SCAN, never KEYS).
-async fn pending_keys(app: &TestApp) -> Vec<String> {
-    let output = std::process::Command::new("redis-cli")
-        .args([
-            "-u",
-            &redis_url(),
-            "--scan",
-            "--pattern",
-            &format!("{}import:*", app.key_prefix),
-        ])
-        .output()
-        .expect("redis-cli is installed");
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect()
+/// The keys this instance keeps for previewed imports.
+fn pending_keys(app: &TestApp) -> Vec<String> {
+    redis_keys(&format!("{}import:", app.key_prefix))
 }
 
 /// A CSV of `rows` new users, each row about 80 bytes.
@@ -63,7 +33,7 @@ async fn upload(
     name: &str,
     csv: &str,
 ) -> (u16, String) {
-    let (media, body) = upload_form(csrf, name, csv);
+    let (media, body) = upload_form(Some(csrf), name, csv);
     let response = client
         .post(app.url("/users/import"))
         .header("content-type", media)
@@ -88,14 +58,14 @@ async fn a_real_sized_upload_passes_the_csrf_check_and_a_session_keeps_one_previ
     assert_eq!(status, 200, "{preview}");
     assert!(preview.contains("Import 5000 changes"), "{preview}");
     let first_plan = plan_in(&preview).expect("a confirm form");
-    assert_eq!(pending_keys(&app).await.len(), 1);
+    assert_eq!(pending_keys(&app).len(), 1);
 
     // A second upload replaces the first preview: one kept file per session.
     let second = people(3, "second");
     let (status, preview) = upload(&app, &client, &csrf, "second.csv", &second).await;
     assert_eq!(status, 200, "{preview}");
     let second_plan = plan_in(&preview).expect("a confirm form");
-    let kept = pending_keys(&app).await;
+    let kept = pending_keys(&app);
     assert_eq!(kept.len(), 1, "{kept:?}");
     assert!(kept[0].ends_with(&second_plan));
 
@@ -122,7 +92,7 @@ async fn a_real_sized_upload_passes_the_csrf_check_and_a_session_keeps_one_previ
     assert_redirects_to(&response, "/users/import/done");
     assert_eq!(app.user_count().await, 4);
     assert!(
-        pending_keys(&app).await.is_empty(),
+        pending_keys(&app).is_empty(),
         "a confirmed file is not kept"
     );
 
@@ -131,7 +101,7 @@ async fn a_real_sized_upload_passes_the_csrf_check_and_a_session_keeps_one_previ
     assert_eq!(status, 200);
     let (status, _) = upload(&app, &client, &csrf, "bad.csv", "name,email\nNo,nobody\n").await;
     assert_eq!(status, 422);
-    assert!(pending_keys(&app).await.is_empty());
+    assert!(pending_keys(&app).is_empty());
 }
 
 #[tokio::test]
@@ -188,15 +158,7 @@ async fn reports_and_previews_list_the_first_thousand_errors_and_count_them_all(
 async fn a_nul_in_an_external_id_is_a_row_error_not_a_server_error() {
     let app = spawn_app().await;
     let file = "name,email,external_id\nAda,ada@example.com,ok-1\nBob,bob@example.com,bad\u{0}id\n";
-    let response = app
-        .api
-        .post(app.url("/users/import"))
-        .header("content-type", "text/csv")
-        .body(file)
-        .send()
-        .await
-        .unwrap();
-    let (status, report) = json_of(response).await;
+    let (status, report) = import(&app, "", "text/csv", file).await;
     assert_eq!(status, 422, "{report}");
     assert_eq!(report["rows"][1]["line"], 3);
     assert!(
@@ -204,15 +166,7 @@ async fn a_nul_in_an_external_id_is_a_row_error_not_a_server_error() {
         "{report}"
     );
     let ndjson = "{\"name\":\"Cy\",\"email\":\"cy@example.com\",\"external_id\":\"x\\u0000y\"}\n";
-    let response = app
-        .api
-        .post(app.url("/users/import?dry_run=true"))
-        .header("content-type", "application/x-ndjson")
-        .body(ndjson)
-        .send()
-        .await
-        .unwrap();
-    let (status, report) = json_of(response).await;
+    let (status, report) = import(&app, "?dry_run=true", "application/x-ndjson", ndjson).await;
     assert_eq!(status, 422, "{report}");
     assert!(
         report["rows"][0]["errors"]["external_id"].is_array(),

@@ -7,10 +7,10 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-const MEDIA: &str = "application/scim+json";
+pub(crate) const MEDIA: &str = "application/scim+json";
 
 /// Status and body of a SCIM response, which must be `application/scim+json`.
-async fn scim_of(response: Response) -> (u16, Value) {
+pub(crate) async fn scim_of(response: Response) -> (u16, Value) {
     let status = response.status().as_u16();
     if status == 204 || status == 304 {
         return (status, Value::Null);

@@ -10,27 +10,7 @@ use reqwest::{Method, Response, header};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-
-const MEDIA: &str = "application/scim+json";
-
-/// Status and body of a SCIM answer, which must be `application/scim+json`.
-async fn scim_of(response: Response) -> (u16, Value) {
-    let status = response.status().as_u16();
-    if status == 204 || status == 304 {
-        return (status, Value::Null);
-    }
-    let content_type = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
-    let text = response.text().await.unwrap();
-    assert!(
-        content_type.starts_with(MEDIA),
-        "{status} answered {content_type:?}: {text}"
-    );
-    (status, serde_json::from_str(&text).unwrap())
-}
+use crate::scim::{MEDIA, scim_of};
 
 async fn send(app: &TestApp, method: Method, path: &str, body: &Value) -> Response {
     app.api
