@@ -9,9 +9,9 @@ use sqlx::PgPool;
 use crate::{
     auth::{
         PasswordHasher, login_csrf::LoginCsrf, session_store::DeploymentSessionStore,
-        throttle::Throttle, token_cache::TokenCache,
+        throttle::Throttle,
     },
-    cache::{Generation, UserListCache},
+    cache::{Generation, UserListCache, token_cache::TokenCache},
     config::Settings,
     write::Writer,
 };

@@ -9,7 +9,7 @@
 
 use fred::{prelude::*, types::scripts::Script};
 
-use crate::error::AppError;
+use super::AuthError;
 
 const WINDOW_SECS: i64 = 15 * 60;
 pub const LIMIT: i64 = 5;
@@ -31,9 +31,9 @@ pub struct CodeThrottle {
     key_prefix: String,
 }
 
-fn unavailable(error: fred::error::Error) -> AppError {
+fn unavailable(error: fred::error::Error) -> AuthError {
     tracing::warn!(error = %error, "Redis unavailable for code throttling");
-    AppError::Unavailable(
+    AuthError::Unavailable(
         "logging in is unavailable right now (the session store is down); try again shortly",
     )
 }
@@ -51,7 +51,7 @@ impl CodeThrottle {
     }
 
     /// Counts an attempt; 429 once the admin is over the limit.
-    pub async fn attempt(&self, user_id: i64) -> Result<(), AppError> {
+    pub async fn attempt(&self, user_id: i64) -> Result<(), AuthError> {
         let answer: Vec<i64> = Script::from_lua(ATTEMPT_SCRIPT)
             .evalsha_with_reload(
                 self.redis.next(),
@@ -61,12 +61,12 @@ impl CodeThrottle {
             .await
             .map_err(unavailable)?;
         let &[count, ttl] = answer.as_slice() else {
-            return Err(AppError::Internal(anyhow::anyhow!(
+            return Err(AuthError::Internal(anyhow::anyhow!(
                 "unexpected answer from the code throttle script: {answer:?}"
             )));
         };
         if count > LIMIT {
-            return Err(AppError::TooManyRequests {
+            return Err(AuthError::TooManyAttempts {
                 retry_after_secs: ttl.clamp(1, WINDOW_SECS) as u64,
             });
         }
@@ -74,7 +74,7 @@ impl CodeThrottle {
     }
 
     /// A right code takes its own attempt back (wrong ones stay counted).
-    pub async fn succeeded(&self, user_id: i64) -> Result<(), AppError> {
+    pub async fn succeeded(&self, user_id: i64) -> Result<(), AuthError> {
         let _: i64 = Script::from_lua(GIVE_BACK_SCRIPT)
             .evalsha_with_reload(
                 self.redis.next(),

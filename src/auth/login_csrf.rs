@@ -10,7 +10,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use tower_sessions::cookie::{Cookie, SameSite};
 
-use crate::error::AppError;
+use super::AuthError;
 
 /// The cookie's name.
 pub const COOKIE: &str = "useradmin_login_csrf";
@@ -84,7 +84,7 @@ impl LoginCsrf {
 
     /// Accepts a login POST only when its form token matches its cookie and was
     /// signed by this deployment.
-    pub fn verify(&self, headers: &HeaderMap, submitted: &str) -> Result<(), AppError> {
+    pub fn verify(&self, headers: &HeaderMap, submitted: &str) -> Result<(), AuthError> {
         match cookie_value(headers) {
             Some(cookie)
                 if self.is_genuine(&cookie)
@@ -92,7 +92,7 @@ impl LoginCsrf {
             {
                 Ok(())
             }
-            _ => Err(AppError::Forbidden(
+            _ => Err(AuthError::Forbidden(
                 "the login form has expired or did not come from this site (CSRF check failed); reload the page and try again".into(),
             )),
         }

@@ -1,17 +1,17 @@
 //! Who may do what: password hashing, API tokens and the first admin.
 
-pub mod bootstrap;
 pub mod code_throttle;
+mod error;
 pub mod login_csrf;
 pub mod password;
 pub mod recovery_codes;
-pub mod session;
 pub mod session_store;
 pub mod throttle;
-pub mod token_cache;
 pub mod tokens;
 pub mod totp;
+pub mod webhook_signature;
 
+pub use error::AuthError;
 pub use password::PasswordHasher;
 
 /// The admin a request acts for, and how it authenticated.

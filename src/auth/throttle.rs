@@ -19,7 +19,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use fred::{prelude::*, types::scripts::Script};
 use sha2::{Digest, Sha256};
 
-use crate::error::AppError;
+use super::AuthError;
 
 const LOGIN_WINDOW_SECS: i64 = 15 * 60;
 const PER_ACCOUNT_AND_ADDRESS: i64 = 5;
@@ -51,9 +51,9 @@ pub struct Throttle {
     attempt: Script,
 }
 
-fn unavailable(error: fred::error::Error) -> AppError {
+fn unavailable(error: fred::error::Error) -> AuthError {
     tracing::warn!(error = %error, "Redis unavailable for login throttling");
-    AppError::Unavailable(
+    AuthError::Unavailable(
         "logging in is unavailable right now (the session store is down); try again shortly",
     )
 }
@@ -80,7 +80,7 @@ impl Throttle {
     }
 
     /// Counts a login attempt; 429 when it goes over either limit.
-    pub async fn login_attempt(&self, account: &LoginKey, address: &str) -> Result<(), AppError> {
+    pub async fn login_attempt(&self, account: &LoginKey, address: &str) -> Result<(), AuthError> {
         let (pair, by_address) = self.login_keys(account, address);
         let answer: Vec<i64> = self
             .attempt
@@ -92,7 +92,7 @@ impl Throttle {
             .await
             .map_err(unavailable)?;
         let &[pair_count, address_count, pair_ttl, address_ttl] = answer.as_slice() else {
-            return Err(AppError::Internal(anyhow::anyhow!(
+            return Err(AuthError::Internal(anyhow::anyhow!(
                 "unexpected answer from the throttle script: {answer:?}"
             )));
         };
@@ -103,14 +103,18 @@ impl Throttle {
         } else {
             return Ok(());
         };
-        Err(AppError::TooManyRequests {
+        Err(AuthError::TooManyAttempts {
             retry_after_secs: ttl.clamp(1, LOGIN_WINDOW_SECS) as u64,
         })
     }
 
     /// A successful login clears that account's attempts from that address and
     /// gives back its place in the address's allowance.
-    pub async fn login_succeeded(&self, account: &LoginKey, address: &str) -> Result<(), AppError> {
+    pub async fn login_succeeded(
+        &self,
+        account: &LoginKey,
+        address: &str,
+    ) -> Result<(), AuthError> {
         let (pair, by_address) = self.login_keys(account, address);
         let pipeline = self.redis.next().pipeline();
         let _: () = pipeline.del(pair).await.map_err(unavailable)?;
@@ -125,14 +129,14 @@ impl Throttle {
 
     /// 429 when this address's tokens failed too often. Without Redis every
     /// request is let through: PostgreSQL still decides.
-    pub async fn token_check(&self, address: &str) -> Result<(), AppError> {
+    pub async fn token_check(&self, address: &str) -> Result<(), AuthError> {
         let key = self.token_key(address);
         let count: Result<Option<i64>, _> = self.redis.get(&key).await;
         if count.ok().flatten().unwrap_or(0) < TOKEN_FAILURES_PER_ADDRESS {
             return Ok(());
         }
         let ttl: i64 = self.redis.ttl(&key).await.unwrap_or(TOKEN_WINDOW_SECS);
-        Err(AppError::TooManyRequests {
+        Err(AuthError::TooManyAttempts {
             retry_after_secs: ttl.clamp(1, TOKEN_WINDOW_SECS) as u64,
         })
     }

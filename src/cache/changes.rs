@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::Generation;
-use crate::auth::token_cache::TokenCache;
+use crate::cache::token_cache::TokenCache;
 
 /// The channel the triggers notify.
 pub const CHANNEL: &str = "useradmin_changes";

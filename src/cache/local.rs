@@ -244,7 +244,7 @@ impl AckWatch {
                         .await;
                         return;
                     }
-                },
+                }
             }
         }
     }
@@ -406,7 +406,7 @@ async fn serve(
                 Ok(message) => handle(mirror, client, names, message).await?,
                 Err(broadcast::error::RecvError::Lagged(n)) => return Err(lost(n)),
                 Err(broadcast::error::RecvError::Closed) => return Err(closed()),
-            },
+            }
         }
     }
 }

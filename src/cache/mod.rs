@@ -5,6 +5,7 @@ mod breaker;
 pub mod changes;
 mod generation;
 pub mod local;
+pub mod token_cache;
 mod user_list;
 
 pub use breaker::Breaker;

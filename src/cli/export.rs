@@ -7,7 +7,7 @@ use crate::{
     config::Settings,
     db,
     domain::{ListQuery, RawListQuery},
-    export::{ExportFormat, produce},
+    transfer::export::{ExportFormat, produce},
 };
 
 pub async fn run(settings: Settings, format: &str, raw: RawListQuery) -> anyhow::Result<ExitCode> {

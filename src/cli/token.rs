@@ -3,11 +3,11 @@
 use std::process::ExitCode;
 
 use super::TokenCommand;
+use crate::views::TokenView;
 use crate::{
     config::Settings,
     db,
     domain::TokenLabel,
-    http::views::TokenView,
     write::{Actor, WriteError},
 };
 

@@ -117,7 +117,7 @@ pub struct Failure<'a> {
     pub response_code: Option<i32>,
     pub error: &'a str,
     pub duration_ms: i32,
-    /// The wait before the next attempt ([`crate::webhooks::backoff`]).
+    /// The wait before the next attempt (the webhooks feature's backoff).
     pub retry_after: Duration,
 }
 

@@ -8,7 +8,38 @@ use sqlx::{FromRow, PgConnection, Row};
 use time::OffsetDateTime;
 
 use super::users::{UserRow, columns};
-use crate::import::plan::{Alteration, Creation, Stored};
+
+/// A user the import creates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Creation {
+    pub name: String,
+    pub email: String,
+    pub is_admin: bool,
+    pub status: &'static str,
+    pub disabled_reason: Option<String>,
+    pub external_id: Option<String>,
+}
+
+/// The fields the import changes on a user (`None`: unchanged).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alteration {
+    pub id: i64,
+    pub name: Option<String>,
+    pub is_admin: Option<bool>,
+    pub status: Option<&'static str>,
+    pub disabled_reason: Option<Option<String>>,
+    pub external_id: Option<Option<String>>,
+}
+
+/// What the database holds for the rows of one batch.
+#[derive(Debug, Default)]
+pub struct Stored {
+    /// Per lookup email: the database's own case folding of it (the unique
+    /// index's), and the live user that has it.
+    pub matches: Vec<(String, Option<UserRow>)>,
+    /// The matched users that have a password (who can log in).
+    pub with_password: HashSet<i64>,
+}
 
 /// The active admins that are not deleted and can log in (they have a
 /// password): those the last-admin rule counts. With `lock` every active admin

@@ -6,6 +6,7 @@ mod external_id;
 mod field_errors;
 mod list_query;
 mod password;
+pub mod scim_filter;
 mod scim_profile;
 mod text;
 mod token_label;

@@ -23,10 +23,11 @@ use axum::{
 use bytes::Bytes;
 
 use super::{body::BODY_LIMIT, client_ip::ClientIp};
+use crate::auth::{AuthMethod, CurrentAdmin, tokens};
 use crate::{
-    auth::{AuthMethod, CurrentAdmin, session::AdminSession, tokens},
     db,
-    error::AppError,
+    http::error::AppError,
+    http::session::AdminSession,
     state::AppState,
     write::{Actor, ActorKind, Via},
 };

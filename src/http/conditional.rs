@@ -6,7 +6,7 @@ use axum::{
     http::{HeaderValue, header, request::Parts},
 };
 
-use crate::{domain::ExpectedVersion, error::AppError};
+use crate::{domain::ExpectedVersion, http::error::AppError};
 
 /// The entity tag of a record at `version`.
 pub fn etag(version: i32) -> HeaderValue {
@@ -42,5 +42,15 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
             }
         }
         Ok(Self(ExpectedVersion::OneOf(versions)))
+    }
+}
+
+impl axum::response::IntoResponse for crate::views::UserView {
+    /// The user with its `ETag`, so a client can send it back in `If-Match`.
+    fn into_response(self) -> axum::response::Response {
+        let tag = etag(self.version);
+        let mut response = axum::Json(self).into_response();
+        response.headers_mut().insert(axum::http::header::ETAG, tag);
+        response
     }
 }

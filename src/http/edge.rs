@@ -30,7 +30,7 @@ use tower::{Layer, Service};
 
 use super::{
     REQUEST_ID,
-    error_pages::{ErrorShaping, PastSessions},
+    error_pages::{ErrorDialect, ErrorShaping, PastSessions},
     headers::{self, HeaderPolicy},
     request_id,
 };
@@ -40,14 +40,16 @@ use crate::auth::session_store::DeploymentSessionStore;
 #[derive(Clone)]
 pub struct EdgeLayer {
     policy: HeaderPolicy,
+    dialects: &'static [ErrorDialect],
     scripts: Option<Arc<DeploymentSessionStore>>,
 }
 
 impl EdgeLayer {
     /// The edge of the browsers' stack, which has the session layer further in.
-    pub fn for_browsers(policy: HeaderPolicy) -> Self {
+    pub fn for_browsers(policy: HeaderPolicy, dialects: &'static [ErrorDialect]) -> Self {
         Self {
             policy,
+            dialects,
             scripts: None,
         }
     }
@@ -56,9 +58,14 @@ impl EdgeLayer {
     /// a session that was never sent and is never saved (what a request without a
     /// cookie would find), and every response is marked as made past the
     /// sessions, as the browsers' stack marks it further in.
-    pub fn for_scripts(policy: HeaderPolicy, sessions: DeploymentSessionStore) -> Self {
+    pub fn for_scripts(
+        policy: HeaderPolicy,
+        dialects: &'static [ErrorDialect],
+        sessions: DeploymentSessionStore,
+    ) -> Self {
         Self {
             policy,
+            dialects,
             scripts: Some(Arc::new(sessions)),
         }
     }
@@ -99,7 +106,7 @@ where
     fn call(&mut self, mut request: Request) -> Self::Future {
         let id = request_id::assign(request.headers_mut());
         let is_static = headers::is_static(request.uri().path());
-        let errors = ErrorShaping::of(&request, id.clone());
+        let errors = ErrorShaping::of(&request, id.clone(), self.layer.dialects);
         if let Some(store) = &self.layer.scripts {
             request
                 .extensions_mut()

@@ -16,27 +16,40 @@ use axum::{
 };
 
 use super::{negotiate::Format, pages};
-use crate::error::{AppError, ErrorBody, ErrorDetails};
+use crate::http::error::{AppError, ErrorBody, ErrorDetails};
+
+/// A part of the service whose clients expect errors in a schema of its own
+/// (SCIM's), registered by that feature, so that errors made outside its
+/// handlers (an unknown route, a timeout, a body too large) take that schema too.
+#[derive(Clone, Copy)]
+pub struct ErrorDialect {
+    /// The paths it serves.
+    pub prefix: &'static str,
+    /// Its own errors carry this media type and are left as they are.
+    pub media_type: &'static str,
+    pub render: fn(StatusCode, &str) -> Response,
+}
 
 /// What shaping an error response needs to know of its request, taken before
 /// the request is handed on.
 pub struct ErrorShaping {
     format: Format,
-    scim: bool,
+    dialect: Option<ErrorDialect>,
     request_id: HeaderValue,
     /// The page a browser's GET asked for, to come back to after logging in.
     return_to: Option<Uri>,
 }
 
 impl ErrorShaping {
-    pub fn of(request: &Request, request_id: HeaderValue) -> Self {
+    pub fn of(request: &Request, request_id: HeaderValue, dialects: &[ErrorDialect]) -> Self {
         let format = Format::from_headers(request.headers());
+        let path = request.uri().path();
         Self {
             format,
-            scim: request
-                .uri()
-                .path()
-                .starts_with(crate::http::routes::scim::PREFIX),
+            dialect: dialects
+                .iter()
+                .find(|dialect| path.starts_with(dialect.prefix))
+                .copied(),
             request_id,
             return_to: (format.is_html() && request.method() == Method::GET)
                 .then(|| request.uri().clone()),
@@ -59,15 +72,12 @@ impl ErrorShaping {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        if self.scim {
-            // SCIM's own errors stay; the layers' (a timeout, a body too large) are
-            // put in SCIM's error schema.
-            if content_type.starts_with(crate::scim::MEDIA_TYPE) {
+        if let Some(dialect) = self.dialect {
+            // The feature's own errors stay; the layers' are put in its schema.
+            if content_type.starts_with(dialect.media_type) {
                 return response;
             }
-            return replace_body(response, |status, message| {
-                crate::scim::error::ScimError::new(status, None, message).into_response()
-            });
+            return replace_body(response, dialect.render);
         }
         match self.format {
             Format::Json if content_type.starts_with("application/json") => response,

@@ -7,7 +7,7 @@ use axum::{
 
 use crate::{
     domain::{UserId, UserIdError},
-    error::AppError,
+    http::error::AppError,
 };
 
 /// The `{id}` of a `/users/{id}` route: a malformed id answers 400, an id no user

@@ -1,8 +1,8 @@
 //! The shared part of the anonymous pages (the login form). An admin's pages get
 //! theirs from [`super::respond::AdminContext::layout`].
 
-use super::pages::Layout;
-use crate::{auth::session::AdminSession, error::AppResult};
+use crate::http::pages::Layout;
+use crate::http::{error::AppResult, session::AdminSession};
 
 /// The layout for the login page, with the form's CSRF token (which lives in a
 /// signed cookie, not in the session). A flash is read only from a session the

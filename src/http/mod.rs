@@ -5,17 +5,16 @@ pub mod body;
 pub mod client_ip;
 pub mod conditional;
 pub mod edge;
+pub mod error;
 pub mod error_pages;
 pub mod extract;
-pub mod forms;
 pub mod headers;
 pub mod layout;
 pub mod negotiate;
-pub mod openapi;
 pub mod pages;
 pub mod request_id;
 pub mod respond;
-pub mod routes;
+pub mod session;
 pub mod upload;
 pub mod views;
 
@@ -25,7 +24,7 @@ use axum::{
     Router,
     extract::DefaultBodyLimit,
     http::{HeaderName, Request, StatusCode},
-    middleware::{FromExtractorLayer, from_extractor_with_state, from_fn, from_fn_with_state},
+    middleware::{FromExtractorLayer, from_extractor_with_state, from_fn},
 };
 use tower::{
     ServiceBuilder,
@@ -81,10 +80,25 @@ impl App {
     }
 }
 
-pub fn router(state: AppState) -> App {
+/// What the features contribute, assembled by start-up: the only place that
+/// names them all.
+#[derive(Clone)]
+pub struct Features {
+    /// Routes whose handlers decide whom they serve (login, health, SCIM's
+    /// bearer check, …).
+    pub public: Router<AppState>,
+    /// Routes that answer only an authenticated admin; guarded here.
+    pub protected: Router<AppState>,
+    /// Routes with limits of their own, guarded by their feature (see [`guarded`]).
+    pub uploads: Router<AppState>,
+    /// Parts of the service whose errors take a schema of their own.
+    pub dialects: &'static [error_pages::ErrorDialect],
+}
+
+pub fn router(state: AppState, features: Features) -> App {
     App {
-        browsers: app(state.clone(), true),
-        scripts: app(state, false),
+        browsers: app(state.clone(), true, features.clone()),
+        scripts: app(state, false, features),
     }
 }
 
@@ -96,18 +110,11 @@ fn is_script(headers: &axum::http::HeaderMap) -> bool {
 }
 
 /// The service with the browser's layers (`browsers`), or without them.
-fn app(state: AppState, browsers: bool) -> Router {
-    let protected = Router::new()
-        .merge(routes::users::router())
-        .merge(routes::tokens::router())
-        .merge(routes::audit::router())
-        .merge(routes::lifecycle::router())
-        .merge(routes::export::router())
-        .merge(routes::import::router())
-        .merge(routes::webhooks::router())
-        .merge(routes::auth::router())
-        .merge(routes::two_factor::router())
-        .route_layer(guarded(&state, body::BODY_LIMIT, REQUEST_TIMEOUT));
+fn app(state: AppState, browsers: bool, features: Features) -> Router {
+    let protected =
+        features
+            .protected
+            .route_layer(guarded(&state, body::BODY_LIMIT, REQUEST_TIMEOUT));
 
     let settings = &state.settings;
     let sessions = SessionManagerLayer::new(state.sessions.clone())
@@ -119,15 +126,15 @@ fn app(state: AppState, browsers: bool) -> Router {
         // active. Not `always_save`: that would re-send the cookie on every request,
         // and a request still in flight with the pre-login id would overwrite
         // the browser's new cookie.
-        .with_expiry(crate::auth::session::idle_expiry(settings));
+        .with_expiry(crate::http::session::idle_expiry(settings));
 
     let header_policy = headers::HeaderPolicy {
         hsts: settings.cookie_secure,
     };
     let edge = if browsers {
-        edge::EdgeLayer::for_browsers(header_policy)
+        edge::EdgeLayer::for_browsers(header_policy, features.dialects)
     } else {
-        edge::EdgeLayer::for_scripts(header_policy, state.sessions.clone())
+        edge::EdgeLayer::for_scripts(header_policy, features.dialects, state.sessions.clone())
     };
     let layers = ServiceBuilder::new()
         // Request ids, error bodies, security headers.
@@ -166,25 +173,8 @@ fn app(state: AppState, browsers: bool) -> Router {
         .option_layer(browsers.then(CsrfLayer::new))
         .option_layer(browsers.then_some(sessions));
 
-    // Uploads: a larger body, and the time a file of 100,000 rows takes.
-    let import_limit = usize::try_from(state.settings.import_max_bytes)
-        .unwrap_or(usize::MAX)
-        .saturating_add(routes::import::FORM_OVERHEAD as usize);
-    let uploads = routes::import::upload_router()
-        .route_layer(guarded(&state, import_limit, IMPORT_TIMEOUT))
-        .route_layer(from_fn_with_state(
-            state.settings.import_max_bytes,
-            routes::import::name_the_import_limit,
-        ));
-
-    Router::new()
-        .merge(routes::root::router())
-        .merge(routes::health::router())
-        .merge(openapi::router())
-        .merge(routes::auth::public_router())
-        // Their handlers decide who they serve (a half-logged-in session, too).
-        .merge(routes::two_factor::public_router())
-        .nest(routes::scim::PREFIX, routes::scim::router())
+    features
+        .public
         .nest_service(
             "/static",
             ServiceBuilder::new()
@@ -194,7 +184,7 @@ fn app(state: AppState, browsers: bool) -> Router {
         .layer(limits(body::BODY_LIMIT, REQUEST_TIMEOUT))
         // Merged after the layer above: they carry their limits with their guard.
         .merge(protected)
-        .merge(uploads)
+        .merge(features.uploads)
         .with_state(state)
         // Lifts a form's CSRF token out of its body for authentication.
         .layer(tower::util::option_layer(
@@ -228,7 +218,7 @@ fn limits(max_body_bytes: usize, timeout: Duration) -> ServiceBuilder<Limits> {
 /// [`limits`] with a guard: every route under it answers only an authenticated
 /// admin, whether or not its handler asks for the admin (the handler's own
 /// `CurrentAdmin` then costs nothing). One layer, for the reason `limits` gives.
-fn guarded(
+pub fn guarded(
     state: &AppState,
     max_body_bytes: usize,
     timeout: Duration,

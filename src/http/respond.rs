@@ -13,11 +13,13 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
 };
 
-use super::{negotiate::Format, pages::Layout};
+use super::negotiate::Format;
+use crate::http::pages::Layout;
 use crate::{
-    auth::{CurrentAdmin, session::AdminSession},
+    auth::CurrentAdmin,
     domain::FieldErrors,
-    error::{AppError, AppResult},
+    http::error::{AppError, AppResult},
+    http::session::AdminSession,
     state::AppState,
     write::Actor,
 };

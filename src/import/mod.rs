@@ -6,7 +6,7 @@
 //! * [`batches`] hands the rows on a batch at a time, read on a thread;
 //! * [`plan`] decides what each row does, given what the database holds.
 //!
-//! The write path ([`crate::write::Writer::import`]) plans inside the
+//! The write path (`Writer::import`) plans inside the
 //! transaction that applies, so the plan applied is the plan checked.
 
 pub mod batches;

@@ -15,6 +15,7 @@ use super::{
     read::{Cell, SubmittedRow},
     row::{ImportRow, RejectedRow},
 };
+pub use crate::db::import::{Alteration, Creation, Stored};
 use crate::{
     db::users::UserRow,
     domain::{FieldErrors, UserEmail, UserStatus},
@@ -68,28 +69,6 @@ struct RowOutcome {
     changes: Changes,
 }
 
-/// A user the import creates.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Creation {
-    pub name: String,
-    pub email: String,
-    pub is_admin: bool,
-    pub status: &'static str,
-    pub disabled_reason: Option<String>,
-    pub external_id: Option<String>,
-}
-
-/// The fields the import changes on a user (`None`: unchanged).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Alteration {
-    pub id: i64,
-    pub name: Option<String>,
-    pub is_admin: Option<bool>,
-    pub status: Option<&'static str>,
-    pub disabled_reason: Option<Option<String>>,
-    pub external_id: Option<Option<String>>,
-}
-
 /// Rows a report or a preview lists of each kind (errors, changes, unchanged
 /// rows), the first ones in the file; the counts cover every row. A file of
 /// any size so answers in bounded memory.
@@ -106,16 +85,6 @@ pub struct Plan {
     /// The versions of the users it changes, as read: a plan applied later (the
     /// page's confirm) must find them unchanged.
     digest: [u8; 32],
-}
-
-/// What the database holds for the rows of one batch.
-#[derive(Debug, Default)]
-pub struct Stored {
-    /// Per lookup email: the database's own case folding of it (the unique
-    /// index's), and the live user that has it.
-    pub matches: Vec<(String, Option<UserRow>)>,
-    /// The matched users that have a password (who can log in).
-    pub with_password: HashSet<i64>,
 }
 
 /// The email each row is looked up by; `None` where the row has no valid one

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use super::filter::strip_schema;
+use crate::domain::scim_filter::strip_schema;
 
 /// Always returned, whatever is asked.
 const ALWAYS: [&str; 2] = ["id", "schemas"];

@@ -9,7 +9,7 @@ use axum::{
 use serde::Serialize;
 
 use super::{ERROR_SCHEMA, ScimJson};
-use crate::{error::AppError, write::WriteError};
+use crate::{http::error::AppError, write::WriteError};
 
 /// RFC 7644's `scimType` values that this service uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

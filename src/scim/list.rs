@@ -7,8 +7,8 @@ use serde_json::Value;
 use super::{
     attributes::Projection,
     error::{ScimError, ScimType},
-    filter::{Attribute, Filter},
 };
+use crate::domain::scim_filter::{Attribute, Filter};
 
 /// Results per page when `count` is not given.
 pub const DEFAULT_COUNT: i64 = 100;

@@ -1,15 +1,14 @@
 //! SCIM 2.0 (RFC 7643/7644): a second, standard JSON face on the same users, for
 //! identity providers (Okta, Microsoft Entra, …). It parses SCIM's forms into
 //! the service's typed values and writes through the one write path; the
-//! handlers are in `http::routes::scim`.
+//! handlers are in [`routes`].
 
 pub mod attributes;
 pub mod discovery;
 pub mod error;
-pub mod filter;
 pub mod list;
 pub mod patch;
-pub mod query;
+pub mod routes;
 pub mod user;
 
 use axum::{

@@ -10,12 +10,12 @@ use serde_json::Value;
 
 use super::{
     error::{ScimError, ScimType},
-    filter::{Attribute, Filter, strip_schema},
     user::{
         EMAIL_TYPE, EmailEntry, SentParts, UserState, active_value, field, name_from_parts,
         parse_email, parse_external_id, parse_name, primary_email, string_value,
     },
 };
+use crate::domain::scim_filter::{Attribute, Filter, strip_schema};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
@@ -145,8 +145,8 @@ impl Draft {
     }
 
     /// The user's one email as a `[…]` filter sees it.
-    fn email_entry(&self) -> impl Fn(Attribute) -> super::filter::Value + '_ {
-        use super::filter::Value;
+    fn email_entry(&self) -> impl Fn(Attribute) -> crate::domain::scim_filter::Value + '_ {
+        use crate::domain::scim_filter::Value;
         move |attribute| match attribute {
             Attribute::EmailValue => Value::Text(self.email.clone()),
             Attribute::EmailType => Value::Text(

@@ -168,7 +168,7 @@ impl UserState {
 pub fn field<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
     object
         .iter()
-        .find(|(k, _)| super::filter::strip_schema(k).eq_ignore_ascii_case(key))
+        .find(|(k, _)| crate::domain::scim_filter::strip_schema(k).eq_ignore_ascii_case(key))
         .map(|(_, v)| v)
 }
 

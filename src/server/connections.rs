@@ -21,48 +21,6 @@ use tokio::{
 };
 use tokio_util::sync::CancellationToken;
 
-/// File descriptors kept back from connections when `MAX_CONNECTIONS` is unset:
-/// the Redis pool, log files, migrations, TLS roots, the listener itself, and one
-/// connection accepted before an idle one is closed to make room for it.
-const FD_RESERVE: usize = 64;
-
-/// The floor of the default, so a tiny file limit still serves a few clients.
-const MIN_DEFAULT: usize = 16;
-
-/// The default `MAX_CONNECTIONS`: below the soft file limit, keeping
-/// [`FD_RESERVE`] plus the database pool for everything else. Past the file
-/// limit, `accept` fails with "Too many open files" and new clients (health
-/// probes included) wait for someone else to hang up.
-pub fn default_max_connections(database_pool: usize) -> usize {
-    // Unknown limit: assume the common Linux default.
-    soft_file_limit()
-        .unwrap_or(1024)
-        .saturating_sub(FD_RESERVE.saturating_add(database_pool))
-        .max(MIN_DEFAULT)
-}
-
-#[cfg(unix)]
-fn soft_file_limit() -> Option<usize> {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit only writes into the struct we pass, which outlives the call.
-    let status = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
-    if status != 0 {
-        return None;
-    }
-    if limit.rlim_cur == libc::RLIM_INFINITY {
-        return Some(usize::MAX);
-    }
-    Some(usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX))
-}
-
-#[cfg(not(unix))]
-fn soft_file_limit() -> Option<usize> {
-    None
-}
-
 /// Every open connection, shared by the accept loop and the connection tasks.
 pub struct Registry {
     limit: usize,
@@ -385,16 +343,6 @@ mod tests {
         drop(oldest);
         let _fourth = waiting.await.expect("admitted");
         assert_eq!(registry.len(), 2);
-    }
-
-    #[test]
-    fn the_default_limit_stays_below_the_file_limit() {
-        let files = soft_file_limit().expect("a file limit");
-        let default = default_max_connections(16);
-        assert!(default >= MIN_DEFAULT);
-        if files >= FD_RESERVE + 16 + MIN_DEFAULT {
-            assert_eq!(default, files - FD_RESERVE - 16);
-        }
     }
 
     #[tokio::test]

@@ -25,7 +25,6 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use crate::http::App;
-pub use connections::default_max_connections;
 use connections::{Activity, Registry, Slot, Tracked};
 
 /// After a shutdown signal, in-flight requests get this long to finish: above the

@@ -24,8 +24,9 @@ use tokio_util::sync::CancellationToken;
 use super::{
     backoff, payload,
     sender::{Message, Outcome, Sender},
-    signature, wake,
+    wake,
 };
+use crate::auth::webhook_signature as signature;
 use crate::db::deliveries::{self, ClaimedDelivery, Failure};
 
 /// How many deliveries an instance sends at once.
@@ -263,7 +264,7 @@ impl Dispatching {
                 done = in_flight.tasks.join_next_with_id() => match done {
                     Some(done) => in_flight.finished(done),
                     None => break,
-                },
+                }
             }
         }
         in_flight.tasks.abort_all();

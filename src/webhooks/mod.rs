@@ -4,7 +4,7 @@
 //! dispatcher in every instance, signed per the Standard Webhooks
 //! specification, retried with backoff for 24 hours.
 //!
-//! * [`signature`]: `whsec_` secrets, signing and verifying.
+//! * [`crate::auth::webhook_signature`]: `whsec_` secrets, signing and verifying.
 //! * [`address_guard`]: the SSRF guard, at registration and at delivery.
 //! * [`payload`]: the body, with the subject as the API shows it.
 //! * [`sender`]: one HTTP attempt.
@@ -16,9 +16,11 @@
 pub mod address_guard;
 pub mod backoff;
 pub mod dispatcher;
+pub mod pages;
 pub mod payload;
+pub mod routes;
 pub mod sender;
-pub mod signature;
+pub mod views;
 mod wake;
 
 pub use dispatcher::Dispatcher;

@@ -13,10 +13,9 @@ use serde_json::{Map, Value};
 use time::{OffsetDateTime, UtcOffset};
 use uuid::Uuid;
 
-use crate::{
-    db::{tokens::TokenRow, users::UserRow},
-    http::views::{TokenView, UserView},
-};
+use crate::db::{tokens::TokenRow, users::UserRow};
+use crate::views::TokenView;
+use crate::views::UserView;
 
 /// The event type of a test delivery, whose payload is sent as stored.
 pub const TEST_EVENT: &str = "webhook.test";

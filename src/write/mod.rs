@@ -8,6 +8,7 @@
 //! generation moves on, so no instance serves what was true before.
 
 mod actor;
+pub mod bootstrap;
 mod events;
 mod import;
 mod tokens;
@@ -30,6 +31,10 @@ use tokio::sync::Notify;
 use crate::{auth::PasswordHasher, cache::Generation, db, domain::FieldErrors};
 
 /// Why a write was not made. Nothing was changed in any of these cases.
+/// Why the last-admin rule refused a change (SPEC §3, §9): only an active admin
+/// with a password can log in, so only those count.
+pub const LAST_ADMIN: &str = "the last admin cannot be deleted or demoted: no other active admin with a password would be left to log in";
+
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
     #[error("not found")]
@@ -37,7 +42,7 @@ pub enum WriteError {
     /// The stored version is not one the writer said it had seen.
     #[error("the record has changed since it was read")]
     VersionMismatch,
-    /// Would leave no active admin with a password (see `crate::error::LAST_ADMIN`).
+    /// Would leave no active admin with a password (see [`LAST_ADMIN`]).
     #[error("the last admin cannot be deleted or demoted")]
     LastAdmin,
     #[error("a user with this email already exists")]

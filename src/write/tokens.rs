@@ -1,11 +1,8 @@
 //! Changes to API tokens.
 
 use super::{Actor, WriteError, WriteResult, Writer};
-use crate::{
-    auth::tokens,
-    db::{self, tokens::TokenRow},
-    domain::TokenLabel,
-};
+use crate::db::{self, tokens::TokenRow};
+use crate::{auth::tokens, domain::TokenLabel};
 
 /// A new token: the only time the token itself exists outside its owner's hands.
 pub struct CreatedToken {

@@ -1,15 +1,13 @@
 //! Changes to users.
 
 use super::{Actor, WriteError, WriteResult, Writer};
-use crate::{
-    db::{
-        self,
-        users::{NewUserRecord, UserChangesRecord, UserRow, WriteOutcome},
-    },
-    domain::{
-        DisabledReason, ExpectedVersion, ExternalId, FieldErrors, NewUser, Password, ScimProfile,
-        UserChanges, UserEmail, UserName, UserStatus,
-    },
+use crate::db::{
+    self,
+    users::{NewUserRecord, UserChangesRecord, UserRow, WriteOutcome},
+};
+use crate::domain::{
+    DisabledReason, ExpectedVersion, ExternalId, FieldErrors, NewUser, Password, ScimProfile,
+    UserChanges, UserEmail, UserName, UserStatus,
 };
 
 impl Writer {

@@ -4,11 +4,8 @@
 use serde_json::json;
 
 use super::{Actor, WriteError, WriteResult, Writer};
-use crate::{
-    db::{self, deliveries::DeliveryRow, webhooks::WebhookRow},
-    domain::WebhookEvents,
-    webhooks::signature,
-};
+use crate::db::{self, deliveries::DeliveryRow, webhooks::WebhookRow};
+use crate::{auth::webhook_signature as signature, domain::WebhookEvents};
 
 /// An endpoint as created: the only time its secret is shown.
 pub struct CreatedWebhook {

@@ -5,7 +5,8 @@ use useradmin::{
     cache::{Generation, Lookup, UserListCache},
     db,
     domain::ListQuery,
-    http::views::{UserPage, UserView},
+    users::views::UserPage,
+    views::UserView,
 };
 
 use crate::{

@@ -85,7 +85,7 @@ async fn the_documented_list_shape_is_the_one_sent() {
         let mut sent = sent.clone();
         sent.sort();
         assert_eq!(sent, documented);
-        let _: useradmin::http::views::UserListResponse =
+        let _: useradmin::users::views::UserListResponse =
             serde_json::from_value(page.clone()).unwrap();
         assert!(matches!(page["data"], Value::Array(_)));
     }

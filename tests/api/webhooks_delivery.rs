@@ -28,8 +28,8 @@ use sha2::Sha256;
 use sqlx::PgPool;
 use tokio::{net::TcpListener, time::Instant};
 use useradmin::{
+    auth::webhook_signature as signature,
     db::deliveries::{self, DeliveryRow},
-    webhooks::signature,
 };
 
 use crate::helpers::{Options, TestApp, closed_port, database_url_for, redis_url, spawn_app_with};

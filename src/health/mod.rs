@@ -1,0 +1,4 @@
+//! `/`, `/health` and `/health/live`.
+
+pub mod root;
+pub mod routes;

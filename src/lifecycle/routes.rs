@@ -1,0 +1,519 @@
+//! An account's life beside create and edit: disable and enable, the deleted
+//! users and their restore, and bulk actions over many users at once.
+
+use axum::{
+    Json, Router,
+    extract::{Query, State, rejection::QueryRejection},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use serde::{Deserialize, Serialize};
+
+use crate::db::{self, users::Scope};
+use crate::lifecycle::forms::BulkInput;
+use crate::lifecycle::forms::DisableInput;
+use crate::lifecycle::pages::BulkConfirmPage;
+use crate::lifecycle::pages::DeletedUsersPage;
+use crate::lifecycle::pages::DisablePage;
+use crate::views::DeletedUserView;
+use crate::views::UserView;
+use crate::{
+    domain::{DisabledReason, ExpectedVersion, FieldErrors, ListQuery, RawListQuery, UserChanges},
+    http::error::{AppError, AppResult, ErrorBody},
+    http::{
+        body::{Body, media_type},
+        conditional::IfMatch,
+        extract::UserIdPath,
+        negotiate::Format,
+        respond::AdminContext,
+    },
+    state::AppState,
+    users::routes::find,
+    write::WriteError,
+};
+
+/// The most ids one bulk action takes.
+pub const MAX_BULK_IDS: usize = 1000;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/users/deleted", get(deleted))
+        .route("/users/bulk", post(bulk))
+        .route("/users/{id}/disable", get(disable_form).post(disable))
+        .route("/users/{id}/enable", post(enable))
+        .route("/users/{id}/restore", post(restore))
+}
+
+async fn disable_form(
+    State(state): State<AppState>,
+    ctx: AdminContext,
+    UserIdPath(id): UserIdPath,
+) -> AppResult<Response> {
+    ctx.html_only()?;
+    let user = find(&state, id.get()).await?;
+    Ok(DisablePage {
+        layout: ctx.layout(format!("Disable {}", user.name)).await?,
+        user,
+        reason: String::new(),
+        errors: FieldErrors::default(),
+    }
+    .into_response())
+}
+
+#[utoipa::path(
+    post,
+    path = "/users/{id}/disable",
+    tag = "users",
+    security(("bearer" = [])),
+    params(
+        ("id" = i64, Path, minimum = 1, description = "the user's id"),
+        ("If-Match" = Option<String>, Header, description = "the ETag last read; 412 when it is stale"),
+    ),
+    request_body(content = DisableInput, content_type = "application/json"),
+    responses(
+        (status = 200, description = "the user, disabled: it cannot log in, its sessions ended and its tokens were revoked", body = UserView),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "the last active admin", body = ErrorBody),
+        (status = 412, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody),
+    )
+)]
+pub async fn disable(
+    State(state): State<AppState>,
+    ctx: AdminContext,
+    UserIdPath(id): UserIdPath,
+    IfMatch(if_match): IfMatch,
+    body: Result<Body<DisableInput>, AppError>,
+) -> AppResult<Response> {
+    // A script may send no body at all: no reason.
+    let input = match body {
+        Ok(Body(input)) => input,
+        Err(AppError::UnsupportedMediaType) => DisableInput::default(),
+        Err(other) => return Err(other),
+    };
+    let expected = if_match.or(input.version);
+    let written = match DisabledReason::parse(&input.reason) {
+        Ok(reason) => state
+            .writer
+            .disable_user(&ctx.actor, id.get(), &reason, &expected)
+            .await
+            .map_err(AppError::from),
+        Err(problem) => Err(AppError::Validation(FieldErrors::single("reason", problem))),
+    };
+    let row = match written {
+        Ok(row) => row,
+        Err(error)
+            if ctx.format.is_html()
+                && matches!(error, AppError::Validation(_) | AppError::Conflict { .. }) =>
+        {
+            let user = find(&state, id.get()).await?;
+            let mut page = DisablePage {
+                layout: ctx.layout(format!("Disable {}", user.name)).await?,
+                user,
+                reason: input.reason,
+                errors: FieldErrors::default(),
+            };
+            let status = crate::http::respond::form_errors(error, &mut page.errors)?;
+            return Ok((status, page).into_response());
+        }
+        Err(error) => return Err(error),
+    };
+    let flash = format!("Disabled {}.", row.name);
+    let location = format!("/users/{}", row.id);
+    ctx.done(&location, UserView::from(row), flash).await
+}
+
+#[utoipa::path(
+    post,
+    path = "/users/{id}/enable",
+    tag = "users",
+    security(("bearer" = [])),
+    params(
+        ("id" = i64, Path, minimum = 1, description = "the user's id"),
+        ("If-Match" = Option<String>, Header, description = "the ETag last read; 412 when it is stale"),
+    ),
+    responses(
+        (status = 200, description = "the user, active again (no session or token comes back)", body = UserView),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 412, body = ErrorBody), (status = 503, body = ErrorBody),
+    )
+)]
+pub async fn enable(
+    State(state): State<AppState>,
+    ctx: AdminContext,
+    UserIdPath(id): UserIdPath,
+    IfMatch(if_match): IfMatch,
+) -> AppResult<Response> {
+    let row = state
+        .writer
+        .enable_user(&ctx.actor, id.get(), &if_match)
+        .await?;
+    let flash = format!("Enabled {}.", row.name);
+    let location = format!("/users/{}", row.id);
+    ctx.done(&location, UserView::from(row), flash).await
+}
+
+#[utoipa::path(
+    post,
+    path = "/users/{id}/restore",
+    tag = "users",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, minimum = 1, description = "a deleted user's id")),
+    responses(
+        (status = 200, description = "the user, back in the lists", body = UserView),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, description = "no such deleted user (purged, or never)", body = ErrorBody),
+        (status = 409, description = "the user is not deleted, or its email was taken meanwhile", body = ErrorBody),
+        (status = 503, body = ErrorBody),
+    )
+)]
+pub async fn restore(
+    State(state): State<AppState>,
+    ctx: AdminContext,
+    UserIdPath(id): UserIdPath,
+) -> AppResult<Response> {
+    let row = match state.writer.restore_user(&ctx.actor, id.get()).await {
+        Ok(row) => row,
+        Err(WriteError::EmailTaken) => {
+            return Err(AppError::conflict(
+                "another user has this email now; change that user's email first, then restore",
+            ));
+        }
+        Err(WriteError::NotFound) if db::users::find(&state.db, id.get()).await?.is_some() => {
+            return Err(AppError::conflict("this user is not deleted"));
+        }
+        Err(other) => return Err(other.into()),
+    };
+    let flash = format!("Restored {}.", row.name);
+    let location = format!("/users/{}", row.id);
+    ctx.done(&location, UserView::from(row), flash).await
+}
+
+/// `GET /users/deleted`: one page.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DeletedPageView {
+    pub data: Vec<DeletedUserView>,
+    pub next: Option<String>,
+    pub prev: Option<String>,
+    pub total: i64,
+}
+
+#[utoipa::path(
+    get,
+    path = "/users/deleted",
+    tag = "users",
+    security(("bearer" = [])),
+    params(
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "page size (default 50)"),
+        ("after" = Option<String>, Query, description = "`next` of the previous page"),
+        ("before" = Option<String>, Query, description = "`prev` of the following page"),
+        ("q" = Option<String>, Query, max_length = 200, description = "case-insensitive substring of name or email"),
+    ),
+    responses(
+        (status = 200, description = "deleted users that can still be restored", body = DeletedPageView),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody),
+    )
+)]
+pub async fn deleted(
+    State(state): State<AppState>,
+    ctx: AdminContext,
+    query: Result<Query<RawListQuery>, QueryRejection>,
+) -> AppResult<Response> {
+    let Query(raw) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let query = ListQuery::parse(raw).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let (rows, total) = db::users::page_of(&state.db, &query, Scope::Deleted).await?;
+    let next = rows.next.map(|cursor| cursor.encode());
+    let prev = rows.prev.map(|cursor| cursor.encode());
+    let data: Vec<DeletedUserView> = rows
+        .rows
+        .into_iter()
+        .filter_map(|row| {
+            let deleted_at = row.deleted_at?;
+            Some(DeletedUserView {
+                user: UserView::from(row),
+                deleted_at,
+            })
+        })
+        .collect();
+    match ctx.format {
+        Format::Json => Ok(Json(DeletedPageView {
+            data,
+            next,
+            prev,
+            total,
+        })
+        .into_response()),
+        Format::Html => Ok(DeletedUsersPage {
+            layout: ctx.layout("Deleted users").await?,
+            next_href: next.map(|c| {
+                format!(
+                    "/users/deleted?{}",
+                    query.link(
+                        query.sort,
+                        query.order,
+                        Some(crate::domain::PageCursor::After(&c))
+                    )
+                )
+            }),
+            users: data,
+            total,
+            q: query.search.clone().unwrap_or_default(),
+            restore_days: state.settings.user_restore.as_secs() / 86_400,
+        }
+        .into_response()),
+    }
+}
+
+/// What one id of a bulk action came to.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BulkResult {
+    pub id: i64,
+    /// `done`, `not_found` or `conflict`.
+    pub result: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BulkResponse {
+    pub results: Vec<BulkResult>,
+}
+
+/// The bulk form of the list page: the chosen ids and the action.
+#[derive(Deserialize, Default)]
+pub struct BulkForm {
+    #[serde(default)]
+    pub action: String,
+    #[serde(default)]
+    pub reason: String,
+    /// Set on the confirmation page: go ahead.
+    #[serde(default)]
+    pub confirmed: Option<String>,
+    #[serde(default)]
+    pub csrf_token: Option<String>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/users/bulk",
+    tag = "users",
+    security(("bearer" = [])),
+    request_body(content = BulkInput, content_type = "application/json"),
+    responses(
+        (status = 200, description = "one result per id, in the order sent", body = BulkResponse),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody),
+    )
+)]
+pub async fn bulk(
+    State(state): State<AppState>,
+    ctx: AdminContext,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> AppResult<Response> {
+    let (action, ids, reason, confirmed) =
+        match media_type(&headers).as_deref() {
+            Some("application/json") => {
+                let input: BulkInput = parse_json(&body)?;
+                (
+                    input.action,
+                    input.ids,
+                    input.reason.unwrap_or_default(),
+                    true,
+                )
+            }
+            Some("application/x-www-form-urlencoded") => {
+                // The list page's form repeats `id` once per checked row.
+                let mut form = BulkForm::default();
+                let mut ids = Vec::new();
+                for (key, value) in form_urlencoded::parse(&body) {
+                    match key.as_ref() {
+                        "id" => ids.push(value.parse::<i64>().map_err(|_| {
+                            AppError::BadRequest("every id must be a user id".into())
+                        })?),
+                        "action" => form.action = value.into_owned(),
+                        "reason" => form.reason = value.into_owned(),
+                        "confirmed" => form.confirmed = Some(value.into_owned()),
+                        _ => {}
+                    }
+                }
+                // Scripts posting a form act at once; browsers confirm first.
+                let confirmed = form.confirmed.is_some() || !ctx.format.is_html();
+                (form.action, ids, form.reason, confirmed)
+            }
+            _ => return Err(AppError::UnsupportedMediaType),
+        };
+    let action = BulkAction::parse(&action).ok_or_else(|| {
+        AppError::Validation(FieldErrors::single(
+            "action",
+            "must be disable, enable, delete, restore, promote or demote",
+        ))
+    })?;
+    if ids.is_empty() {
+        return Err(AppError::Validation(FieldErrors::single(
+            "ids",
+            "choose at least one user",
+        )));
+    }
+    if ids.len() > MAX_BULK_IDS {
+        return Err(AppError::Validation(FieldErrors::single(
+            "ids",
+            format!("at most {MAX_BULK_IDS} ids at once"),
+        )));
+    }
+    let reason = DisabledReason::parse(&reason)
+        .map_err(|problem| AppError::Validation(FieldErrors::single("reason", problem)))?;
+    if !confirmed {
+        // The confirmation page names every user the action will touch.
+        let mut users = Vec::new();
+        for id in &ids {
+            let found = match action {
+                BulkAction::Restore => db::users::find_any(&state.db, *id)
+                    .await?
+                    .filter(|u| u.deleted_at.is_some()),
+                _ => db::users::find(&state.db, *id).await?,
+            };
+            if let Some(user) = found {
+                users.push(UserView::from(user));
+            }
+        }
+        return Ok(BulkConfirmPage {
+            layout: ctx.layout(format!("{} users", action.verb())).await?,
+            action: action.as_str(),
+            verb: action.verb(),
+            users,
+            reason: reason.as_str().to_owned(),
+        }
+        .into_response());
+    }
+    // Every change is committed and audited on its own; the caches hear of
+    // them once, at the end.
+    let writer = state.writer.deferred();
+    let mut results = Vec::with_capacity(ids.len());
+    let mut done = 0;
+    for id in ids {
+        let outcome = match action {
+            BulkAction::Disable => writer
+                .disable_user(&ctx.actor, id, &reason, &ExpectedVersion::Any)
+                .await
+                .map(|_| ()),
+            BulkAction::Enable => writer
+                .enable_user(&ctx.actor, id, &ExpectedVersion::Any)
+                .await
+                .map(|_| ()),
+            BulkAction::Delete => writer
+                .delete_user(&ctx.actor, id, &ExpectedVersion::Any)
+                .await
+                .map(|_| ()),
+            BulkAction::Restore => writer.restore_user(&ctx.actor, id).await.map(|_| ()),
+            BulkAction::Promote | BulkAction::Demote => {
+                let changes = UserChanges {
+                    is_admin: Some(action == BulkAction::Promote),
+                    ..UserChanges::default()
+                };
+                state
+                    .writer
+                    .update_user(&ctx.actor, id, changes, &ExpectedVersion::Any, None)
+                    .await
+                    .map(|_| ())
+            }
+        };
+        results.push(match outcome {
+            Ok(()) => {
+                done += 1;
+                BulkResult {
+                    id,
+                    result: "done",
+                    message: None,
+                }
+            }
+            Err(WriteError::NotFound) => BulkResult {
+                id,
+                result: "not_found",
+                message: None,
+            },
+            Err(WriteError::LastAdmin) => BulkResult {
+                id,
+                result: "conflict",
+                message: Some(crate::http::error::LAST_ADMIN.into()),
+            },
+            Err(WriteError::EmailTaken) => BulkResult {
+                id,
+                result: "conflict",
+                message: Some("another user has this email now".into()),
+            },
+            Err(other) => {
+                writer.announce().await;
+                return Err(other.into());
+            }
+        });
+    }
+    writer.announce().await;
+    let skipped = results.len() - done;
+    let flash = if skipped == 0 {
+        format!("{}: {done} user(s).", action.verb())
+    } else {
+        format!(
+            "{}: {done} user(s); {skipped} could not be changed.",
+            action.verb()
+        )
+    };
+    ctx.done("/users", Json(BulkResponse { results }), flash)
+        .await
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> AppResult<T> {
+    serde_json::from_slice(body).map_err(|e| {
+        use serde_json::error::Category;
+        match e.classify() {
+            Category::Data => AppError::Unprocessable(format!("invalid body: {e}")),
+            _ => AppError::BadRequest(format!("malformed JSON: {e}")),
+        }
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BulkAction {
+    Disable,
+    Enable,
+    Delete,
+    Restore,
+    Promote,
+    Demote,
+}
+
+impl BulkAction {
+    fn parse(raw: &str) -> Option<Self> {
+        Some(match raw {
+            "disable" => Self::Disable,
+            "enable" => Self::Enable,
+            "delete" => Self::Delete,
+            "restore" => Self::Restore,
+            "promote" => Self::Promote,
+            "demote" => Self::Demote,
+            _ => return None,
+        })
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Disable => "disable",
+            Self::Enable => "enable",
+            Self::Delete => "delete",
+            Self::Restore => "restore",
+            Self::Promote => "promote",
+            Self::Demote => "demote",
+        }
+    }
+
+    fn verb(self) -> &'static str {
+        match self {
+            Self::Disable => "Disable",
+            Self::Enable => "Enable",
+            Self::Delete => "Delete",
+            Self::Restore => "Restore",
+            Self::Promote => "Make admin",
+            Self::Demote => "Remove admin rights from",
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! `/tokens`: API tokens for scripts. A new token is shown once.
+
+use axum::{
+    Json, Router,
+    extract::{Path, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use serde::Serialize;
+
+use crate::http::pages::Layout;
+use crate::tokens::forms::NewToken;
+use crate::tokens::pages::TokensPage;
+use crate::views::TokenView;
+use crate::{
+    db,
+    domain::{FieldErrors, TokenLabel},
+    http::error::{AppError, AppResult, ErrorBody},
+    http::{body::Body, negotiate::Format, respond::AdminContext},
+    state::AppState,
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/tokens", get(list).post(create))
+        .route("/tokens/{id}/revoke", post(revoke))
+}
+
+#[utoipa::path(
+    get,
+    path = "/tokens",
+    tag = "tokens",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "every token (never the tokens themselves)", body = Vec<TokenView>),
+        (status = 401, body = ErrorBody), (status = 503, body = ErrorBody),
+    )
+)]
+pub async fn list(State(state): State<AppState>, ctx: AdminContext) -> AppResult<Response> {
+    let tokens = all_tokens(&state).await?;
+    match ctx.format {
+        Format::Json => Ok(Json(tokens).into_response()),
+        Format::Html => Ok(tokens_page(ctx.layout("API tokens").await?, tokens).into_response()),
+    }
+}
+
+async fn all_tokens(state: &AppState) -> AppResult<Vec<TokenView>> {
+    Ok(db::tokens::list(&state.db)
+        .await?
+        .into_iter()
+        .map(TokenView::from)
+        .collect())
+}
+
+fn tokens_page(layout: Layout, tokens: Vec<TokenView>) -> TokensPage {
+    TokensPage {
+        layout,
+        tokens,
+        new_token: None,
+        label: String::new(),
+        errors: FieldErrors::default(),
+    }
+}
+
+/// A token as created: the only time the token itself is in a response.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CreatedToken {
+    #[serde(flatten)]
+    view: TokenView,
+    token: String,
+}
+
+#[utoipa::path(
+    post,
+    path = "/tokens",
+    tag = "tokens",
+    security(("bearer" = [])),
+    request_body(content = NewToken, content_type = "application/json"),
+    responses(
+        (status = 201, description = "the new token: shown this once", body = CreatedToken),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody),
+    )
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    ctx: AdminContext,
+    Body(input): Body<NewToken>,
+) -> AppResult<Response> {
+    let label = match TokenLabel::parse(&input.label) {
+        Ok(label) => label,
+        Err(problem) => {
+            let errors = FieldErrors::single("label", problem.to_string());
+            if !ctx.format.is_html() {
+                return Err(AppError::Validation(errors));
+            }
+            let page = TokensPage {
+                label: input.label,
+                errors,
+                ..tokens_page(ctx.layout("API tokens").await?, all_tokens(&state).await?)
+            };
+            return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+        }
+    };
+    let created = state
+        .writer
+        .create_token(&ctx.actor, &label, ctx.admin.user_id)
+        .await?;
+    match ctx.format {
+        Format::Json => Ok((
+            StatusCode::CREATED,
+            Json(CreatedToken {
+                view: TokenView::from(created.row),
+                token: created.token,
+            }),
+        )
+            .into_response()),
+        // Rendered, not redirected: the token must not be kept anywhere to show
+        // it again after a redirect.
+        Format::Html => Ok((
+            StatusCode::CREATED,
+            TokensPage {
+                new_token: Some(created.token),
+                ..tokens_page(ctx.layout("API tokens").await?, all_tokens(&state).await?)
+            },
+        )
+            .into_response()),
+    }
+}
+
+#[utoipa::path(
+    post,
+    path = "/tokens/{id}/revoke",
+    tag = "tokens",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "the token's id")),
+    responses(
+        (status = 200, description = "the revoked token", body = TokenView),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 503, body = ErrorBody),
+    )
+)]
+pub async fn revoke(
+    State(state): State<AppState>,
+    ctx: AdminContext,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
+    let row = state.writer.revoke_token(&ctx.actor, id).await?;
+    let flash = format!("Token {id} revoked.");
+    ctx.done("/tokens", Json(TokenView::from(row)), flash).await
+}

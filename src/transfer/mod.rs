@@ -1,0 +1,6 @@
+//! Import and export of users.
+
+pub mod export;
+pub mod export_routes;
+pub mod import_routes;
+pub mod pages;

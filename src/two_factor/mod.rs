@@ -1,0 +1,3 @@
+//! Two-factor login: enrolment, the second step, recovery codes and reset.
+
+pub mod routes;

@@ -1,0 +1,541 @@
+//! `/users`: the original service's JSON contract and the admin pages, from the
+//! same handlers. Each reads as parse → write (or read) → respond.
+
+use axum::{
+    Json, Router,
+    extract::{Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use bytes::Bytes;
+
+use crate::audit::views::AuditEventView;
+use crate::http::pages::Layout;
+use crate::http::views::MessageView;
+use crate::http::{
+    auth::KnownGeneration,
+    body::Body,
+    conditional::IfMatch,
+    extract::UserIdPath,
+    negotiate::Format,
+    respond::{AdminContext, form_errors},
+};
+use crate::users::forms::DeleteForm;
+use crate::users::forms::UserInput;
+use crate::users::pages::DeletePage;
+use crate::users::pages::ListFilterValues;
+use crate::users::pages::SortLink;
+use crate::users::pages::UserDetailPage;
+use crate::users::pages::UserFormPage;
+use crate::users::pages::UsersListPage;
+use crate::users::views::Source;
+use crate::users::views::UserListResponse;
+use crate::users::views::UserPage;
+use crate::users::views::user_page_response;
+use crate::views::UserView;
+use crate::{
+    cache::Lookup,
+    db,
+    domain::{
+        AuditQuery, ExpectedVersion, FieldErrors, ListQuery, NewUser, PageCursor, RawListQuery,
+        SortKey, SortOrder, UserChanges,
+    },
+    http::error::{AppError, AppResult, ErrorBody},
+    state::AppState,
+    transfer::export_routes::{self as export, ExportFormat},
+    users::forms::PurgeParam,
+};
+
+/// How many of a user's latest events its page shows.
+const RECENT_HISTORY: u32 = 10;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/users", get(list).post(create))
+        .route("/users/new", get(new_form))
+        .route(
+            "/users/{id}",
+            get(show)
+                .put(update)
+                .patch(update)
+                .post(update)
+                .delete(destroy),
+        )
+        .route("/users/{id}/edit", get(edit_form))
+        .route("/users/{id}/delete", get(delete_form).post(destroy))
+}
+
+#[utoipa::path(
+    get,
+    path = "/users",
+    tag = "users",
+    security(("bearer" = [])),
+    params(
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "page size (default 50)"),
+        ("after" = Option<String>, Query, description = "`next` of the previous page"),
+        ("before" = Option<String>, Query, description = "`prev` of the following page"),
+        ("q" = Option<String>, Query, max_length = 200, description = "case-insensitive substring of name or email"),
+        ("sort" = Option<String>, Query, pattern = "^-?(id|name|email|created_at)$",
+            description = "id, name, email or created_at; prefix - for descending"),
+        ("status" = Option<String>, Query, pattern = "^(active|disabled)$", description = "only active or only disabled users"),
+        ("is_admin" = Option<bool>, Query, description = "only admins, or only users who are not"),
+        ("created_after" = Option<String>, Query, format = DateTime, description = "created after this time"),
+        ("created_before" = Option<String>, Query, format = DateTime, description = "created before this time"),
+        ("last_login_before" = Option<String>, Query, format = DateTime, description = "dormant: last logged in before this time, or never"),
+    ),
+    responses(
+        (status = 200, description = "one page of users", body = UserListResponse),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 503, body = ErrorBody),
+    )
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    ctx: AdminContext,
+    KnownGeneration(generation): KnownGeneration,
+    headers: axum::http::HeaderMap,
+    query: Result<Query<RawListQuery>, axum::extract::rejection::QueryRejection>,
+) -> AppResult<Response> {
+    let Query(raw) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let query = ListQuery::parse(raw).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    if let Some(format) = ExportFormat::from_accept(&headers) {
+        return export::stream(&state, query, format).await;
+    }
+    let (source, bytes, read) = match state.user_cache.lookup(&query, generation).await {
+        Lookup::Hit(bytes) => (Source::Cache, bytes, None),
+        Lookup::Miss(ticket) => {
+            let (page, bytes) = read_page(&state, &query).await?;
+            state.user_cache.fill(ticket, bytes.clone()).await;
+            (Source::Database, bytes, Some(page))
+        }
+        Lookup::Skip => {
+            let (page, bytes) = read_page(&state, &query).await?;
+            (Source::Database, bytes, Some(page))
+        }
+    };
+    match ctx.format {
+        Format::Json => Ok(user_page_response(source, bytes)),
+        Format::Html => {
+            // Only a page that came from the cache needs reading back.
+            let page = match read {
+                Some(page) => page,
+                None => serde_json::from_slice(&bytes).map_err(|e| {
+                    AppError::Internal(anyhow::anyhow!("cached page unreadable: {e}"))
+                })?,
+            };
+            Ok(list_page(&query, page, ctx.layout("Users").await?).into_response())
+        }
+    }
+}
+
+/// One page from PostgreSQL, and the bytes it is cached and sent as.
+async fn read_page(state: &AppState, query: &ListQuery) -> AppResult<(UserPage, Bytes)> {
+    let (rows, total) = db::users::page(&state.db, query).await?;
+    let page = UserPage {
+        data: rows.rows.into_iter().map(UserView::from).collect(),
+        next: rows.next.map(|cursor| cursor.encode()),
+        prev: rows.prev.map(|cursor| cursor.encode()),
+        total,
+    };
+    let bytes = page.to_bytes();
+    Ok((page, bytes))
+}
+
+fn list_page(query: &ListQuery, page: UserPage, layout: Layout) -> UsersListPage {
+    let href = |sort: SortKey, order: SortOrder, from: Option<PageCursor<'_>>| {
+        format!("/users?{}", query.link(sort, order, from))
+    };
+    let columns = [
+        (SortKey::Id, "Id"),
+        (SortKey::Name, "Name"),
+        (SortKey::Email, "Email"),
+        (SortKey::CreatedAt, "Created"),
+    ]
+    .into_iter()
+    .map(|(key, label)| {
+        let active = key == query.sort;
+        // A click on the active column turns its order around.
+        let order = if active && query.order == SortOrder::Ascending {
+            SortOrder::Descending
+        } else {
+            SortOrder::Ascending
+        };
+        SortLink {
+            label,
+            href: href(key, order, None),
+            indicator: match (active, query.order) {
+                (false, _) => "",
+                (true, SortOrder::Ascending) => "▲",
+                (true, SortOrder::Descending) => "▼",
+            },
+            aria_sort: match (active, query.order) {
+                (false, _) => "none",
+                (true, SortOrder::Ascending) => "ascending",
+                (true, SortOrder::Descending) => "descending",
+            },
+        }
+    })
+    .collect();
+    let filters = &query.filters;
+    let day = |at: Option<time::OffsetDateTime>| {
+        at.map(|at| at.to_offset(time::UtcOffset::UTC).date().to_string())
+            .unwrap_or_default()
+    };
+    let unfiltered = ListQuery {
+        filters: Default::default(),
+        ..query.clone()
+    };
+    UsersListPage {
+        filters: ListFilterValues {
+            status: filters
+                .status
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_default(),
+            is_admin: filters.is_admin.map(|a| a.to_string()).unwrap_or_default(),
+            created_after: day(filters.created_after),
+            created_before: day(filters.created_before),
+            last_login_before: day(filters.last_login_before),
+        },
+        filter_pairs: filters.pairs(),
+        export_query: query.link(query.sort, query.order, None),
+        clear_filters_href: format!("/users?{}", unfiltered.link(query.sort, query.order, None)),
+        next_href: page
+            .next
+            .as_deref()
+            .map(|c| href(query.sort, query.order, Some(PageCursor::After(c)))),
+        prev_href: page
+            .prev
+            .as_deref()
+            .map(|c| href(query.sort, query.order, Some(PageCursor::Before(c)))),
+        layout,
+        page,
+        q: query.search.clone().unwrap_or_default(),
+        sort: query.sort_param(),
+        columns,
+    }
+}
+
+async fn new_form(ctx: AdminContext) -> AppResult<Response> {
+    ctx.html_only()?;
+    Ok(new_page(ctx.layout("New user").await?).into_response())
+}
+
+#[utoipa::path(
+    post,
+    path = "/users",
+    tag = "users",
+    security(("bearer" = [])),
+    request_body(content = UserInput, content_type = "application/json"),
+    responses(
+        (status = 201, description = "created", body = UserView,
+            headers(("Location" = String), ("ETag" = String))),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 409, description = "email already used", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, description = "validation failed", body = ErrorBody),
+        (status = 503, body = ErrorBody),
+    )
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    ctx: AdminContext,
+    Body(input): Body<UserInput>,
+) -> AppResult<Response> {
+    let input = for_format(&ctx, input);
+    let written = async {
+        let user = NewUser::parse(input.fields()).map_err(AppError::Validation)?;
+        Ok::<_, AppError>(state.writer.create_user(&ctx.actor, user).await?)
+    }
+    .await;
+    let row = match written {
+        Ok(row) => row,
+        Err(error) if ctx.format.is_html() => {
+            let mut page = new_page(ctx.layout("New user").await?);
+            page.keep_input(&input);
+            let status = form_errors(error, &mut page.errors)?;
+            return Ok((status, page).into_response());
+        }
+        Err(error) => return Err(error),
+    };
+    let flash = format!("Created {}.", row.name);
+    ctx.created(format!("/users/{}", row.id), UserView::from(row), flash)
+        .await
+}
+
+#[utoipa::path(
+    get,
+    path = "/users/{id}",
+    tag = "users",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, minimum = 1, description = "the user's id")),
+    responses(
+        (status = 200, body = UserView, headers(("ETag" = String))),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 503, body = ErrorBody),
+    )
+)]
+pub async fn show(
+    State(state): State<AppState>,
+    ctx: AdminContext,
+    UserIdPath(id): UserIdPath,
+) -> AppResult<Response> {
+    let user = find(&state, id.get()).await?;
+    if !ctx.format.is_html() {
+        return Ok(user.into_response());
+    }
+    let recent = AuditQuery {
+        limit: RECENT_HISTORY,
+        subject: Some(("user".into(), user.id)),
+        ..AuditQuery::default()
+    };
+    let (events, more_history) = db::audit::page(&state.db, &recent).await?;
+    Ok(UserDetailPage {
+        layout: ctx.layout(user.name.clone()).await?,
+        user,
+        events: events.into_iter().map(AuditEventView::from).collect(),
+        more_history,
+        two_factor: db::two_factor::is_enabled(&state.db, id.get()).await?,
+    }
+    .into_response())
+}
+
+async fn edit_form(
+    State(state): State<AppState>,
+    ctx: AdminContext,
+    UserIdPath(id): UserIdPath,
+) -> AppResult<Response> {
+    ctx.html_only()?;
+    let user = find(&state, id.get()).await?;
+    let layout = ctx.layout(format!("Edit {}", user.name)).await?;
+    Ok(edit_page(layout, &user).into_response())
+}
+
+#[utoipa::path(
+    method(put, patch),
+    path = "/users/{id}",
+    tag = "users",
+    security(("bearer" = [])),
+    params(
+        ("id" = i64, Path, minimum = 1, description = "the user's id"),
+        ("If-Match" = Option<String>, Header, description = "the ETag last read; 412 when it is stale"),
+    ),
+    request_body(content = UserInput, content_type = "application/json",
+        description = "absent fields stay as they are"),
+    responses(
+        (status = 200, body = UserView, headers(("ETag" = String))),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "email already used, or the last admin", body = ErrorBody),
+        (status = 412, description = "If-Match does not match", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody),
+    )
+)]
+pub async fn update(
+    State(state): State<AppState>,
+    ctx: AdminContext,
+    UserIdPath(id): UserIdPath,
+    IfMatch(if_match): IfMatch,
+    Body(input): Body<UserInput>,
+) -> AppResult<Response> {
+    let mut input = for_format(&ctx, input);
+    let expected = if_match.or(input.version);
+    let current_password = input.current_password.take();
+    let own_password = ctx.actor.is_admin(id.get()) && input.password.is_some();
+    let written = async {
+        let changes = UserChanges::parse(input.fields()).map_err(AppError::Validation)?;
+        let row = state
+            .writer
+            .update_user(&ctx.actor, id.get(), changes, &expected, current_password)
+            .await?;
+        Ok::<_, AppError>(row)
+    }
+    .await;
+    let row = match written {
+        Ok(row) => row,
+        Err(error) if ctx.format.is_html() => {
+            return edit_again(&state, &ctx, id.get(), &input, &expected, error).await;
+        }
+        Err(error) => return Err(error),
+    };
+    if own_password && ctx.admin.by_session() {
+        // The password change ended this admin's sessions; this one goes on
+        // under a new id, as on /account/password.
+        renew_own_session(&state, &ctx).await?;
+    }
+    let flash = format!("Saved {}.", row.name);
+    let location = format!("/users/{}", row.id);
+    ctx.done(&location, UserView::from(row), flash).await
+}
+
+/// The edit form again after a refused save. Someone else saved first: their
+/// values, none of ours (409). Our input was refused: it stays, with the errors.
+async fn edit_again(
+    state: &AppState,
+    ctx: &AdminContext,
+    id: i64,
+    input: &UserInput,
+    expected: &ExpectedVersion,
+    error: AppError,
+) -> AppResult<Response> {
+    let current = find(state, id).await?;
+    let layout = ctx.layout(format!("Edit {}", current.name)).await?;
+    let mut page = edit_page(layout, &current);
+    if matches!(error, AppError::PreconditionFailed) {
+        page.submitted_name = input.name.clone().unwrap_or_default();
+        page.submitted_email = input.email.clone().unwrap_or_default();
+        page.conflict = Some(current);
+        return Ok((StatusCode::CONFLICT, page).into_response());
+    }
+    // The version stays the one the form was read at.
+    page.version = expected.first().or(page.version);
+    page.keep_input(input);
+    let status = form_errors(error, &mut page.errors)?;
+    Ok((status, page).into_response())
+}
+
+async fn renew_own_session(state: &AppState, ctx: &AdminContext) -> AppResult<()> {
+    if let Some(account) = db::users::credentials_by_id(&state.db, ctx.admin.user_id).await? {
+        ctx.session.renew(account.session_epoch).await?;
+    }
+    Ok(())
+}
+
+async fn delete_form(
+    State(state): State<AppState>,
+    ctx: AdminContext,
+    UserIdPath(id): UserIdPath,
+) -> AppResult<Response> {
+    ctx.html_only()?;
+    let user = find(&state, id.get()).await?;
+    Ok(DeletePage {
+        layout: ctx.layout(format!("Delete {}", user.name)).await?,
+        user,
+    }
+    .into_response())
+}
+
+#[utoipa::path(
+    delete,
+    path = "/users/{id}",
+    tag = "users",
+    security(("bearer" = [])),
+    params(
+        ("id" = i64, Path, minimum = 1, description = "the user's id"),
+        ("If-Match" = Option<String>, Header, description = "the ETag last read; 412 when it is stale"),
+        ("purge" = Option<bool>, Query, description = "true: erase at once, for good (the row, and the user's name and email in its audit events); otherwise the user can be restored"),
+    ),
+    responses(
+        (status = 200, body = MessageView),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "the last admin", body = ErrorBody),
+        (status = 412, body = ErrorBody), (status = 503, body = ErrorBody),
+    )
+)]
+pub async fn destroy(
+    State(state): State<AppState>,
+    ctx: AdminContext,
+    UserIdPath(id): UserIdPath,
+    IfMatch(if_match): IfMatch,
+    purge: Result<Query<PurgeParam>, axum::extract::rejection::QueryRejection>,
+    body: Result<Body<DeleteForm>, AppError>,
+) -> AppResult<Response> {
+    let Query(purge) = purge.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    if purge.wanted()? {
+        // For good: the row goes, and its name and email leave the audit trail.
+        state.writer.purge_user(&ctx.actor, id.get()).await?;
+        let body = Json(MessageView {
+            message: format!("user {} purged", id.get()),
+        });
+        return ctx
+            .done("/users", body, format!("Purged user {}.", id.get()))
+            .await;
+    }
+    // DELETE from a script has no body; the confirmation form has one.
+    let form_version = body.ok().and_then(|Body(form)| form.version);
+    let expected = if_match.or(form_version);
+    let row = match state
+        .writer
+        .delete_user(&ctx.actor, id.get(), &expected)
+        .await
+    {
+        Err(crate::write::WriteError::VersionMismatch) if ctx.format.is_html() => {
+            return Err(AppError::conflict(
+                "this user was changed by someone else since you opened the page; nothing was deleted — review it and try again",
+            ));
+        }
+        other => other?,
+    };
+    let flash = format!(
+        "Deleted {} ({}). It can be restored from Deleted users.",
+        row.name, row.email
+    );
+    let body = Json(MessageView {
+        message: format!("user {} deleted", row.id),
+    });
+    ctx.done("/users", body, flash).await
+}
+
+/// The user as the API shows it; 404 when there is none (or it is deleted).
+pub(crate) async fn find(state: &AppState, id: i64) -> AppResult<UserView> {
+    db::users::find(&state.db, id)
+        .await?
+        .map(UserView::from)
+        .ok_or(AppError::NotFound)
+}
+
+/// A browser form sends an empty password field to mean "no change".
+fn for_format(ctx: &AdminContext, input: UserInput) -> UserInput {
+    if ctx.format.is_html() {
+        input.blank_password_means_none()
+    } else {
+        input
+    }
+}
+
+/// The empty create form.
+fn new_page(layout: Layout) -> UserFormPage {
+    UserFormPage {
+        layout,
+        heading: "New user".into(),
+        action: "/users".into(),
+        submit_label: "Create user",
+        cancel_href: "/users".into(),
+        version: None,
+        name: String::new(),
+        email: String::new(),
+        is_admin: false,
+        errors: FieldErrors::default(),
+        conflict: None,
+        submitted_name: String::new(),
+        submitted_email: String::new(),
+        is_self: false,
+    }
+}
+
+/// The edit form, filled from the stored user.
+fn edit_page(layout: Layout, user: &UserView) -> UserFormPage {
+    let is_self = layout.admin_id == Some(user.id);
+    UserFormPage {
+        heading: format!("Edit {}", user.name),
+        action: format!("/users/{}", user.id),
+        submit_label: "Save changes",
+        cancel_href: format!("/users/{}", user.id),
+        version: Some(user.version),
+        name: user.name.clone(),
+        email: user.email.clone(),
+        is_admin: user.is_admin,
+        is_self,
+        ..new_page(layout)
+    }
+}
+
+impl UserFormPage {
+    /// Puts back what the user typed.
+    fn keep_input(&mut self, input: &UserInput) {
+        self.name = input.name.clone().unwrap_or_default();
+        self.email = input.email.clone().unwrap_or_default();
+        self.is_admin = input.is_admin.unwrap_or(false);
+    }
+}

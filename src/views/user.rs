@@ -1,0 +1,86 @@
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{display, iso};
+use crate::db::users::UserRow;
+
+/// A user in JSON.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct UserView {
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+    pub is_admin: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    pub version: i32,
+    /// `active` or `disabled`.
+    pub status: String,
+    pub disabled_reason: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub disabled_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_login_at: Option<OffsetDateTime>,
+    pub external_id: Option<String>,
+}
+
+impl From<UserRow> for UserView {
+    fn from(row: UserRow) -> Self {
+        Self {
+            id: row.id,
+            name: row.name,
+            email: row.email,
+            is_admin: row.is_admin,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            version: row.version,
+            status: row.status,
+            disabled_reason: row.disabled_reason,
+            disabled_at: row.disabled_at,
+            last_login_at: row.last_login_at,
+            external_id: row.external_id,
+        }
+    }
+}
+
+/// A deleted user, as `GET /users/deleted` lists it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct DeletedUserView {
+    #[serde(flatten)]
+    pub user: UserView,
+    #[serde(with = "time::serde::rfc3339")]
+    pub deleted_at: OffsetDateTime,
+}
+
+impl DeletedUserView {
+    pub fn deleted_display(&self) -> String {
+        display(self.deleted_at)
+    }
+}
+
+/// Formatting for the HTML pages.
+impl UserView {
+    pub fn is_disabled(&self) -> bool {
+        self.status == "disabled"
+    }
+    pub fn last_login_display(&self) -> String {
+        self.last_login_at.map_or_else(|| "never".into(), display)
+    }
+    pub fn disabled_at_display(&self) -> String {
+        self.disabled_at.map(display).unwrap_or_default()
+    }
+    pub fn created_at_iso(&self) -> String {
+        iso(self.created_at)
+    }
+    pub fn created_at_display(&self) -> String {
+        display(self.created_at)
+    }
+    pub fn updated_at_iso(&self) -> String {
+        iso(self.updated_at)
+    }
+    pub fn updated_at_display(&self) -> String {
+        display(self.updated_at)
+    }
+}
