@@ -1,6 +1,8 @@
+//! The user list: sorting, paging, search, its parameters, and the kept total.
+
 use serde_json::Value;
 
-use crate::helpers::{TestApp, assert_error, spawn_app};
+use crate::helpers::{TestApp, assert_error, ids_of, spawn_app};
 
 /// 40 users whose name, email and creation orders all differ from id order, with
 /// repeated names and creation times so the id tie-breaker matters.
@@ -40,7 +42,7 @@ async fn walk_with_last(app: &TestApp, params: &str) -> (Vec<i64>, usize, Value)
         let (status, page) = app.get_json(&path).await;
         assert_eq!(status, 200, "{page}");
         pages += 1;
-        ids.extend(page_ids(&page));
+        ids.extend(ids_of(&page));
         match &page["next"] {
             Value::Null => return (ids, pages, page),
             Value::String(cursor) => path = format!("/users?{params}&after={cursor}"),
@@ -48,15 +50,6 @@ async fn walk_with_last(app: &TestApp, params: &str) -> (Vec<i64>, usize, Value)
         }
         assert!(pages < 100, "pagination does not end");
     }
-}
-
-fn page_ids(page: &Value) -> Vec<i64> {
-    page["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["id"].as_i64().unwrap())
-        .collect()
 }
 
 #[tokio::test]
@@ -79,7 +72,7 @@ async fn every_sort_order_pages_through_all_users_both_ways() {
         assert_eq!(pages, 6, "41 users in pages of 7 (sort={sort})");
 
         // And back again with `prev`: the same pages in reverse.
-        let mut back = page_ids(&last);
+        let mut back = ids_of(&last);
         let mut page = last;
         while let Value::String(cursor) = &page["prev"] {
             let (status, previous) = app
@@ -87,7 +80,7 @@ async fn every_sort_order_pages_through_all_users_both_ways() {
                 .await;
             assert_eq!(status, 200);
             assert_eq!(previous["data"].as_array().unwrap().len(), 7);
-            back.splice(0..0, page_ids(&previous));
+            back.splice(0..0, ids_of(&previous));
             page = previous;
         }
         assert_eq!(back, ids, "paging backwards (sort={sort})");
@@ -224,4 +217,25 @@ async fn total(app: &TestApp) -> i64 {
     )
     .await
     .unwrap()
+}
+
+#[tokio::test]
+async fn a_sort_of_a_bare_minus_or_an_unknown_column_is_a_400() {
+    let app = spawn_app().await;
+    // Already URL-encoded ("-%20" is "- ").
+    for bad in ["-", "--", "-unknown", "--id", "-%20"] {
+        let response = app
+            .api
+            .get(app.url(&format!("/users?sort={bad}")))
+            .send()
+            .await
+            .unwrap();
+        let body = assert_error(response, 400).await;
+        assert!(
+            body["error"].as_str().unwrap().contains("sort"),
+            "{bad:?}: {body}"
+        );
+    }
+    let (status, _) = app.get_json("/users?sort=-id").await;
+    assert_eq!(status, 200);
 }
