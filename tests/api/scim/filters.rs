@@ -96,6 +96,23 @@ async fn filters_match_as_the_rfc_says() {
     assert!(found(&app, r#"id eq "not-a-number""#).await.is_empty());
 }
 
+/// Filters that are malformed, name an unknown attribute or nest too deep: each a
+/// 400 invalidFilter. `{1000 nested parentheses}` and `{100 nested nots}` stand
+/// for `userName pr` inside that many.
+const MALFORMED_FILTERS: &[&str] = &[
+    r#"userName eq "x' or 1=1 --"#,
+    "userName eq x' or 1=1 --",
+    r#"userName eq "a") or (1=1"#,
+    "userName; drop table users",
+    r#"password eq "x""#,
+    r#"name.givenName eq "x""#,
+    r#"active eq "true""#,
+    r#"userName eq "\q""#,
+    "((((",
+    "{1000 nested parentheses}",
+    "{100 nested nots}",
+];
+
 #[tokio::test]
 async fn hostile_filters_are_refused_or_matched_literally() {
     let app = spawn_app().await;
@@ -141,19 +158,12 @@ async fn hostile_filters_are_refused_or_matched_literally() {
     // Malformed, unknown or nested too deep: 400 invalidFilter, never a 500.
     let deep = format!("{}userName pr{}", "(".repeat(1000), ")".repeat(1000));
     let nots = format!("{}userName pr{}", "not (".repeat(100), ")".repeat(100));
-    for filter in [
-        r#"userName eq "x' or 1=1 --"#,
-        "userName eq x' or 1=1 --",
-        r#"userName eq "a") or (1=1"#,
-        "userName; drop table users",
-        r#"password eq "x""#,
-        r#"name.givenName eq "x""#,
-        r#"active eq "true""#,
-        r#"userName eq "\q""#,
-        "((((",
-        deep.as_str(),
-        nots.as_str(),
-    ] {
+    for case in MALFORMED_FILTERS {
+        let filter = match *case {
+            "{1000 nested parentheses}" => deep.as_str(),
+            "{100 nested nots}" => nots.as_str(),
+            filter => filter,
+        };
         let response = app
             .api
             .get(app.url(&format!("/scim/v2/Users?filter={}", encoded(filter))))
@@ -161,24 +171,30 @@ async fn hostile_filters_are_refused_or_matched_literally() {
             .await
             .unwrap();
         let (status, body) = scim_of(response).await;
+        assert_eq!(status, 400, "{case}: {body}");
         assert_scim_error(status, &body, 400, Some("invalidFilter"));
     }
     assert_eq!(app.user_count().await, before, "nothing was changed");
 }
 
+/// Filters with a NUL or another control character in a value (raw,
+/// JSON-escaped, in a value path), and the attribute the refusal must name.
+const CONTROL_CHARACTER_FILTERS: &[(&str, &str)] = &[
+    ("userName eq \"a\u{0}b\"", "userName"),
+    (r#"userName eq "a\u0000b""#, "userName"),
+    (r#"externalId co "\u0001""#, "externalId"),
+    (r#"displayName sw "x\u001f""#, "displayName"),
+    (r#"emails[value eq "a\u0000@example.com"]"#, "value"),
+    ("name.formatted ew \"\u{7}\"", "name.formatted"),
+];
+
 #[tokio::test]
 async fn a_nul_or_control_character_in_a_filter_is_an_invalid_filter_naming_the_attribute() {
     let app = spawn_app().await;
-    // In a filter value: raw, JSON-escaped, in a value path, and in a .search body.
-    for (filter, attribute) in [
-        ("userName eq \"a\u{0}b\"", "userName"),
-        (r#"userName eq "a\u0000b""#, "userName"),
-        (r#"externalId co "\u0001""#, "externalId"),
-        (r#"displayName sw "x\u001f""#, "displayName"),
-        (r#"emails[value eq "a\u0000@example.com"]"#, "value"),
-        ("name.formatted ew \"\u{7}\"", "name.formatted"),
-    ] {
+    // In a filter value (the table), and in a .search body.
+    for (filter, attribute) in CONTROL_CHARACTER_FILTERS {
         let (status, body) = list(&app, filter).await;
+        assert_eq!(status, 400, "{filter:?}: {body}");
         assert_refused(status, &body, "invalidFilter", attribute);
     }
     let (status, body) = send(

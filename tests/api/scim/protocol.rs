@@ -50,17 +50,24 @@ async fn discovery_describes_what_is_offered_and_groups_are_not() {
     assert_scim_error(status, &body, 404, None);
 }
 
+/// One endpoint of each kind: the collection, discovery, one resource.
+const SCIM_ENDPOINTS: &[&str] = &[
+    "/scim/v2/Users",
+    "/scim/v2/ServiceProviderConfig",
+    "/scim/v2/Users/1",
+];
+
 #[tokio::test]
 async fn without_a_bearer_token_every_endpoint_answers_401_in_scim_form() {
     let app = spawn_app().await;
-    for path in [
-        "/scim/v2/Users",
-        "/scim/v2/ServiceProviderConfig",
-        "/scim/v2/Users/1",
-    ] {
+    for path in SCIM_ENDPOINTS {
         let response = app.anonymous.get(app.url(path)).send().await.unwrap();
-        assert!(response.headers().contains_key(header::WWW_AUTHENTICATE));
+        assert!(
+            response.headers().contains_key(header::WWW_AUTHENTICATE),
+            "{path}"
+        );
         let (status, body) = scim_of(response).await;
+        assert_eq!(status, 401, "{path}: {body}");
         assert_scim_error(status, &body, 401, None);
     }
     let response = app

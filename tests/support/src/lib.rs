@@ -30,5 +30,7 @@ pub use html::{
     UserForm, assert_redirect, assert_redirects_to, bare_client, browser, csrf_in, session_cookie,
     submit_user_form,
 };
-pub use lists::{audit_events, emails_of, ids_of, list_page, post_json, user_name_by_email};
+pub use lists::{
+    assert_get_refused, audit_events, emails_of, ids_of, list_page, post_json, user_name_by_email,
+};
 pub use services::{OwnedRedis, closed_port, redis_keys, within};

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::{TestApp, json_of};
+use crate::{TestApp, assert_error, json_of};
 
 /// `GET path` (a list), which must answer 200; its body.
 pub async fn list_page(app: &TestApp, path: &str) -> Value {
@@ -29,6 +29,14 @@ pub fn ids_of(page: &Value) -> Vec<i64> {
         .iter()
         .map(|u| u["id"].as_i64().unwrap())
         .collect()
+}
+
+/// `GET path` through the admin's token, which must be refused with `status` as
+/// a JSON error (the failure names the path); the error's body.
+pub async fn assert_get_refused(app: &TestApp, path: &str, status: u16) -> Value {
+    let response = app.api.get(app.url(path)).send().await.unwrap();
+    assert_eq!(response.status(), status, "GET {path}");
+    assert_error(response, status).await
 }
 
 /// The events of `GET /audit?…` (JSON).
