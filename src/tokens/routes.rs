@@ -27,6 +27,14 @@ pub fn router() -> Router<AppState> {
         .route("/tokens/{id}/revoke", post(revoke))
 }
 
+/// This feature's operations in the API document, listed beside its routes.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(list, create, revoke),
+    components(schemas(crate::views::TokenView, crate::tokens::forms::NewToken, CreatedToken))
+)]
+pub struct Api;
+
 #[utoipa::path(
     get,
     path = "/tokens",

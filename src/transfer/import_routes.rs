@@ -65,6 +65,19 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/users/import/done", get(done))
 }
 
+/// This feature's operations in the API document, listed beside its routes.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(import),
+    components(schemas(
+        ImportReport,
+        crate::import::Counts,
+        crate::import::PlannedRow,
+        crate::import::Action
+    ))
+)]
+pub struct Api;
+
 /// A body refused by the upload's outer limit (its declared length) names
 /// the import's limit, as a body refused while it streams does.
 pub async fn name_the_import_limit(

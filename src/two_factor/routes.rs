@@ -59,6 +59,11 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/users/{id}/2fa/reset", post(reset))
 }
 
+/// This feature's operations in the API document, listed beside its routes.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(reset), components(schemas(TwoFactorResetView)))]
+pub struct Api;
+
 const KEY_EXPIRED: &str = "That key can no longer be confirmed: a key shown for enrolment lasts 10 minutes, in the browser session that showed it. Scan the new key below and enter its code.";
 
 const WRONG_CODE: &str = "That code is not right, or it was used already. Enter the current code from your app, or a recovery code.";

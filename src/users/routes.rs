@@ -66,6 +66,20 @@ pub fn router() -> Router<AppState> {
         .route("/users/{id}/delete", get(delete_form).post(destroy))
 }
 
+/// This feature's operations in the API document, listed beside its routes.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(list, create, show, update, destroy),
+    components(schemas(
+        crate::views::UserView,
+        crate::users::forms::UserInput,
+        crate::users::views::UserListResponse,
+        crate::users::views::Source,
+        crate::http::views::MessageView
+    ))
+)]
+pub struct Api;
+
 #[utoipa::path(
     get,
     path = "/users",

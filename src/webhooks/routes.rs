@@ -41,6 +41,31 @@ pub fn router() -> Router<AppState> {
         .route("/webhooks/deliveries/{id}/redeliver", post(redeliver))
 }
 
+/// This feature's operations in the API document, listed beside its routes.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(
+        list,
+        create,
+        show,
+        update,
+        destroy,
+        rotate_secret,
+        test,
+        deliveries,
+        redeliver
+    ),
+    components(schemas(
+        WebhookInput,
+        WebhookListView,
+        CreatedWebhookView,
+        crate::webhooks::views::WebhookView,
+        crate::webhooks::views::DeliveryView,
+        crate::webhooks::views::DeliveryPageView
+    ))
+)]
+pub struct Api;
+
 /// `POST /webhooks` and `PATCH /webhooks/{id}`, as JSON or as the page's form
 /// (which repeats `events` once per ticked box).
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
