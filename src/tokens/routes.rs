@@ -101,15 +101,7 @@ pub async fn create(
         Ok(label) => label,
         Err(problem) => {
             let errors = FieldErrors::single("label", problem.to_string());
-            if !ctx.format.is_html() {
-                return Err(AppError::Validation(errors));
-            }
-            let page = TokensPage {
-                label: input.label,
-                errors,
-                ..tokens_page(ctx.layout("API tokens").await?, all_tokens(&state).await?)
-            };
-            return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+            return label_again(&state, &ctx, input.label, errors).await;
         }
     };
     let created = state
@@ -136,6 +128,25 @@ pub async fn create(
         )
             .into_response()),
     }
+}
+
+/// A label that does not parse: 422 with the errors, or the tokens page again
+/// with the label as typed.
+async fn label_again(
+    state: &AppState,
+    ctx: &AdminContext,
+    label: String,
+    errors: FieldErrors,
+) -> AppResult<Response> {
+    if !ctx.format.is_html() {
+        return Err(AppError::Validation(errors));
+    }
+    let page = TokensPage {
+        label,
+        errors,
+        ..tokens_page(ctx.layout("API tokens").await?, all_tokens(state).await?)
+    };
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }
 
 #[utoipa::path(
