@@ -153,7 +153,7 @@ pub fn csv_record(user: &UserView) -> [String; 11] {
         formula_safe(&user.name),
         formula_safe(&user.email),
         user.is_admin.to_string(),
-        user.status.clone(),
+        user.status.to_string(),
         formula_safe(user.disabled_reason.as_deref().unwrap_or_default()),
         time(Some(user.created_at)),
         time(Some(user.updated_at)),

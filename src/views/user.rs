@@ -3,6 +3,7 @@ use time::OffsetDateTime;
 
 use super::{display, iso};
 use crate::db::users::UserRow;
+use crate::domain::UserStatus;
 
 /// A user in JSON.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -17,7 +18,8 @@ pub struct UserView {
     pub updated_at: OffsetDateTime,
     pub version: i32,
     /// `active` or `disabled`.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: UserStatus,
     pub disabled_reason: Option<String>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub disabled_at: Option<OffsetDateTime>,
@@ -63,7 +65,7 @@ impl DeletedUserView {
 /// Formatting for the HTML pages.
 impl UserView {
     pub fn is_disabled(&self) -> bool {
-        self.status == "disabled"
+        self.status == UserStatus::Disabled
     }
     pub fn last_login_display(&self) -> String {
         self.last_login_at.map_or_else(|| "never".into(), display)
