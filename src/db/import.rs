@@ -8,7 +8,7 @@ use sqlx::{FromRow, PgConnection, Row};
 use time::OffsetDateTime;
 
 use super::users::{UserRow, columns};
-use crate::domain::UserStatus;
+use crate::domain::{AuditAction, UserStatus};
 
 /// A user the import creates.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -231,13 +231,12 @@ pub async fn record_summary(
     label: &str,
     summary: &serde_json::Value,
 ) -> Result<OffsetDateTime, sqlx::Error> {
-    sqlx::query_scalar(
-        "select now() from (select audit_record('users.imported', 'import', null, $1, $2)) as r",
-    )
-    .bind(label)
-    .bind(summary)
-    .fetch_one(tx)
-    .await
+    sqlx::query_scalar("select now() from (select audit_record($3, 'import', null, $1, $2)) as r")
+        .bind(label)
+        .bind(summary)
+        .bind(AuditAction::UsersImported)
+        .fetch_one(tx)
+        .await
 }
 
 /// Sets this transaction up for an import: the request pool's per-statement

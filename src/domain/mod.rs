@@ -1,6 +1,7 @@
 //! Parsed values: once one of these exists, it is valid. Handlers turn raw input
 //! into these at the boundary and never pass raw strings further in.
 
+mod audit_action;
 mod audit_query;
 mod external_id;
 mod field_errors;
@@ -16,6 +17,7 @@ mod user_name;
 mod version;
 mod webhook_events;
 
+pub use audit_action::AuditAction;
 pub use audit_query::{AuditActorFilter, AuditQuery, AuditQueryError, RawAuditQuery};
 pub use external_id::{ExternalId, ExternalIdError};
 pub use field_errors::FieldErrors;
