@@ -98,8 +98,7 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
         let hearing_changes = CancellationToken::new();
         // The generation in memory, over a Redis connection of its own.
-        let mut mirror_config =
-            fred::prelude::Config::from_url(state.settings.redis_url.expose_secret())?;
+        let mut mirror_config = redis::config(&state.settings)?;
         mirror_config.fail_fast = true;
         state
             .generation
