@@ -13,6 +13,7 @@ mod text;
 mod token_label;
 mod user;
 mod user_email;
+pub mod user_fields;
 mod user_name;
 mod version;
 mod webhook_events;
@@ -31,6 +32,7 @@ pub use text::{CONTROL_CHARACTERS, has_control_characters, no_control_characters
 pub use token_label::{TokenLabel, TokenLabelError};
 pub use user::{DisabledReason, NewUser, UserChanges, UserFields, UserId, UserIdError, UserStatus};
 pub use user_email::{UserEmail, UserEmailError};
+pub use user_fields::UserField;
 pub use user_name::UserName;
 pub use version::ExpectedVersion;
 pub use webhook_events::{WEBHOOK_EVENTS, WebhookEvents};

@@ -18,7 +18,7 @@ use super::{
 pub use crate::db::import::{Alteration, Creation, Stored};
 use crate::{
     db::users::UserRow,
-    domain::{FieldErrors, UserEmail, UserStatus},
+    domain::{FieldErrors, UserEmail, UserField, UserStatus},
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -91,7 +91,7 @@ pub struct Plan {
 /// (that row is reported as it is parsed).
 pub fn lookup_emails(rows: &[SubmittedRow]) -> Vec<Option<String>> {
     rows.iter()
-        .map(|row| match row.cell("email") {
+        .map(|row| match row.cell(UserField::Email) {
             Some(Cell::Text(raw)) => UserEmail::parse(raw)
                 .ok()
                 .map(|email| email.as_str().to_owned()),

@@ -56,21 +56,18 @@ const DISPLAY_NAME: &str = "coalesce(scim_profile->>'displayName', name)";
 /// What a client reads as the email's `type`: what it wrote, else `work`.
 const EMAIL_TYPE: &str = "coalesce(scim_profile->>'emailType', 'work')";
 
-/// The column (or expression) an attribute is kept in. `name.formatted` is the
-/// name: when a client wrote one, the name was made from it.
+/// The column (or expression) an attribute is kept in: a user's field's own
+/// column (`domain::user_fields`). `name.formatted` is the name: when a client
+/// wrote one, the name was made from it.
 fn column(attribute: Attribute) -> &'static str {
+    if let Some(field) = attribute.field() {
+        return field.column();
+    }
     match attribute {
-        Attribute::Id => "id",
-        Attribute::UserName | Attribute::EmailValue => "email",
-        Attribute::ExternalId => "external_id",
-        Attribute::NameFormatted => "name",
         Attribute::DisplayName => DISPLAY_NAME,
         Attribute::EmailType => EMAIL_TYPE,
-        Attribute::Active => "status",
-        Attribute::Created => "created_at",
-        Attribute::LastModified => "updated_at",
         // A constant, compared in Rust.
-        Attribute::EmailPrimary => "",
+        _ => "",
     }
 }
 
@@ -169,19 +166,14 @@ fn push_comparison(
     }
 }
 
-/// The `order by` column for a `sortBy` attribute (ties broken by id).
-pub fn sort_column(attribute: Attribute) -> &'static str {
-    match attribute {
-        Attribute::Id => "id",
-        Attribute::UserName | Attribute::EmailValue => "lower(email)",
-        Attribute::ExternalId => "external_id",
-        Attribute::NameFormatted => "lower(name)",
-        Attribute::DisplayName => "lower(coalesce(scim_profile->>'displayName', name))",
-        Attribute::EmailType => "lower(coalesce(scim_profile->>'emailType', 'work'))",
-        Attribute::Active => "status",
-        Attribute::Created => "created_at",
-        Attribute::LastModified => "updated_at",
-        Attribute::EmailPrimary => "id",
+/// The `order by` expression for a `sortBy` attribute (ties broken by id): its
+/// column, ignoring letter case where comparisons do.
+pub fn sort_column(attribute: Attribute) -> String {
+    match (attribute, attribute.kind()) {
+        // The same for every user.
+        (Attribute::EmailPrimary, _) => "id".to_owned(),
+        (_, Kind::Text { case_exact: false }) => format!("lower({})", column(attribute)),
+        _ => column(attribute).to_owned(),
     }
 }
 
@@ -193,6 +185,32 @@ mod tests {
         let mut sql = QueryBuilder::<Postgres>::new("");
         push_filter(&mut sql, &Filter::parse(filter).unwrap());
         sql.sql().as_str().to_owned()
+    }
+
+    #[test]
+    fn sorts_are_by_the_fields_columns() {
+        let sorts = [
+            (Attribute::Id, "id"),
+            (Attribute::UserName, "lower(email)"),
+            (Attribute::EmailValue, "lower(email)"),
+            (Attribute::ExternalId, "external_id"),
+            (Attribute::NameFormatted, "lower(name)"),
+            (
+                Attribute::DisplayName,
+                "lower(coalesce(scim_profile->>'displayName', name))",
+            ),
+            (
+                Attribute::EmailType,
+                "lower(coalesce(scim_profile->>'emailType', 'work'))",
+            ),
+            (Attribute::Active, "status"),
+            (Attribute::Created, "created_at"),
+            (Attribute::LastModified, "updated_at"),
+            (Attribute::EmailPrimary, "id"),
+        ];
+        for (attribute, column) in sorts {
+            assert_eq!(sort_column(attribute), column, "{attribute:?}");
+        }
     }
 
     #[test]
