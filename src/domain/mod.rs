@@ -23,8 +23,8 @@ pub use audit_query::{AuditActorFilter, AuditQuery, AuditQueryError, RawAuditQue
 pub use external_id::{ExternalId, ExternalIdError};
 pub use field_errors::FieldErrors;
 pub use list_query::{
-    Cursor, CursorKey, ListQuery, ListQueryError, MAX_PAGE_SIZE, PageCursor, RawListQuery, SortKey,
-    SortOrder, UserFilters,
+    Cursor, CursorKey, ListQuery, ListQueryError, MAX_PAGE_SIZE, MAX_SEARCH_CHARS, PageCursor,
+    RawListQuery, SortKey, SortOrder, UserFilters,
 };
 pub use password::Password;
 pub use scim_profile::ScimProfile;
@@ -36,3 +36,8 @@ pub use user_fields::UserField;
 pub use user_name::UserName;
 pub use version::ExpectedVersion;
 pub use webhook_events::{WEBHOOK_EVENTS, WebhookEvents};
+
+/// The longest webhook endpoint URL the API documents and the form accepts.
+/// (The URL's parser, `webhooks::address_guard::parse`, checks its syntax and
+/// does not count its length.)
+pub const WEBHOOK_URL_MAX_CHARS: usize = 2000;
