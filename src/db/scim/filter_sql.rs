@@ -5,6 +5,7 @@
 use sqlx::{Postgres, QueryBuilder};
 
 use crate::db::escape_like;
+use crate::domain::UserStatus;
 use crate::domain::scim_filter::{Attribute, CompareOp, Filter, Kind, Value};
 
 /// Appends `filter` as a boolean SQL expression over the `users` table.
@@ -115,11 +116,9 @@ fn push_comparison(
         Value::Boolean(wanted) => {
             // Only `active`: eq/ne true/false.
             let active = (op == CompareOp::Eq) == *wanted;
-            sql.push(if active {
-                "(status = 'active')"
-            } else {
-                "(status <> 'active')"
-            });
+            sql.push(format!("({column}{}", if active { " = " } else { " <> " }));
+            sql.push_bind(UserStatus::Active);
+            sql.push(")");
         }
         Value::Id(None) => {
             sql.push(if op == CompareOp::Ne { "true" } else { "false" });
