@@ -86,3 +86,46 @@ impl UserView {
         display(self.updated_at)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::user_fields::USER_FIELDS;
+
+    /// The user's JSON has a key for every field of the user's field table that
+    /// a view shows (all but the deletion time, which `DeletedUserView` adds).
+    #[test]
+    fn the_json_keys_are_the_field_tables_names() {
+        let at = OffsetDateTime::UNIX_EPOCH;
+        let view = UserView {
+            id: 1,
+            name: "Ada".into(),
+            email: "ada@example.com".into(),
+            is_admin: false,
+            created_at: at,
+            updated_at: at,
+            version: 1,
+            status: UserStatus::Active,
+            disabled_reason: None,
+            disabled_at: None,
+            last_login_at: None,
+            external_id: None,
+        };
+        let json = serde_json::to_value(&view).unwrap();
+        assert_eq!(json["status"], "active");
+        let mut keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut named: Vec<&str> = USER_FIELDS
+            .iter()
+            .map(|spec| spec.name)
+            .filter(|name| *name != "deleted_at")
+            .collect();
+        keys.sort_unstable();
+        named.sort_unstable();
+        assert_eq!(keys, named);
+    }
+}
