@@ -7,27 +7,15 @@
 //! Keyed by the admin alone: only someone who knew the password reaches the
 //! second step, so nobody else can use the limit to lock the admin out.
 
-use fred::{prelude::*, types::scripts::Script};
+use fred::prelude::*;
 
-use super::AuthError;
+use super::{AuthError, redis_counter::Counter};
 
 const WINDOW_SECS: i64 = 15 * 60;
 pub const LIMIT: i64 = 5;
 
-const ATTEMPT_SCRIPT: &str = r"
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-return {count, redis.call('TTL', KEYS[1])}
-";
-
-/// Gives an attempt back, without creating a key (with no expiry) that has gone.
-const GIVE_BACK_SCRIPT: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) end
-return 0
-";
-
 pub struct CodeThrottle {
-    redis: Pool,
+    counter: Counter,
     key_prefix: String,
 }
 
@@ -41,7 +29,7 @@ fn unavailable(error: fred::error::Error) -> AuthError {
 impl CodeThrottle {
     pub fn new(redis: Pool, key_prefix: &str) -> Self {
         Self {
-            redis,
+            counter: Counter::new(redis, WINDOW_SECS),
             key_prefix: key_prefix.to_owned(),
         }
     }
@@ -52,12 +40,9 @@ impl CodeThrottle {
 
     /// Counts an attempt; 429 once the admin is over the limit.
     pub async fn attempt(&self, user_id: i64) -> Result<(), AuthError> {
-        let answer: Vec<i64> = Script::from_lua(ATTEMPT_SCRIPT)
-            .evalsha_with_reload(
-                self.redis.next(),
-                vec![self.key(user_id)],
-                vec![WINDOW_SECS],
-            )
+        let answer = self
+            .counter
+            .count(self.key(user_id))
             .await
             .map_err(unavailable)?;
         let &[count, ttl] = answer.as_slice() else {
@@ -75,14 +60,9 @@ impl CodeThrottle {
 
     /// A right code takes its own attempt back (wrong ones stay counted).
     pub async fn succeeded(&self, user_id: i64) -> Result<(), AuthError> {
-        let _: i64 = Script::from_lua(GIVE_BACK_SCRIPT)
-            .evalsha_with_reload(
-                self.redis.next(),
-                vec![self.key(user_id)],
-                Vec::<i64>::new(),
-            )
+        self.counter
+            .give_back(self.key(user_id))
             .await
-            .map_err(unavailable)?;
-        Ok(())
+            .map_err(unavailable)
     }
 }

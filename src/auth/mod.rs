@@ -5,6 +5,7 @@ mod error;
 pub mod login_csrf;
 pub mod password;
 pub mod recovery_codes;
+mod redis_counter;
 pub mod session_store;
 pub mod throttle;
 pub mod tokens;

@@ -16,10 +16,13 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
-use fred::{prelude::*, types::scripts::Script};
+use fred::prelude::*;
 use sha2::{Digest, Sha256};
 
-use super::AuthError;
+use super::{
+    AuthError,
+    redis_counter::{Counter, CountingScript},
+};
 
 const LOGIN_WINDOW_SECS: i64 = 15 * 60;
 const PER_ACCOUNT_AND_ADDRESS: i64 = 5;
@@ -34,21 +37,28 @@ const TOKEN_FAILURES_PER_ADDRESS: i64 = 60;
 /// Answers both counts (0 for an account not counted) and both remaining
 /// lifetimes. The window starts with the first attempt and does not slide.
 const ATTEMPT_SCRIPT: &str = r"
-local address = redis.call('INCR', KEYS[2])
-if address == 1 then redis.call('EXPIRE', KEYS[2], ARGV[1]) end
+local address = count(KEYS[2], ARGV[1])
 if address > tonumber(ARGV[2]) then
   return {0, address, -2, redis.call('TTL', KEYS[2])}
 end
-local pair = redis.call('INCR', KEYS[1])
-if pair == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+local pair = count(KEYS[1], ARGV[1])
 return {pair, address, redis.call('TTL', KEYS[1]), redis.call('TTL', KEYS[2])}
+";
+
+/// A successful login: its (account, address) key (KEYS[1]) goes, and its
+/// attempt is given back to the address (KEYS[2]) if that is still counted.
+const SUCCESS_SCRIPT: &str = r"
+redis.call('DEL', KEYS[1])
+return give_back(KEYS[2])
 ";
 
 #[derive(Clone)]
 pub struct Throttle {
     redis: Pool,
     prefix: String,
-    attempt: Script,
+    attempt: CountingScript,
+    success: CountingScript,
+    token_failures: Counter,
 }
 
 fn unavailable(error: fred::error::Error) -> AuthError {
@@ -61,9 +71,11 @@ fn unavailable(error: fred::error::Error) -> AuthError {
 impl Throttle {
     pub fn new(redis: Pool, key_prefix: &str) -> Self {
         Self {
+            token_failures: Counter::new(redis.clone(), TOKEN_WINDOW_SECS),
             redis,
             prefix: key_prefix.to_owned(),
-            attempt: Script::from_lua(ATTEMPT_SCRIPT),
+            attempt: CountingScript::new(ATTEMPT_SCRIPT),
+            success: CountingScript::new(SUCCESS_SCRIPT),
         }
     }
 
@@ -84,8 +96,8 @@ impl Throttle {
         let (pair, by_address) = self.login_keys(account, address);
         let answer: Vec<i64> = self
             .attempt
-            .evalsha_with_reload(
-                self.redis.next(),
+            .run(
+                &self.redis,
                 vec![pair, by_address],
                 vec![LOGIN_WINDOW_SECS, PER_ADDRESS],
             )
@@ -109,17 +121,19 @@ impl Throttle {
     }
 
     /// A successful login clears that account's attempts from that address and
-    /// gives back its place in the address's allowance.
+    /// gives back its place in the address's allowance (without making the
+    /// address's key again, with no expiry, if its window has ended).
     pub async fn login_succeeded(
         &self,
         account: &LoginKey,
         address: &str,
     ) -> Result<(), AuthError> {
         let (pair, by_address) = self.login_keys(account, address);
-        let pipeline = self.redis.next().pipeline();
-        let _: () = pipeline.del(pair).await.map_err(unavailable)?;
-        let _: () = pipeline.decr(by_address).await.map_err(unavailable)?;
-        let _: Vec<Value> = pipeline.all().await.map_err(unavailable)?;
+        let _: i64 = self
+            .success
+            .run(&self.redis, vec![pair, by_address], Vec::new())
+            .await
+            .map_err(unavailable)?;
         Ok(())
     }
 
@@ -142,11 +156,8 @@ impl Throttle {
     }
 
     pub async fn token_failed(&self, address: &str) {
-        let key = self.token_key(address);
-        let counted: Result<i64, _> = self.redis.incr(&key).await;
-        if matches!(counted, Ok(1)) {
-            let _: Result<(), _> = self.redis.expire(&key, TOKEN_WINDOW_SECS, None).await;
-        }
+        // Without Redis the failure goes uncounted, as the check lets it through.
+        let _ = self.token_failures.count(self.token_key(address)).await;
     }
 }
 

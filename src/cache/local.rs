@@ -324,20 +324,7 @@ async fn connect(mut config: Config) -> Result<Connected, Error> {
     // RESP3: the subscribed connection also runs the heartbeat.
     config.version = RespVersion::RESP3;
     config.fail_fast = true;
-    let client = Builder::from_config(config)
-        .with_connection_config(|c| {
-            c.connection_timeout = Duration::from_secs(1);
-            c.internal_command_timeout = Duration::from_secs(1);
-            c.max_command_attempts = 1;
-            c.tcp = TcpConfig {
-                nodelay: Some(true),
-                ..Default::default()
-            };
-        })
-        .with_performance_config(|p| {
-            p.default_command_timeout = LEASE;
-        })
-        .build()?;
+    let client = crate::redis::builder(config, LEASE).build()?;
     let handle = client.init().await?;
     Ok((client, handle))
 }

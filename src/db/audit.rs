@@ -5,7 +5,7 @@
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use time::OffsetDateTime;
 
-use crate::domain::{AuditActorFilter, AuditQuery};
+use crate::domain::{AuditAction, AuditActorFilter, AuditQuery};
 
 /// One event as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -28,7 +28,7 @@ pub struct AuditRow {
 /// An event the service records itself (the database records changes), in a
 /// transaction that told the database who acts.
 pub struct ServiceEvent<'a> {
-    pub action: &'a str,
+    pub action: AuditAction,
     pub subject_type: &'a str,
     pub subject_id: Option<i64>,
     pub subject_label: &'a str,

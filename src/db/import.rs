@@ -8,6 +8,7 @@ use sqlx::{FromRow, PgConnection, Row};
 use time::OffsetDateTime;
 
 use super::users::{UserRow, columns};
+use crate::domain::{AuditAction, UserStatus};
 
 /// A user the import creates.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,7 +16,7 @@ pub struct Creation {
     pub name: String,
     pub email: String,
     pub is_admin: bool,
-    pub status: &'static str,
+    pub status: UserStatus,
     pub disabled_reason: Option<String>,
     pub external_id: Option<String>,
 }
@@ -26,7 +27,7 @@ pub struct Alteration {
     pub id: i64,
     pub name: Option<String>,
     pub is_admin: Option<bool>,
-    pub status: Option<&'static str>,
+    pub status: Option<UserStatus>,
     pub disabled_reason: Option<Option<String>>,
     pub external_id: Option<Option<String>>,
 }
@@ -168,7 +169,7 @@ pub async fn create(tx: &mut PgConnection, users: &[Creation]) -> Result<(), sql
     .bind(column(|u| Some(&u.name)))
     .bind(column(|u| Some(&u.email)))
     .bind(users.iter().map(|u| u.is_admin).collect::<Vec<_>>())
-    .bind(column(|u| Some(u.status)))
+    .bind(users.iter().map(|u| u.status).collect::<Vec<_>>())
     .bind(column(|u| u.disabled_reason.as_deref()))
     .bind(column(|u| u.external_id.as_deref()))
     .execute(tx)
@@ -230,13 +231,12 @@ pub async fn record_summary(
     label: &str,
     summary: &serde_json::Value,
 ) -> Result<OffsetDateTime, sqlx::Error> {
-    sqlx::query_scalar(
-        "select now() from (select audit_record('users.imported', 'import', null, $1, $2)) as r",
-    )
-    .bind(label)
-    .bind(summary)
-    .fetch_one(tx)
-    .await
+    sqlx::query_scalar("select now() from (select audit_record($3, 'import', null, $1, $2)) as r")
+        .bind(label)
+        .bind(summary)
+        .bind(AuditAction::UsersImported)
+        .fetch_one(tx)
+        .await
 }
 
 /// Sets this transaction up for an import: the request pool's per-statement

@@ -5,6 +5,7 @@ pub mod actor;
 pub mod audit;
 pub mod deliveries;
 pub mod import;
+pub mod listen;
 pub mod scim;
 pub mod secrets;
 pub mod seed;

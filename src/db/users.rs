@@ -3,7 +3,7 @@
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use time::OffsetDateTime;
 
-use crate::domain::{Cursor, CursorKey, ListQuery, SortKey, SortOrder, UserFilters};
+use crate::domain::{Cursor, CursorKey, ListQuery, SortKey, SortOrder, UserFilters, UserStatus};
 
 /// A user as stored, without the password hash: rows of this type can be shown.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -15,8 +15,7 @@ pub struct UserRow {
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
     pub version: i32,
-    /// `active` or `disabled`.
-    pub status: String,
+    pub status: UserStatus,
     pub disabled_reason: Option<String>,
     pub disabled_at: Option<OffsetDateTime>,
     pub deleted_at: Option<OffsetDateTime>,
@@ -57,8 +56,8 @@ pub struct NewUserRecord<'a> {
     pub is_admin: bool,
     pub password_hash: Option<String>,
     pub external_id: Option<&'a str>,
-    /// `active` or `disabled` (with its reason).
-    pub status: &'a str,
+    /// Disabled with its reason, or active.
+    pub status: UserStatus,
     pub disabled_reason: Option<&'a str>,
     pub scim_profile: Option<serde_json::Value>,
 }
@@ -70,8 +69,8 @@ pub struct UserChangesRecord<'a> {
     pub email: Option<&'a str>,
     pub is_admin: Option<bool>,
     pub password_hash: Option<String>,
-    /// `active` or `disabled`; the trigger keeps `disabled_at`.
-    pub status: Option<&'a str>,
+    /// The trigger keeps `disabled_at`.
+    pub status: Option<UserStatus>,
     /// With `status = disabled`: why.
     pub disabled_reason: Option<&'a str>,
     /// `Some(None)` clears it.
@@ -278,7 +277,8 @@ pub async fn update(
     changes: UserChangesRecord<'_>,
     expected: Option<&[i32]>,
 ) -> Result<WriteOutcome<UserRow>, sqlx::Error> {
-    let loses_rights = changes.is_admin == Some(false) || changes.status == Some("disabled");
+    let loses_rights =
+        changes.is_admin == Some(false) || changes.status == Some(UserStatus::Disabled);
     if loses_rights && is_last_admin(tx, id).await? {
         return Ok(WriteOutcome::LastAdmin);
     }
@@ -642,7 +642,7 @@ pub async fn count(db: &PgPool, query: &ListQuery, scope: Scope) -> Result<i64, 
 
 fn push_filters(sql: &mut QueryBuilder<Postgres>, filters: &UserFilters) {
     if let Some(status) = filters.status {
-        sql.push(" and status = ").push_bind(status.as_str());
+        sql.push(" and status = ").push_bind(status);
     }
     if let Some(is_admin) = filters.is_admin {
         sql.push(" and is_admin = ").push_bind(is_admin);

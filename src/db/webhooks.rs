@@ -4,6 +4,8 @@
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 
+use crate::domain::AuditAction;
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct WebhookRow {
     pub id: i64,
@@ -112,7 +114,7 @@ pub async fn delete(tx: &mut PgConnection, id: i64) -> Result<bool, sqlx::Error>
 /// test event sent, a delivery sent again).
 pub async fn record(
     tx: &mut PgConnection,
-    action: &str,
+    action: AuditAction,
     webhook: &WebhookRow,
     changes: serde_json::Value,
 ) -> Result<(), sqlx::Error> {

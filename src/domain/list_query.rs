@@ -7,7 +7,8 @@ use super::UserStatus;
 /// The largest page a client may ask for.
 pub const MAX_PAGE_SIZE: u32 = 1000;
 const DEFAULT_PAGE_SIZE: u32 = 50;
-const MAX_SEARCH_CHARS: usize = 200;
+/// The longest search (`q`) a list takes.
+pub const MAX_SEARCH_CHARS: usize = 200;
 
 /// The column a list is ordered by; the id always breaks ties.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

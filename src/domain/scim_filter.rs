@@ -11,6 +11,8 @@ use std::fmt;
 
 use time::OffsetDateTime;
 
+use super::UserField;
+
 /// Longer filters are refused before they are read.
 pub const MAX_FILTER_CHARS: usize = 4096;
 
@@ -76,6 +78,21 @@ impl Attribute {
             "primary" => Self::EmailPrimary,
             _ => return None,
         })
+    }
+
+    /// The user's field the attribute is, where it is one (the others come from
+    /// what SCIM wrote beside them, or are constants).
+    pub fn field(self) -> Option<UserField> {
+        match self {
+            Self::Id => Some(UserField::Id),
+            Self::UserName | Self::EmailValue => Some(UserField::Email),
+            Self::ExternalId => Some(UserField::ExternalId),
+            Self::NameFormatted => Some(UserField::Name),
+            Self::Active => Some(UserField::Status),
+            Self::Created => Some(UserField::CreatedAt),
+            Self::LastModified => Some(UserField::UpdatedAt),
+            Self::EmailType | Self::EmailPrimary | Self::DisplayName => None,
+        }
     }
 
     /// What kind of value the attribute holds, which decides the operators
@@ -592,6 +609,32 @@ fn typed_value(attribute: Attribute, op: CompareOp, raw: RawValue) -> Result<Val
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fields_scim_path_names_that_field_and_back() {
+        use crate::domain::user_fields::USER_FIELDS;
+
+        for spec in USER_FIELDS {
+            if let Some(path) = spec.scim {
+                let attribute = Attribute::resolve(path).unwrap();
+                assert_eq!(attribute.field(), Some(spec.field), "{path}");
+            }
+        }
+        for path in [
+            "id",
+            "userName",
+            "emails.value",
+            "externalId",
+            "name.formatted",
+            "active",
+            "meta.created",
+            "meta.lastModified",
+        ] {
+            let field = Attribute::resolve(path).unwrap().field().unwrap();
+            let named = field.spec().scim.unwrap();
+            assert_eq!(Attribute::resolve(named).unwrap().field(), Some(field));
+        }
+    }
 
     fn compare(attribute: Attribute, op: CompareOp, value: Value) -> Filter {
         Filter::Compare {

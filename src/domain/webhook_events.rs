@@ -1,20 +1,22 @@
+use super::AuditAction;
+
 /// The events an endpoint can subscribe to: the audit trail's user and token
 /// actions, one by one or by family.
 pub const WEBHOOK_EVENTS: [&str; 14] = [
     "user.*",
-    "user.created",
-    "user.updated",
-    "user.disabled",
-    "user.enabled",
-    "user.deleted",
-    "user.restored",
-    "user.purged",
-    "password.changed",
+    AuditAction::UserCreated.as_str(),
+    AuditAction::UserUpdated.as_str(),
+    AuditAction::UserDisabled.as_str(),
+    AuditAction::UserEnabled.as_str(),
+    AuditAction::UserDeleted.as_str(),
+    AuditAction::UserRestored.as_str(),
+    AuditAction::UserPurged.as_str(),
+    AuditAction::PasswordChanged.as_str(),
     "token.*",
-    "token.created",
-    "token.updated",
-    "token.revoked",
-    "token.deleted",
+    AuditAction::TokenCreated.as_str(),
+    AuditAction::TokenUpdated.as_str(),
+    AuditAction::TokenRevoked.as_str(),
+    AuditAction::TokenDeleted.as_str(),
 ];
 
 /// A webhook's subscriptions: known events, at least one, each once, in the

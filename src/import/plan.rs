@@ -18,7 +18,7 @@ use super::{
 pub use crate::db::import::{Alteration, Creation, Stored};
 use crate::{
     db::users::UserRow,
-    domain::{FieldErrors, UserEmail, UserStatus},
+    domain::{FieldErrors, UserEmail, UserField, UserStatus},
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -91,7 +91,7 @@ pub struct Plan {
 /// (that row is reported as it is parsed).
 pub fn lookup_emails(rows: &[SubmittedRow]) -> Vec<Option<String>> {
     rows.iter()
-        .map(|row| match row.cell("email") {
+        .map(|row| match row.cell(UserField::Email) {
             Some(Cell::Text(raw)) => UserEmail::parse(raw)
                 .ok()
                 .map(|email| email.as_str().to_owned()),
@@ -461,7 +461,7 @@ fn create(
             name: name.as_str().to_owned(),
             email: import.email.as_str().to_owned(),
             is_admin,
-            status: status.as_str(),
+            status,
             disabled_reason,
             external_id,
         });
@@ -497,11 +497,11 @@ fn alter(
         changes.insert("is_admin", [json!(user.is_admin), json!(is_admin)]);
         alteration.is_admin = Some(is_admin);
     }
-    let stored_status = UserStatus::parse(&user.status).unwrap_or(UserStatus::Active);
+    let stored_status = user.status;
     let status = import.status.unwrap_or(stored_status);
     if status != stored_status {
-        changes.insert("status", [json!(user.status), json!(status.as_str())]);
-        alteration.status = Some(status.as_str());
+        changes.insert("status", [json!(stored_status), json!(status)]);
+        alteration.status = Some(status);
     }
     let stored_reason = user.disabled_reason.clone().filter(|r| !r.is_empty());
     let reason = match status {
@@ -562,7 +562,7 @@ mod tests {
             created_at: now,
             updated_at: now,
             version: 3,
-            status: "active".into(),
+            status: UserStatus::Active,
             disabled_reason: None,
             disabled_at: None,
             deleted_at: None,
@@ -579,7 +579,7 @@ mod tests {
         let mut planner = Planner::new(
             users
                 .iter()
-                .filter(|u| u.is_admin && u.status == "active")
+                .filter(|u| u.is_admin && u.status == UserStatus::Active)
                 .map(|u| u.id)
                 .collect(),
         );
@@ -642,7 +642,7 @@ mod tests {
         assert!(plan.is_valid());
         assert_eq!(plan.rows[0].changes["name"], [json!("Ada"), json!("Ada L")]);
         assert_eq!(writes.alterations.len(), 1);
-        assert_eq!(writes.creations[0].status, "active");
+        assert_eq!(writes.creations[0].status, UserStatus::Active);
         assert_eq!(
             plan.counts,
             Counts {

@@ -10,6 +10,11 @@ use std::io::{BufRead, BufReader, Read};
 use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
 use serde_json::Value;
 
+use crate::domain::{
+    UserField,
+    user_fields::{IMPORT_READ_PAST, IMPORT_WRITTEN},
+};
+
 /// How an import file is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -69,26 +74,11 @@ pub enum Cell {
     Other,
 }
 
-/// The fields an import writes.
-pub const WRITTEN: [&str; 6] = [
-    "name",
-    "email",
-    "is_admin",
-    "status",
-    "disabled_reason",
-    "external_id",
-];
+/// The fields an import writes (the user's field table's).
+pub const WRITTEN: [&str; IMPORT_WRITTEN.len()] = IMPORT_WRITTEN;
 
 /// Fields an export writes that an import reads past: the database keeps them.
-const IGNORED: [&str; 7] = [
-    "id",
-    "created_at",
-    "updated_at",
-    "version",
-    "last_login_at",
-    "disabled_at",
-    "deleted_at",
-];
+const IGNORED: [&str; IMPORT_READ_PAST.len()] = IMPORT_READ_PAST;
 
 /// One row of the file: its line, and the fields it has (a field it lacks is
 /// left as it is).
@@ -96,7 +86,7 @@ const IGNORED: [&str; 7] = [
 pub struct SubmittedRow {
     pub line: u64,
     /// Indexed like [`WRITTEN`]; `None` when the file does not have the field.
-    pub cells: [Option<Cell>; 6],
+    pub cells: [Option<Cell>; WRITTEN.len()],
 }
 
 impl SubmittedRow {
@@ -111,8 +101,8 @@ impl SubmittedRow {
             .sum()
     }
 
-    pub fn cell(&self, field: &str) -> Option<&Cell> {
-        let index = WRITTEN.iter().position(|f| *f == field)?;
+    pub fn cell(&self, field: UserField) -> Option<&Cell> {
+        let index = field.import_index()?;
         self.cells[index].as_ref()
     }
 }
@@ -227,7 +217,7 @@ fn read_csv(
         if record.len() == 1 && record[0].is_empty() && columns.len() > 1 {
             continue;
         }
-        let mut cells: [Option<Cell>; 6] = Default::default();
+        let mut cells: [Option<Cell>; WRITTEN.len()] = Default::default();
         for (column, value) in columns.iter().zip(record.iter()) {
             let Some(index) = column else { continue };
             let text = std::str::from_utf8(value)
@@ -428,7 +418,7 @@ fn object_row(line: u64, value: Value) -> Result<SubmittedRow, FileError> {
     let Value::Object(object) = value else {
         return Err(FileError::at(line, "is not a JSON object"));
     };
-    let mut cells: [Option<Cell>; 6] = Default::default();
+    let mut cells: [Option<Cell>; WRITTEN.len()] = Default::default();
     for (key, value) in object {
         let Some(index) = column_index(&key).map_err(|message| FileError::at(line, message))?
         else {
@@ -464,11 +454,13 @@ fn column_index(name: &str) -> Result<Option<usize>, String> {
 }
 
 fn email_index() -> usize {
-    1
+    UserField::Email
+        .import_index()
+        .unwrap_or_else(|| unreachable!("the import writes the email"))
 }
 
 fn repeated(columns: &[Option<usize>]) -> Option<usize> {
-    let mut seen = [false; 6];
+    let mut seen = [false; WRITTEN.len()];
     for index in columns.iter().flatten() {
         if std::mem::replace(&mut seen[*index], true) {
             return Some(*index);
@@ -494,10 +486,10 @@ mod tests {
         read_rows(text.as_bytes(), format)
     }
 
-    fn text(row: &SubmittedRow, field: &str) -> Option<String> {
+    fn text(row: &SubmittedRow, field: UserField) -> Option<String> {
         match row.cell(field)? {
             Cell::Text(text) => Some(text.clone()),
-            other => panic!("{field}: {other:?}"),
+            other => panic!("{field:?}: {other:?}"),
         }
     }
 
@@ -510,10 +502,10 @@ mod tests {
         .unwrap();
         assert_eq!(rows.len(), 2);
         assert_eq!((rows[0].line, rows[1].line), (2, 4));
-        assert_eq!(text(&rows[0], "name").unwrap(), "Ada,\nLovelace");
+        assert_eq!(text(&rows[0], UserField::Name).unwrap(), "Ada,\nLovelace");
         let rows = read("name,email\n'=1+1,'@x.com\n", ImportFormat::Csv).unwrap();
         assert_eq!(
-            text(&rows[0], "name").unwrap(),
+            text(&rows[0], UserField::Name).unwrap(),
             "=1+1",
             "the export's guard comes off"
         );
@@ -523,11 +515,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            text(&rows[0], "name").unwrap(),
+            text(&rows[0], UserField::Name).unwrap(),
             "'=1",
             "NDJSON has no guard"
         );
-        assert!(rows[0].cell("is_admin").is_none(), "absent, not empty");
+        assert!(
+            rows[0].cell(UserField::IsAdmin).is_none(),
+            "absent, not empty"
+        );
     }
 
     #[test]
@@ -564,8 +559,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!((rows[0].line, rows[1].line), (1, 3));
-        assert_eq!(rows[0].cell("is_admin"), Some(&Cell::Bool(true)));
-        assert_eq!(rows[1].cell("name"), Some(&Cell::Empty));
+        assert_eq!(rows[0].cell(UserField::IsAdmin), Some(&Cell::Bool(true)));
+        assert_eq!(rows[1].cell(UserField::Name), Some(&Cell::Empty));
         let error = read("{\"email\":\"a@x.com\"}\n{nope\n", ImportFormat::Ndjson).unwrap_err();
         assert!(
             matches!(error, FileError::Malformed { line: 2, .. }),
@@ -581,7 +576,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!((rows[0].line, rows[1].line), (1, 2));
-        assert_eq!(rows[1].cell("name"), Some(&Cell::Other));
+        assert_eq!(rows[1].cell(UserField::Name), Some(&Cell::Other));
         let error = read("[{\"email\":\"a@x.com\"}, 3]", ImportFormat::Json).unwrap_err();
         assert!(
             matches!(error, FileError::Malformed { line: 2, .. }),

@@ -3,7 +3,7 @@
 use super::read::{Cell, SubmittedRow};
 use crate::{
     db::users::UserRow,
-    domain::{DisabledReason, ExternalId, FieldErrors, UserEmail, UserName, UserStatus},
+    domain::{DisabledReason, ExternalId, FieldErrors, UserEmail, UserField, UserName, UserStatus},
 };
 
 /// A row that parsed: `None` leaves a field as it is; for the nullable fields,
@@ -33,23 +33,26 @@ impl ImportRow {
     /// stored one is no change, even where today's rules would refuse it (a
     /// name typed into the database by hand): an export always imports again.
     pub fn parse(row: &SubmittedRow, stored: Option<&UserRow>) -> Result<Self, RejectedRow> {
-        let same = |field: &str, value: Option<&str>| {
+        let same = |field: UserField, value: Option<&str>| {
             stored.is_some_and(|_| match row.cell(field) {
                 Some(Cell::Text(raw)) => value == Some(raw.as_str()),
                 Some(Cell::Empty) => value.is_none_or(str::is_empty),
                 _ => false,
             })
         };
-        let keep_name = same("name", stored.map(|s| s.name.as_str()));
+        let keep_name = same(UserField::Name, stored.map(|s| s.name.as_str()));
         let keep_reason = same(
-            "disabled_reason",
+            UserField::DisabledReason,
             stored.and_then(|s| s.disabled_reason.as_deref()),
         );
-        let keep_external_id = same("external_id", stored.and_then(|s| s.external_id.as_deref()));
+        let keep_external_id = same(
+            UserField::ExternalId,
+            stored.and_then(|s| s.external_id.as_deref()),
+        );
         let mut errors = FieldErrors::default();
-        let email = email_value(row.cell("email"), &mut errors);
+        let email = email_value(row.cell(UserField::Email), &mut errors);
         let name = row
-            .cell("name")
+            .cell(UserField::Name)
             .filter(|_| !keep_name)
             .and_then(|cell| match cell {
                 Cell::Empty => {
@@ -60,13 +63,13 @@ impl ImportRow {
                     .and_then(|raw| errors.take("name", UserName::parse(raw))),
             });
         let is_admin = row
-            .cell("is_admin")
+            .cell(UserField::IsAdmin)
             .and_then(|cell| admin_flag(cell, &mut errors));
         let status = row
-            .cell("status")
+            .cell(UserField::Status)
             .and_then(|cell| status_value(cell, &mut errors));
         let disabled_reason = row
-            .cell("disabled_reason")
+            .cell(UserField::DisabledReason)
             .filter(|_| !keep_reason)
             .and_then(|cell| match cell {
                 Cell::Empty => Some(None),
@@ -75,7 +78,7 @@ impl ImportRow {
                     .map(|reason| Some(reason).filter(|r| !r.as_str().is_empty())),
             });
         let external_id = row
-            .cell("external_id")
+            .cell(UserField::ExternalId)
             .filter(|_| !keep_external_id)
             .and_then(|cell| match cell {
                 Cell::Empty => Some(None),
@@ -98,7 +101,7 @@ impl ImportRow {
             }),
             _ => Err(RejectedRow {
                 line: row.line,
-                email: match row.cell("email") {
+                email: match row.cell(UserField::Email) {
                     Some(Cell::Text(raw)) => raw.clone(),
                     _ => String::new(),
                 },
@@ -195,7 +198,7 @@ mod tests {
     use crate::import::read::WRITTEN;
 
     fn row(fields: &[(&str, Cell)]) -> SubmittedRow {
-        let mut cells: [Option<Cell>; 6] = Default::default();
+        let mut cells: [Option<Cell>; WRITTEN.len()] = Default::default();
         for (field, cell) in fields {
             let index = WRITTEN.iter().position(|f| f == field).unwrap();
             cells[index] = Some(cell.clone());

@@ -4,7 +4,6 @@ use serde::Deserialize;
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 pub struct DisableInput {
     /// Why the account is disabled: at most 500 characters; may be empty.
-    #[schema(max_length = 500)]
     #[serde(default)]
     pub reason: String,
     /// The version the confirmation page was shown at (instead of `If-Match`).
@@ -25,6 +24,5 @@ pub struct BulkInput {
     #[schema(max_items = 1000)]
     pub ids: Vec<i64>,
     /// With `disable`: why.
-    #[schema(max_length = 500)]
     pub reason: Option<String>,
 }

@@ -2,6 +2,9 @@
 //! cache. Redis is never required to start: the pool connects in the background
 //! and keeps reconnecting with backoff, and every command has a short timeout so an
 //! outage costs a request at most that long.
+//!
+//! Every Redis client of the service is built here ([`builder`]): the pool, and
+//! the list cache's own subscribed connection (`cache::local`).
 
 use std::time::Duration;
 
@@ -13,12 +16,17 @@ use crate::config::{Settings, redacted_url};
 /// How long one Redis command may take before the caller gives up on it.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_millis(200);
 
-/// Builds the pool and starts connecting; does not wait for Redis.
-pub fn connect(settings: &Settings) -> Result<Pool, fred::error::Error> {
-    let mut config = Config::from_url(settings.redis_url.expose_secret())?;
-    // Start even when Redis is down; the reconnect policy takes over.
-    config.fail_fast = false;
-    let pool = Builder::from_config(config)
+/// The deployment's Redis, as `REDIS_URL` names it.
+pub fn config(settings: &Settings) -> Result<Config, fred::error::Error> {
+    Config::from_url(settings.redis_url.expose_secret())
+}
+
+/// A client of `config` as every client of the service connects: a second to
+/// connect, one attempt per command, no Nagle delay, and commands given up on
+/// after `command_timeout`.
+pub fn builder(config: Config, command_timeout: Duration) -> Builder {
+    let mut builder = Builder::from_config(config);
+    builder
         .with_connection_config(|c| {
             c.connection_timeout = Duration::from_secs(1);
             c.internal_command_timeout = Duration::from_secs(1);
@@ -29,8 +37,17 @@ pub fn connect(settings: &Settings) -> Result<Pool, fred::error::Error> {
             };
         })
         .with_performance_config(|p| {
-            p.default_command_timeout = COMMAND_TIMEOUT;
-        })
+            p.default_command_timeout = command_timeout;
+        });
+    builder
+}
+
+/// Builds the pool and starts connecting; does not wait for Redis.
+pub fn connect(settings: &Settings) -> Result<Pool, fred::error::Error> {
+    let mut config = config(settings)?;
+    // Start even when Redis is down; the reconnect policy takes over.
+    config.fail_fast = false;
+    let pool = builder(config, COMMAND_TIMEOUT)
         // A short first delay: it also delays the very first connection at start.
         .set_policy({
             let mut policy = ReconnectPolicy::new_exponential(0, 10, 2_000, 2);

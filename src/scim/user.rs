@@ -17,7 +17,7 @@ use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 use super::{USER_SCHEMA, error::ScimError};
 use crate::{
     db::users::UserRow,
-    domain::{ExternalId, ScimProfile, UserEmail, UserName},
+    domain::{ExternalId, ScimProfile, UserEmail, UserName, UserStatus},
 };
 
 /// The one email's `type` when the client gave none.
@@ -98,7 +98,7 @@ impl ScimUser {
                 display: profile.email_display,
                 primary: true,
             }],
-            active: row.status == "active",
+            active: row.status == UserStatus::Active,
             meta: Meta {
                 resource_type: "User",
                 created: timestamp(row.created_at),
@@ -144,7 +144,7 @@ impl UserState {
         Ok(Self {
             email,
             name,
-            active: row.status == "active",
+            active: row.status == UserStatus::Active,
             external_id,
             profile,
         })

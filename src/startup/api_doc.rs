@@ -13,11 +13,15 @@ use bytes::Bytes;
 use utoipa::{
     Modify, OpenApi,
     openapi::{
-        ContentBuilder, Ref, ResponseBuilder,
+        ContentBuilder, Ref, RefOr, ResponseBuilder, Schema,
         security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
     },
 };
 
+use crate::domain::{
+    DisabledReason, MAX_SEARCH_CHARS, Password, TokenLabel, UserEmail, UserName,
+    WEBHOOK_URL_MAX_CHARS,
+};
 use crate::{
     audit, domain::FieldErrors, health, http::error::ErrorBody, http::views::MessageView,
     lifecycle, state::AppState, tokens, transfer, two_factor, users, webhooks,
@@ -35,6 +39,97 @@ use crate::{
 pub struct ApiDoc;
 
 struct BearerToken;
+
+/// Where a length limit the domain states goes: a property of a body's schema,
+/// or a query parameter of an operation.
+enum LimitAt {
+    Property(&'static str, &'static str),
+    Query(&'static str, &'static str),
+}
+
+/// The length limits of the bodies and queries, as the domain states them
+/// (utoipa's `max_length` takes only a literal, so they are written in here).
+const LIMITS: [(LimitAt, Option<usize>, usize); 9] = [
+    (
+        LimitAt::Property("UserInput", "name"),
+        None,
+        UserName::MAX_CHARS,
+    ),
+    (
+        LimitAt::Property("UserInput", "email"),
+        None,
+        UserEmail::MAX_CHARS,
+    ),
+    (
+        LimitAt::Property("UserInput", "password"),
+        Some(Password::MIN_CHARS),
+        Password::MAX_CHARS,
+    ),
+    (
+        LimitAt::Property("UserInput", "disabled_reason"),
+        None,
+        DisabledReason::MAX_CHARS,
+    ),
+    (
+        LimitAt::Property("NewToken", "label"),
+        None,
+        TokenLabel::MAX_CHARS,
+    ),
+    (
+        LimitAt::Property("DisableInput", "reason"),
+        None,
+        DisabledReason::MAX_CHARS,
+    ),
+    (
+        LimitAt::Property("BulkInput", "reason"),
+        None,
+        DisabledReason::MAX_CHARS,
+    ),
+    (
+        LimitAt::Property("WebhookInput", "url"),
+        None,
+        WEBHOOK_URL_MAX_CHARS,
+    ),
+    (LimitAt::Query("/users", "q"), None, MAX_SEARCH_CHARS),
+];
+
+struct Limits;
+
+impl Modify for Limits {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (at, min, max) in &LIMITS {
+            let schema = match at {
+                LimitAt::Property(schema, property) => openapi
+                    .components
+                    .as_mut()
+                    .and_then(|c| c.schemas.get_mut(*schema))
+                    .and_then(|schema| match schema {
+                        RefOr::T(Schema::Object(object)) => object.properties.get_mut(*property),
+                        _ => None,
+                    }),
+                LimitAt::Query(path, name) => openapi
+                    .paths
+                    .paths
+                    .get_mut(*path)
+                    .and_then(|item| item.get.as_mut())
+                    .and_then(|operation| operation.parameters.as_mut())
+                    .and_then(|parameters| {
+                        parameters.iter_mut().find_map(|parameter| match parameter {
+                            RefOr::T(parameter) if parameter.name == *name => Some(parameter),
+                            _ => None,
+                        })
+                    })
+                    .and_then(|parameter| parameter.schema.as_mut()),
+            };
+            if let Some(RefOr::T(Schema::Object(object))) = schema {
+                object.max_length = Some(*max);
+                if min.is_some() {
+                    object.min_length = *min;
+                }
+            }
+        }
+    }
+}
 
 impl Modify for BearerToken {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
@@ -106,6 +201,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .merge_from(transfer::import_routes::Api::openapi())
         .merge_from(webhooks::routes::Api::openapi());
     Throttled.modify(&mut document);
+    Limits.modify(&mut document);
     document
 }
 
@@ -118,4 +214,32 @@ async fn serve(State(document): State<Bytes>) -> Response {
         document,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_limit_lands_in_the_document() {
+        let document: serde_json::Value = serde_json::from_slice(&document().unwrap()).unwrap();
+        for (at, min, max) in &LIMITS {
+            let schema = match at {
+                LimitAt::Property(schema, property) => {
+                    &document["components"]["schemas"][schema]["properties"][property]
+                }
+                LimitAt::Query(path, name) => document["paths"][path]["get"]["parameters"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|p| p["name"] == *name)
+                    .map(|p| &p["schema"])
+                    .unwrap(),
+            };
+            assert_eq!(schema["maxLength"], *max, "{schema}");
+            if let Some(min) = min {
+                assert_eq!(schema["minLength"], *min, "{schema}");
+            }
+        }
+    }
 }

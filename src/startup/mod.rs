@@ -59,8 +59,7 @@ async fn start_background(
     hearing_changes: &CancellationToken,
 ) -> anyhow::Result<Dispatcher> {
     // The generation in memory, over a Redis connection of its own.
-    let mut mirror_config =
-        fred::prelude::Config::from_url(state.settings.redis_url.expose_secret())?;
+    let mut mirror_config = redis::config(&state.settings)?;
     mirror_config.fail_fast = true;
     state
         .generation

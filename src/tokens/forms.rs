@@ -4,7 +4,7 @@ use serde::Deserialize;
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewToken {
     /// What the token is for: 1 to 100 characters, without control characters.
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(min_length = 1)]
     #[serde(default)]
     pub label: String,
 }

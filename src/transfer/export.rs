@@ -6,26 +6,17 @@
 use bytes::Bytes;
 
 use crate::db::{self, users::Scope};
-use crate::domain::ListQuery;
+use crate::domain::{
+    ListQuery, UserField,
+    user_fields::{EXPORTED, EXPORTED_FIELDS},
+};
 use crate::views::UserView;
 
 /// Rows per database round trip.
 const BATCH: u32 = 1000;
 
-/// The CSV columns, in order.
-pub const CSV_COLUMNS: [&str; 11] = [
-    "id",
-    "name",
-    "email",
-    "is_admin",
-    "status",
-    "disabled_reason",
-    "created_at",
-    "updated_at",
-    "version",
-    "last_login_at",
-    "external_id",
-];
+/// The CSV columns, in order (the user's field table's exported fields).
+pub const CSV_COLUMNS: [&str; EXPORTED.len()] = EXPORTED;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExportFormat {
@@ -140,7 +131,7 @@ fn csv_chunk(write: impl FnOnce(&mut csv::Writer<Vec<u8>>) -> csv::Result<()>) -
 }
 
 /// One user as a CSV record, every cell guarded against spreadsheet formulas.
-pub fn csv_record(user: &UserView) -> [String; 11] {
+pub fn csv_record(user: &UserView) -> [String; CSV_COLUMNS.len()] {
     let time = |at: Option<time::OffsetDateTime>| {
         at.and_then(|at| {
             at.format(&time::format_description::well_known::Rfc3339)
@@ -148,19 +139,24 @@ pub fn csv_record(user: &UserView) -> [String; 11] {
         })
         .unwrap_or_default()
     };
-    [
-        user.id.to_string(),
-        formula_safe(&user.name),
-        formula_safe(&user.email),
-        user.is_admin.to_string(),
-        user.status.clone(),
-        formula_safe(user.disabled_reason.as_deref().unwrap_or_default()),
-        time(Some(user.created_at)),
-        time(Some(user.updated_at)),
-        user.version.to_string(),
-        time(user.last_login_at),
-        formula_safe(user.external_id.as_deref().unwrap_or_default()),
-    ]
+    EXPORTED_FIELDS.map(|field| match field {
+        UserField::Id => user.id.to_string(),
+        UserField::Name => formula_safe(&user.name),
+        UserField::Email => formula_safe(&user.email),
+        UserField::IsAdmin => user.is_admin.to_string(),
+        UserField::Status => user.status.to_string(),
+        UserField::DisabledReason => {
+            formula_safe(user.disabled_reason.as_deref().unwrap_or_default())
+        }
+        UserField::CreatedAt => time(Some(user.created_at)),
+        UserField::UpdatedAt => time(Some(user.updated_at)),
+        UserField::Version => user.version.to_string(),
+        UserField::LastLoginAt => time(user.last_login_at),
+        UserField::ExternalId => formula_safe(user.external_id.as_deref().unwrap_or_default()),
+        UserField::DisabledAt => time(user.disabled_at),
+        // A view has no deletion time (and no export has the column).
+        UserField::DeletedAt => String::new(),
+    })
 }
 
 /// A cell that a spreadsheet would run as a formula (it starts with `=`, `+`,

@@ -11,6 +11,13 @@ pub struct ImportPage {
     pub error: Option<String>,
 }
 
+impl ImportPage {
+    /// The columns an import writes, as the hint names them.
+    pub fn columns(&self) -> String {
+        crate::domain::user_fields::IMPORT_WRITTEN.join(", ")
+    }
+}
+
 /// The plan of an uploaded file, to confirm.
 #[derive(Template, WebTemplate)]
 #[template(path = "users/import_preview.html")]

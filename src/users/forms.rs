@@ -12,22 +12,21 @@ use crate::{
 pub struct UserInput {
     /// 1 to 100 characters once trimmed, without control characters. Required
     /// to create.
-    #[schema(min_length = 1, max_length = 100, pattern = r"^\s*[^\s\x00-\x1f\x7f]")]
+    #[schema(min_length = 1, pattern = r"^\s*[^\s\x00-\x1f\x7f]")]
     pub name: Option<String>,
     /// A valid address of at most 120 characters, unique whatever its case.
     /// Required to create.
-    #[schema(format = Email, min_length = 3, max_length = 120)]
+    #[schema(format = Email, min_length = 3)]
     pub email: Option<String>,
     pub is_admin: Option<bool>,
     /// Write-only: 8 to 128 characters.
-    #[schema(min_length = 8, max_length = 128, write_only)]
+    #[schema(write_only)]
     pub password: Option<String>,
     /// `active`, or `disabled` (it cannot log in; its sessions end and its
     /// tokens are revoked).
     #[schema(pattern = "^(active|disabled)$")]
     pub status: Option<String>,
     /// With `status: disabled`: why (at most 500 characters).
-    #[schema(max_length = 500)]
     pub disabled_reason: Option<String>,
     /// Write-only: your own current password, needed to set your own `password`.
     #[schema(write_only)]

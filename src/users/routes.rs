@@ -89,7 +89,7 @@ pub struct Api;
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "page size (default 50)"),
         ("after" = Option<String>, Query, description = "`next` of the previous page"),
         ("before" = Option<String>, Query, description = "`prev` of the following page"),
-        ("q" = Option<String>, Query, max_length = 200, description = "case-insensitive substring of name or email"),
+        ("q" = Option<String>, Query, description = "case-insensitive substring of name or email"),
         ("sort" = Option<String>, Query, pattern = "^-?(id|name|email|created_at)$",
             description = "id, name, email or created_at; prefix - for descending"),
         ("status" = Option<String>, Query, pattern = "^(active|disabled)$", description = "only active or only disabled users"),

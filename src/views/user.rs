@@ -3,6 +3,7 @@ use time::OffsetDateTime;
 
 use super::{display, iso};
 use crate::db::users::UserRow;
+use crate::domain::UserStatus;
 
 /// A user in JSON.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -17,7 +18,8 @@ pub struct UserView {
     pub updated_at: OffsetDateTime,
     pub version: i32,
     /// `active` or `disabled`.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: UserStatus,
     pub disabled_reason: Option<String>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub disabled_at: Option<OffsetDateTime>,
@@ -63,7 +65,7 @@ impl DeletedUserView {
 /// Formatting for the HTML pages.
 impl UserView {
     pub fn is_disabled(&self) -> bool {
-        self.status == "disabled"
+        self.status == UserStatus::Disabled
     }
     pub fn last_login_display(&self) -> String {
         self.last_login_at.map_or_else(|| "never".into(), display)
@@ -82,5 +84,48 @@ impl UserView {
     }
     pub fn updated_at_display(&self) -> String {
         display(self.updated_at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::user_fields::USER_FIELDS;
+
+    /// The user's JSON has a key for every field of the user's field table that
+    /// a view shows (all but the deletion time, which `DeletedUserView` adds).
+    #[test]
+    fn the_json_keys_are_the_field_tables_names() {
+        let at = OffsetDateTime::UNIX_EPOCH;
+        let view = UserView {
+            id: 1,
+            name: "Ada".into(),
+            email: "ada@example.com".into(),
+            is_admin: false,
+            created_at: at,
+            updated_at: at,
+            version: 1,
+            status: UserStatus::Active,
+            disabled_reason: None,
+            disabled_at: None,
+            last_login_at: None,
+            external_id: None,
+        };
+        let json = serde_json::to_value(&view).unwrap();
+        assert_eq!(json["status"], "active");
+        let mut keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut named: Vec<&str> = USER_FIELDS
+            .iter()
+            .map(|spec| spec.name)
+            .filter(|name| *name != "deleted_at")
+            .collect();
+        keys.sort_unstable();
+        named.sort_unstable();
+        assert_eq!(keys, named);
     }
 }

@@ -14,6 +14,7 @@ use time::{OffsetDateTime, UtcOffset};
 use uuid::Uuid;
 
 use crate::db::{tokens::TokenRow, users::UserRow};
+use crate::domain::UserStatus;
 use crate::views::TokenView;
 use crate::views::UserView;
 
@@ -145,7 +146,7 @@ struct StoredUser {
     #[serde(with = "time::serde::rfc3339")]
     updated_at: OffsetDateTime,
     version: i32,
-    status: String,
+    status: UserStatus,
     disabled_reason: Option<String>,
     #[serde(default, with = "time::serde::rfc3339::option")]
     disabled_at: Option<OffsetDateTime>,

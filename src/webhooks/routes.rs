@@ -72,7 +72,6 @@ pub struct Api;
 #[serde(deny_unknown_fields)]
 pub struct WebhookInput {
     /// An `http` or `https` URL that resolves to a public address.
-    #[schema(max_length = 2000)]
     pub url: Option<String>,
     /// `user.created`, `user.*`, `token.revoked`, … (see the list page).
     pub events: Option<Vec<String>>,

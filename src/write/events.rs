@@ -4,6 +4,7 @@
 
 use super::{Actor, ActorKind, Via, WriteResult, Writer};
 use crate::db::{self, audit::ServiceEvent};
+use crate::domain::AuditAction;
 
 /// Where a login attempt came from.
 pub struct Attempt<'a> {
@@ -30,7 +31,7 @@ impl Writer {
         };
         let mut tx = self.begin(&actor).await?;
         db::users::logged_in(&mut tx, user_id).await?;
-        record_in(&mut tx, "login.succeeded", Some(user_id), email).await?;
+        record_in(&mut tx, AuditAction::LoginSucceeded, Some(user_id), email).await?;
         // The time of the login shows in lists.
         self.commit(tx).await
     }
@@ -50,19 +51,19 @@ impl Writer {
             client_ip: Some(attempt.client_ip),
             admin_id: None,
         };
-        self.record(&actor, "login.failed", user_id, attempt.email)
+        self.record(&actor, AuditAction::LoginFailed, user_id, attempt.email)
             .await
     }
 
     pub async fn logged_out(&self, actor: &Actor) -> WriteResult<()> {
-        self.record(actor, "logout", actor.admin_id, &actor.label)
+        self.record(actor, AuditAction::Logout, actor.admin_id, &actor.label)
             .await
     }
 
     async fn record(
         &self,
         actor: &Actor,
-        action: &str,
+        action: AuditAction,
         user_id: Option<i64>,
         label: &str,
     ) -> WriteResult<()> {
@@ -75,7 +76,7 @@ impl Writer {
 
 async fn record_in(
     tx: &mut sqlx::PgConnection,
-    action: &str,
+    action: AuditAction,
     user_id: Option<i64>,
     label: &str,
 ) -> WriteResult<()> {

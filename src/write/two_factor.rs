@@ -5,6 +5,7 @@
 
 use super::{Actor, ActorKind, Attempt, Via, WriteError, WriteResult, Writer};
 use crate::db::{self, audit::ServiceEvent};
+use crate::domain::AuditAction;
 
 /// The account a 2FA event is about, as the trail names it.
 pub struct Subject<'a> {
@@ -35,7 +36,7 @@ impl Writer {
         // Before the event, so what the event (and a webhook) shows of the
         // user is its state after: the epoch's update moves its version on.
         let epoch = db::users::end_sessions(&mut tx, subject.user_id).await?;
-        record(&mut tx, "2fa.enabled", &subject).await?;
+        record(&mut tx, AuditAction::TwoFactorEnabled, &subject).await?;
         // The caches must hear of the new version.
         self.commit(tx).await?;
         Ok(Some(epoch))
@@ -47,7 +48,7 @@ impl Writer {
         if !db::two_factor::delete(&mut tx, subject.user_id).await? {
             return Err(WriteError::NotFound);
         }
-        record(&mut tx, "2fa.disabled", &subject).await?;
+        record(&mut tx, AuditAction::TwoFactorDisabled, &subject).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -67,7 +68,7 @@ impl Writer {
                 user_id,
                 email: &account.email,
             };
-            record(&mut tx, "2fa.reset", &subject).await?;
+            record(&mut tx, AuditAction::TwoFactorReset, &subject).await?;
         }
         tx.commit().await?;
         Ok(was_enabled)
@@ -85,7 +86,7 @@ impl Writer {
         if !db::two_factor::use_recovery_code(&mut tx, subject.user_id, digest).await? {
             return Ok(false);
         }
-        record(&mut tx, "2fa.recovery_code_used", &subject).await?;
+        record(&mut tx, AuditAction::TwoFactorRecoveryCodeUsed, &subject).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -107,7 +108,7 @@ impl Writer {
             admin_id: None,
         };
         let mut tx = self.begin(&actor).await?;
-        record(&mut tx, "login.second_step_failed", &subject).await?;
+        record(&mut tx, AuditAction::LoginSecondStepFailed, &subject).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -115,7 +116,7 @@ impl Writer {
 
 async fn record(
     tx: &mut sqlx::PgConnection,
-    action: &str,
+    action: AuditAction,
     subject: &Subject<'_>,
 ) -> WriteResult<()> {
     db::audit::record(

@@ -22,7 +22,7 @@ impl Writer {
                 is_admin: user.is_admin,
                 password_hash,
                 external_id: user.external_id.as_ref().map(ExternalId::as_str),
-                status: user.status.as_str(),
+                status: user.status,
                 disabled_reason: user.disabled_reason.as_ref().map(DisabledReason::as_str),
                 scim_profile: user.scim_profile.as_ref().and_then(ScimProfile::to_stored),
             },
@@ -55,7 +55,7 @@ impl Writer {
                 email: changes.email.as_ref().map(UserEmail::as_str),
                 is_admin: changes.is_admin,
                 password_hash,
-                status: changes.status.map(UserStatus::as_str),
+                status: changes.status,
                 disabled_reason: changes.disabled_reason.as_ref().map(DisabledReason::as_str),
                 external_id: changes
                     .external_id

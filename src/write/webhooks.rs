@@ -5,7 +5,10 @@ use serde_json::json;
 
 use super::{Actor, WriteError, WriteResult, Writer};
 use crate::db::{self, deliveries::DeliveryRow, webhooks::WebhookRow};
-use crate::{auth::webhook_signature as signature, domain::WebhookEvents};
+use crate::{
+    auth::webhook_signature as signature,
+    domain::{AuditAction, WebhookEvents},
+};
 
 /// An endpoint as created: the only time its secret is shown.
 pub struct CreatedWebhook {
@@ -98,7 +101,7 @@ impl Writer {
             .await?
             .ok_or(WriteError::NotFound)?;
         let delivery = db::deliveries::enqueue_test(&mut tx, id).await?;
-        db::webhooks::record(&mut tx, "webhook.tested", &webhook, json!({})).await?;
+        db::webhooks::record(&mut tx, AuditAction::WebhookTested, &webhook, json!({})).await?;
         tx.commit().await?;
         Ok(delivery)
     }
@@ -111,7 +114,8 @@ impl Writer {
             .ok_or(WriteError::NotFound)?;
         if let Some(webhook) = db::webhooks::find_for_update(&mut tx, delivery.webhook_id).await? {
             let changes = json!({"delivery": [null, delivery_id]});
-            db::webhooks::record(&mut tx, "webhook.redelivered", &webhook, changes).await?;
+            db::webhooks::record(&mut tx, AuditAction::WebhookRedelivered, &webhook, changes)
+                .await?;
         }
         tx.commit().await?;
         Ok(delivery)

@@ -4,6 +4,8 @@
 
 use sqlx::{Postgres, QueryBuilder};
 
+use crate::db::escape_like;
+use crate::domain::UserStatus;
 use crate::domain::scim_filter::{Attribute, CompareOp, Filter, Kind, Value};
 
 /// Appends `filter` as a boolean SQL expression over the `users` table.
@@ -55,21 +57,18 @@ const DISPLAY_NAME: &str = "coalesce(scim_profile->>'displayName', name)";
 /// What a client reads as the email's `type`: what it wrote, else `work`.
 const EMAIL_TYPE: &str = "coalesce(scim_profile->>'emailType', 'work')";
 
-/// The column (or expression) an attribute is kept in. `name.formatted` is the
-/// name: when a client wrote one, the name was made from it.
+/// The column (or expression) an attribute is kept in: a user's field's own
+/// column (`domain::user_fields`). `name.formatted` is the name: when a client
+/// wrote one, the name was made from it.
 fn column(attribute: Attribute) -> &'static str {
+    if let Some(field) = attribute.field() {
+        return field.column();
+    }
     match attribute {
-        Attribute::Id => "id",
-        Attribute::UserName | Attribute::EmailValue => "email",
-        Attribute::ExternalId => "external_id",
-        Attribute::NameFormatted => "name",
         Attribute::DisplayName => DISPLAY_NAME,
         Attribute::EmailType => EMAIL_TYPE,
-        Attribute::Active => "status",
-        Attribute::Created => "created_at",
-        Attribute::LastModified => "updated_at",
         // A constant, compared in Rust.
-        Attribute::EmailPrimary => "",
+        _ => "",
     }
 }
 
@@ -117,11 +116,9 @@ fn push_comparison(
         Value::Boolean(wanted) => {
             // Only `active`: eq/ne true/false.
             let active = (op == CompareOp::Eq) == *wanted;
-            sql.push(if active {
-                "(status = 'active')"
-            } else {
-                "(status <> 'active')"
-            });
+            sql.push(format!("({column}{}", if active { " = " } else { " <> " }));
+            sql.push_bind(UserStatus::Active);
+            sql.push(")");
         }
         Value::Id(None) => {
             sql.push(if op == CompareOp::Ne { "true" } else { "false" });
@@ -178,31 +175,14 @@ fn push_text_comparison(
     sql.push(")");
 }
 
-/// `LIKE` treats `%`, `_` and the escape character specially; make them literal.
-fn escape_like(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
-}
-
-/// The `order by` column for a `sortBy` attribute (ties broken by id).
-pub fn sort_column(attribute: Attribute) -> &'static str {
-    match attribute {
-        Attribute::Id => "id",
-        Attribute::UserName | Attribute::EmailValue => "lower(email)",
-        Attribute::ExternalId => "external_id",
-        Attribute::NameFormatted => "lower(name)",
-        Attribute::DisplayName => "lower(coalesce(scim_profile->>'displayName', name))",
-        Attribute::EmailType => "lower(coalesce(scim_profile->>'emailType', 'work'))",
-        Attribute::Active => "status",
-        Attribute::Created => "created_at",
-        Attribute::LastModified => "updated_at",
-        Attribute::EmailPrimary => "id",
+/// The `order by` expression for a `sortBy` attribute (ties broken by id): its
+/// column, ignoring letter case where comparisons do.
+pub fn sort_column(attribute: Attribute) -> String {
+    match (attribute, attribute.kind()) {
+        // The same for every user.
+        (Attribute::EmailPrimary, _) => "id".to_owned(),
+        (_, Kind::Text { case_exact: false }) => format!("lower({})", column(attribute)),
+        _ => column(attribute).to_owned(),
     }
 }
 
@@ -217,16 +197,37 @@ mod tests {
     }
 
     #[test]
+    fn sorts_are_by_the_fields_columns() {
+        let sorts = [
+            (Attribute::Id, "id"),
+            (Attribute::UserName, "lower(email)"),
+            (Attribute::EmailValue, "lower(email)"),
+            (Attribute::ExternalId, "external_id"),
+            (Attribute::NameFormatted, "lower(name)"),
+            (
+                Attribute::DisplayName,
+                "lower(coalesce(scim_profile->>'displayName', name))",
+            ),
+            (
+                Attribute::EmailType,
+                "lower(coalesce(scim_profile->>'emailType', 'work'))",
+            ),
+            (Attribute::Active, "status"),
+            (Attribute::Created, "created_at"),
+            (Attribute::LastModified, "updated_at"),
+            (Attribute::EmailPrimary, "id"),
+        ];
+        for (attribute, column) in sorts {
+            assert_eq!(sort_column(attribute), column, "{attribute:?}");
+        }
+    }
+
+    #[test]
     fn values_are_bound_never_spliced() {
         let sql = sql_of(r#"userName eq "x' or '1'='1" or externalId co "50%_\\""#);
         assert!(!sql.contains("'1'"), "{sql}");
         assert!(!sql.contains("50"), "{sql}");
         assert_eq!(sql.matches('$').count(), 2, "{sql}");
-    }
-
-    #[test]
-    fn like_patterns_escape_their_wildcards() {
-        assert_eq!(escape_like(r"50%_a\b"), r"50\%\_a\\b");
     }
 
     #[test]

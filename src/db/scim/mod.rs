@@ -33,7 +33,7 @@ pub async fn page(
     }
     let mut sql = QueryBuilder::<Postgres>::new(concat!("select ", columns!()));
     push_where(&mut sql, filter);
-    let (column, descending) = sort.map_or(("id", false), |(attribute, descending)| {
+    let (column, descending) = sort.map_or(("id".to_owned(), false), |(attribute, descending)| {
         (sort_column(attribute), descending)
     });
     let direction = if descending { "desc" } else { "asc" };

@@ -517,3 +517,45 @@ async fn a_session_store_outage_answers_a_clear_503_not_a_bare_500() {
     // Scripts with tokens carry on.
     assert_eq!(app.get_json("/users").await.0, 200);
 }
+
+/// A successful login gives its attempt back to the address's counter without
+/// making that counter again, with no expiry, once its window has ended (a key
+/// left so would count against the address for good).
+#[tokio::test]
+async fn a_login_gives_its_attempt_back_without_making_a_key_that_never_expires() {
+    use fred::prelude::*;
+    use useradmin::auth::throttle::{LoginKey, Throttle};
+
+    let prefix = format!("test-{}:", uuid::Uuid::new_v4().simple());
+    let url = crate::helpers::redis_url();
+    let settings = useradmin::config::Settings::from_lookup(|name| match name {
+        "REDIS_URL" => Some(url.clone()),
+        "REDIS_KEY_PREFIX" => Some(prefix.clone()),
+        _ => None,
+    })
+    .unwrap();
+    let redis = useradmin::redis::connect(&settings).unwrap();
+    redis.wait_for_connect().await.unwrap();
+    let throttle = Throttle::new(redis.clone(), &prefix);
+    let address = "198.51.100.7";
+    let by_address = format!("{prefix}login-attempts:{{{address}}}");
+    let ada = LoginKey::from_database("ada@example.com".into());
+    let bob = LoginKey::from_database("bob@example.com".into());
+
+    // Two accounts tried from one address; one logs in: its attempt is given back.
+    throttle.login_attempt(&ada, address).await.unwrap();
+    throttle.login_attempt(&bob, address).await.unwrap();
+    throttle.login_succeeded(&ada, address).await.unwrap();
+    let count: i64 = redis.get(&by_address).await.unwrap();
+    let ttl: i64 = redis.ttl(&by_address).await.unwrap();
+    assert_eq!(count, 1);
+    assert!(ttl > 0, "the address's counter keeps its expiry: {ttl}");
+
+    // The address's window ends (its key expires) before a login succeeds.
+    throttle.login_attempt(&ada, address).await.unwrap();
+    let _: i64 = redis.del(&by_address).await.unwrap();
+    throttle.login_succeeded(&ada, address).await.unwrap();
+    let exists: i64 = redis.exists(&by_address).await.unwrap();
+    assert_eq!(exists, 0, "no counter without an expiry is made");
+    let _ = redis.quit().await;
+}
