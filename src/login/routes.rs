@@ -236,14 +236,14 @@ async fn login(
     }
     state
         .writer
-        .login_succeeded(account.id, &account.email, attempt)
+        .complete_login(account.id, &account.email, attempt)
         .await?;
     state
         .throttle
         .login_succeeded(&account_key, &address)
         .await?;
     session
-        .start(
+        .complete_login(
             account.id,
             account.session_epoch,
             format!("Welcome, {}.", account.name),

@@ -11,6 +11,7 @@ mod actor;
 pub mod bootstrap;
 mod events;
 mod import;
+mod sql;
 mod tokens;
 mod two_factor;
 mod users;
@@ -20,7 +21,7 @@ pub use actor::{Actor, ActorKind, Via};
 pub use events::Attempt;
 pub use import::{ImportMode, ImportOutcome};
 pub use tokens::CreatedToken;
-pub use two_factor::Subject;
+pub use two_factor::{Enrolment, Subject};
 pub use webhooks::{CreatedWebhook, WebhookChanges};
 
 use std::sync::Arc;
@@ -128,7 +129,7 @@ impl Writer {
     pub async fn announce(&self) {
         self.generation.bump().await;
         if self.generation.is_bypassed()
-            && let Err(e) = db::actor::announce_change(&self.db).await
+            && let Err(e) = sql::actor::announce_change(&self.db).await
         {
             tracing::warn!(error = %e, "could not announce a change to other instances");
         }
@@ -145,7 +146,7 @@ impl Writer {
 
     /// A transaction that the triggers know `actor` makes.
     async fn begin(&self, actor: &Actor) -> WriteResult<Transaction<'static, Postgres>> {
-        Ok(db::actor::begin(&self.db, &actor.to_json()).await?)
+        Ok(sql::actor::begin(&self.db, &actor.to_json()).await?)
     }
 
     /// Commits, then (unless in a batch) announces the change.
