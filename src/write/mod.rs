@@ -9,6 +9,7 @@
 
 mod actor;
 pub mod bootstrap;
+mod bulk;
 mod events;
 mod import;
 mod sql;
@@ -18,6 +19,7 @@ mod users;
 mod webhooks;
 
 pub use actor::{Actor, ActorKind, Via};
+pub use bulk::{BulkAction, BulkOutcome};
 pub use events::Attempt;
 pub use import::{ImportMode, ImportOutcome};
 pub use tokens::CreatedToken;
@@ -115,7 +117,7 @@ impl Writer {
     /// A writer for a batch of changes (a bulk action): each is committed and
     /// audited as usual, and the caches hear of them all once, when the batch
     /// calls [`Writer::announce`].
-    pub fn deferred(&self) -> Self {
+    fn deferred(&self) -> Self {
         Self {
             announce_each: false,
             ..self.clone()
