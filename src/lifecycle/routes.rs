@@ -106,21 +106,32 @@ pub async fn disable(
             if ctx.format.is_html()
                 && matches!(error, AppError::Validation(_) | AppError::Conflict { .. }) =>
         {
-            let user = find(&state, id.get()).await?;
-            let mut page = DisablePage {
-                layout: ctx.layout(format!("Disable {}", user.name)).await?,
-                user,
-                reason: input.reason,
-                errors: FieldErrors::default(),
-            };
-            let status = crate::http::respond::form_errors(error, &mut page.errors)?;
-            return Ok((status, page).into_response());
+            return disable_again(&state, &ctx, id.get(), input.reason, error).await;
         }
         Err(error) => return Err(error),
     };
     let flash = format!("Disabled {}.", row.name);
     let location = format!("/users/{}", row.id);
     ctx.done(&location, UserView::from(row), flash).await
+}
+
+/// The disable form again, with what was wrong.
+async fn disable_again(
+    state: &AppState,
+    ctx: &AdminContext,
+    id: i64,
+    reason: String,
+    error: AppError,
+) -> AppResult<Response> {
+    let user = find(state, id).await?;
+    let mut page = DisablePage {
+        layout: ctx.layout(format!("Disable {}", user.name)).await?,
+        user,
+        reason,
+        errors: FieldErrors::default(),
+    };
+    let status = crate::http::respond::form_errors(error, &mut page.errors)?;
+    Ok((status, page).into_response())
 }
 
 #[utoipa::path(
@@ -222,46 +233,52 @@ pub async fn deleted(
     let Query(raw) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
     let query = ListQuery::parse(raw).map_err(|e| AppError::BadRequest(e.to_string()))?;
     let (rows, total) = db::users::page_of(&state.db, &query, Scope::Deleted).await?;
-    let next = rows.next.map(|cursor| cursor.encode());
-    let prev = rows.prev.map(|cursor| cursor.encode());
-    let data: Vec<DeletedUserView> = rows
-        .rows
-        .into_iter()
-        .filter_map(|row| {
-            let deleted_at = row.deleted_at?;
-            Some(DeletedUserView {
-                user: UserView::from(row),
-                deleted_at,
+    let view = DeletedPageView {
+        next: rows.next.map(|cursor| cursor.encode()),
+        prev: rows.prev.map(|cursor| cursor.encode()),
+        data: rows
+            .rows
+            .into_iter()
+            .filter_map(|row| {
+                let deleted_at = row.deleted_at?;
+                Some(DeletedUserView {
+                    user: UserView::from(row),
+                    deleted_at,
+                })
             })
-        })
-        .collect();
+            .collect(),
+        total,
+    };
     match ctx.format {
-        Format::Json => Ok(Json(DeletedPageView {
-            data,
-            next,
-            prev,
-            total,
-        })
-        .into_response()),
-        Format::Html => Ok(DeletedUsersPage {
-            layout: ctx.layout("Deleted users").await?,
-            next_href: next.map(|c| {
-                format!(
-                    "/users/deleted?{}",
-                    query.link(
-                        query.sort,
-                        query.order,
-                        Some(crate::domain::PageCursor::After(&c))
-                    )
-                )
-            }),
-            users: data,
-            total,
-            q: query.search.clone().unwrap_or_default(),
-            restore_days: state.settings.user_restore.as_secs() / 86_400,
-        }
-        .into_response()),
+        Format::Json => Ok(Json(view).into_response()),
+        Format::Html => deleted_page(&state, &ctx, &query, view).await,
     }
+}
+
+async fn deleted_page(
+    state: &AppState,
+    ctx: &AdminContext,
+    query: &ListQuery,
+    view: DeletedPageView,
+) -> AppResult<Response> {
+    Ok(DeletedUsersPage {
+        layout: ctx.layout("Deleted users").await?,
+        next_href: view.next.map(|c| {
+            format!(
+                "/users/deleted?{}",
+                query.link(
+                    query.sort,
+                    query.order,
+                    Some(crate::domain::PageCursor::After(&c))
+                )
+            )
+        }),
+        users: view.data,
+        total: view.total,
+        q: query.search.clone().unwrap_or_default(),
+        restore_days: state.settings.user_restore.as_secs() / 86_400,
+    }
+    .into_response())
 }
 
 /// What one id of a bulk action came to.

@@ -370,6 +370,14 @@ impl Enroller {
         }
     }
 
+    /// The admin, as the 2FA events name them.
+    fn subject(&self) -> Subject<'_> {
+        Subject {
+            user_id: self.user_id(),
+            email: self.email(),
+        }
+    }
+
     fn email(&self) -> &str {
         match self {
             Self::Admin(ctx) => &ctx.admin.email,
@@ -495,26 +503,17 @@ async fn enable(
         return two_factor_too_many(&state, &who, retry_after_secs).await;
     }
     let (actor, completes) = who.acting(&headers, &address);
-    let subject = Subject {
-        user_id,
-        email: who.email(),
-    };
     let enrolment = (state.writer)
-        .enrol_two_factor(&actor, subject, &secret, &form.code, completes)
+        .enrol_two_factor(&actor, who.subject(), &secret, &form.code, completes)
         .await?;
-    let (epoch, codes) = match enrolment {
-        Enrolment::On {
-            epoch,
-            recovery_codes,
-        } => (epoch, recovery_codes),
-        Enrolment::AlreadyOn => return Ok(Redirect::to("/account/2fa").into_response()),
-        Enrolment::WrongCode => {
-            let error = Some(WRONG_ENROLMENT_CODE.into());
-            return two_factor_page(&state, &who, StatusCode::UNPROCESSABLE_ENTITY, error).await;
-        }
+    let Enrolment::On {
+        epoch,
+        recovery_codes: codes,
+    } = enrolment
+    else {
+        return not_enrolled(&state, &who, enrolment).await;
     };
     throttle.succeeded(user_id).await?;
-    who.session().drop_enrolment_key().await?;
     let (layout, next) = enrolled_session(&who, epoch).await?;
     tracing::info!(user_id, "two-factor login enabled");
     Ok(RecoveryCodesPage {
@@ -523,6 +522,24 @@ async fn enable(
         next,
     }
     .into_response())
+}
+
+/// The answer to an enrolment that did not turn the second factor on.
+async fn not_enrolled(
+    state: &AppState,
+    who: &Enroller,
+    enrolment: Enrolment,
+) -> AppResult<Response> {
+    match enrolment {
+        Enrolment::WrongCode => {
+            let error = Some(WRONG_ENROLMENT_CODE.into());
+            two_factor_page(state, who, StatusCode::UNPROCESSABLE_ENTITY, error).await
+        }
+        // Another session confirmed first.
+        Enrolment::AlreadyOn | Enrolment::On { .. } => {
+            Ok(Redirect::to("/account/2fa").into_response())
+        }
+    }
 }
 
 /// What enrolment checks before a code is counted: the form is this session's,
@@ -559,10 +576,11 @@ async fn enrolment_ready(
 }
 
 /// The enrolling session once the second factor is on, and the page's layout
-/// and onward link: a logged-in admin stays logged in under a new id (every
-/// other session of theirs ended with the epoch); a login that waited for the
-/// enrolment is complete now.
+/// and onward link: the key it drew is dropped; a logged-in admin stays
+/// logged in under a new id (every other session of theirs ended with the
+/// epoch); a login that waited for the enrolment is complete now.
 async fn enrolled_session(who: &Enroller, epoch: i32) -> AppResult<(Layout, String)> {
+    who.session().drop_enrolment_key().await?;
     match who {
         Enroller::Admin(ctx) => {
             ctx.session.renew(epoch).await?;
