@@ -1,6 +1,6 @@
 //! SQL for `audit_events`: reading the trail. The few events the service
-//! records itself (logins, logouts) are `write::sql::audit`; every change to users and tokens is recorded
-//! by the database's triggers (migration 0006), not here.
+//! records itself (logins, logouts) are `write::sql::audit`; every change to
+//! users and tokens is recorded by the database's triggers (migration 0006).
 
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use time::OffsetDateTime;

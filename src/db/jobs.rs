@@ -1,5 +1,6 @@
-//! The periodic jobs' own statements (the crate's `jobs` module): the lock that keeps them
-//! to one instance at a time, and the audit trail's retention purge.
+//! The periodic jobs' own statements (the crate's `jobs` module): the lock
+//! that keeps them to one instance at a time, and the audit trail's retention
+//! purge.
 //!
 //! Outside the write path on purpose: no one acts in them (they run in the
 //! background, on a timer), the purge removes events through the one database

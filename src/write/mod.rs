@@ -6,6 +6,9 @@
 //! password hashed off the async runtime, run in one transaction that tells the
 //! database's triggers who acts, committed, and only then announced: the cache
 //! generation moves on, so no instance serves what was true before.
+//!
+//! The statements that change something are in `sql`, visible to this
+//! module alone: nothing outside it can write but through a [`Writer`].
 
 mod actor;
 pub mod bootstrap;
