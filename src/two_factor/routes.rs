@@ -634,12 +634,8 @@ async fn disable(
     if let Some(retry_after_secs) = over_limit(&throttle, user_id).await? {
         return two_factor_too_many(&state, &who, retry_after_secs).await;
     }
-    let subject = Subject {
-        user_id,
-        email: &ctx.admin.email,
-    };
     let disabled = (state.writer)
-        .disable_two_factor(&ctx.actor, subject, &secret, &form.code)
+        .disable_two_factor(&ctx.actor, who.subject(), &secret, &form.code)
         .await?;
     if !disabled {
         let error = Some(WRONG_CODE.into());
