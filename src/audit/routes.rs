@@ -28,6 +28,19 @@ pub fn router() -> Router<AppState> {
         .route("/users/{id}/history", get(history))
 }
 
+/// This feature's operations in the API document, listed beside its routes.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(list, history),
+    components(schemas(
+        crate::audit::views::AuditPageView,
+        crate::audit::views::AuditEventView,
+        crate::audit::views::AuditActorView,
+        crate::audit::views::AuditSubjectView
+    ))
+)]
+pub struct Api;
+
 #[utoipa::path(
     get,
     path = "/audit",

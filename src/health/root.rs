@@ -13,9 +13,15 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/", get(index))
 }
 
+/// This feature's operations in the API document, listed beside its routes.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(index), components(schemas(crate::http::views::MessageView)))]
+pub struct Api;
+
 #[utoipa::path(
     get,
     path = "/",
+    tag = "root",
     responses((status = 200, description = "a greeting", body = MessageView))
 )]
 pub async fn index(format: Format) -> Response {

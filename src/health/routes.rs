@@ -23,6 +23,11 @@ pub fn router() -> Router<AppState> {
         .route("/health/live", get(live))
 }
 
+/// This feature's operations in the API document, listed beside its routes.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(health, live), components(schemas(HealthView, Checks)))]
+pub struct Api;
+
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct HealthView {
     status: &'static str,

@@ -116,20 +116,9 @@ fn app(state: AppState, browsers: bool, features: Features) -> Router {
             .protected
             .route_layer(guarded(&state, body::BODY_LIMIT, REQUEST_TIMEOUT));
 
-    let settings = &state.settings;
-    let sessions = SessionManagerLayer::new(state.sessions.clone())
-        .with_name("useradmin_session")
-        .with_http_only(true)
-        .with_secure(settings.cookie_secure)
-        .with_same_site(SameSite::Lax)
-        // Idle expiry; authentication slides it while a logged-in admin is
-        // active. Not `always_save`: that would re-send the cookie on every request,
-        // and a request still in flight with the pre-login id would overwrite
-        // the browser's new cookie.
-        .with_expiry(crate::http::session::idle_expiry(settings));
-
+    let sessions = session_layer(&state);
     let header_policy = headers::HeaderPolicy {
-        hsts: settings.cookie_secure,
+        hsts: state.settings.cookie_secure,
     };
     let edge = if browsers {
         edge::EdgeLayer::for_browsers(header_policy, features.dialects)
@@ -141,19 +130,7 @@ fn app(state: AppState, browsers: bool, features: Features) -> Router {
         .layer(edge)
         .layer(
             TraceLayer::new_for_http()
-                .make_span_with(|request: &Request<_>| {
-                    let request_id = request
-                        .headers()
-                        .get(REQUEST_ID)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or_default();
-                    tracing::info_span!(
-                        "request",
-                        method = %request.method(),
-                        path = %request.uri().path(),
-                        request_id,
-                    )
-                })
+                .make_span_with(request_span)
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .layer(CatchPanicLayer::custom(error_pages::panic_response))
@@ -196,6 +173,38 @@ fn app(state: AppState, browsers: bool, features: Features) -> Router {
             browsers.then(|| from_fn(error_pages::mark_past_sessions)),
         ))
         .layer(layers)
+}
+
+/// The session cookie's layer over the deployment's session store.
+fn session_layer(
+    state: &AppState,
+) -> SessionManagerLayer<crate::auth::session_store::DeploymentSessionStore> {
+    let settings = &state.settings;
+    SessionManagerLayer::new(state.sessions.clone())
+        .with_name("useradmin_session")
+        .with_http_only(true)
+        .with_secure(settings.cookie_secure)
+        .with_same_site(SameSite::Lax)
+        // Idle expiry; authentication slides it while a logged-in admin is
+        // active. Not `always_save`: that would re-send the cookie on every request,
+        // and a request still in flight with the pre-login id would overwrite
+        // the browser's new cookie.
+        .with_expiry(crate::http::session::idle_expiry(settings))
+}
+
+/// Each request's tracing span: its method, path and request id.
+fn request_span<B>(request: &Request<B>) -> tracing::Span {
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        request_id,
+    )
 }
 
 type Limits =

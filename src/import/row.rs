@@ -47,14 +47,7 @@ impl ImportRow {
         );
         let keep_external_id = same("external_id", stored.and_then(|s| s.external_id.as_deref()));
         let mut errors = FieldErrors::default();
-        let email = match row.cell("email") {
-            None | Some(Cell::Empty) => {
-                errors.add("email", "is required: rows are matched by email");
-                None
-            }
-            Some(cell) => text(cell, "email", &mut errors)
-                .and_then(|raw| errors.take("email", UserEmail::parse(raw))),
-        };
+        let email = email_value(row.cell("email"), &mut errors);
         let name = row
             .cell("name")
             .filter(|_| !keep_name)
@@ -66,31 +59,12 @@ impl ImportRow {
                 cell => text(cell, "name", &mut errors)
                     .and_then(|raw| errors.take("name", UserName::parse(raw))),
             });
-        let is_admin = row.cell("is_admin").and_then(|cell| match cell {
-            Cell::Bool(flag) => Some(*flag),
-            Cell::Text(raw) => match raw.trim().to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" => Some(true),
-                "false" | "0" | "no" => Some(false),
-                _ => {
-                    errors.add("is_admin", "must be true or false");
-                    None
-                }
-            },
-            _ => {
-                errors.add("is_admin", "must be true or false");
-                None
-            }
-        });
-        let status = row.cell("status").and_then(|cell| {
-            let status = match cell {
-                Cell::Text(raw) => UserStatus::parse(raw),
-                _ => None,
-            };
-            if status.is_none() {
-                errors.add("status", "must be active or disabled");
-            }
-            status
-        });
+        let is_admin = row
+            .cell("is_admin")
+            .and_then(|cell| admin_flag(cell, &mut errors));
+        let status = row
+            .cell("status")
+            .and_then(|cell| status_value(cell, &mut errors));
         let disabled_reason = row
             .cell("disabled_reason")
             .filter(|_| !keep_reason)
@@ -132,6 +106,50 @@ impl ImportRow {
             }),
         }
     }
+}
+
+/// `email`: required, since rows are matched by it.
+fn email_value(cell: Option<&Cell>, errors: &mut FieldErrors) -> Option<UserEmail> {
+    match cell {
+        None | Some(Cell::Empty) => {
+            errors.add("email", "is required: rows are matched by email");
+            None
+        }
+        Some(cell) => {
+            text(cell, "email", errors).and_then(|raw| errors.take("email", UserEmail::parse(raw)))
+        }
+    }
+}
+
+/// `is_admin`: a boolean, or true/false, 1/0, yes/no as text.
+fn admin_flag(cell: &Cell, errors: &mut FieldErrors) -> Option<bool> {
+    match cell {
+        Cell::Bool(flag) => Some(*flag),
+        Cell::Text(raw) => match raw.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Some(true),
+            "false" | "0" | "no" => Some(false),
+            _ => {
+                errors.add("is_admin", "must be true or false");
+                None
+            }
+        },
+        _ => {
+            errors.add("is_admin", "must be true or false");
+            None
+        }
+    }
+}
+
+/// `status`: active or disabled.
+fn status_value(cell: &Cell, errors: &mut FieldErrors) -> Option<UserStatus> {
+    let status = match cell {
+        Cell::Text(raw) => UserStatus::parse(raw),
+        _ => None,
+    };
+    if status.is_none() {
+        errors.add("status", "must be active or disabled");
+    }
+    status
 }
 
 fn text<'a>(cell: &'a Cell, field: &str, errors: &mut FieldErrors) -> Option<&'a str> {

@@ -44,6 +44,21 @@ pub fn router() -> Router<AppState> {
         .route("/users/{id}/restore", post(restore))
 }
 
+/// This feature's operations in the API document, listed beside its routes.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(disable, enable, restore, deleted, bulk),
+    components(schemas(
+        crate::lifecycle::forms::DisableInput,
+        crate::lifecycle::forms::BulkInput,
+        BulkResult,
+        BulkResponse,
+        DeletedPageView,
+        crate::views::DeletedUserView
+    ))
+)]
+pub struct Api;
+
 async fn disable_form(
     State(state): State<AppState>,
     ctx: AdminContext,

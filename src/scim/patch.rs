@@ -192,28 +192,7 @@ impl Draft {
                 self.display_name = text("displayName")?;
                 self.name_touched = true;
             }
-            Target::Name(None) => {
-                self.name_touched = true;
-                match value {
-                    None | Some(Value::Null) => {
-                        self.formatted = None;
-                        self.given = None;
-                        self.family = None;
-                    }
-                    Some(Value::Object(name)) => {
-                        for (part, slot) in [
-                            ("formatted", &mut self.formatted),
-                            ("givenName", &mut self.given),
-                            ("familyName", &mut self.family),
-                        ] {
-                            if let Some(v) = field(name, part) {
-                                *slot = string_value(v, &format!("name.{part}"))?;
-                            }
-                        }
-                    }
-                    Some(_) => return Err(ScimError::invalid_value("name must be an object")),
-                }
-            }
+            Target::Name(None) => self.apply_name(value)?,
             Target::Name(Some(part)) => {
                 match part.as_str() {
                     "formatted" => self.formatted = text("name.formatted")?,
@@ -224,51 +203,7 @@ impl Draft {
                 self.name_touched = true;
             }
             Target::Emails { filter, sub } => {
-                if let Some(filter) = filter
-                    && !filter.matches(&self.email_entry())
-                {
-                    return Err(ScimError::bad_request(
-                        ScimType::NoTarget,
-                        "no email matches the path's filter",
-                    ));
-                }
-                match sub.as_deref() {
-                    Some("type") => {
-                        self.email_type = text("emails.type")?;
-                        return Ok(());
-                    }
-                    Some("display") => {
-                        self.email_display = text("emails.display")?;
-                        return Ok(());
-                    }
-                    // The one email is the primary one, whatever is sent.
-                    Some("primary") => return Ok(()),
-                    _ => {}
-                }
-                let Some(value) = value else {
-                    return Err(ScimError::invalid_value(
-                        "emails cannot be removed: the email is the userName",
-                    ));
-                };
-                match (sub.as_deref(), filter) {
-                    (Some("value"), _) => {
-                        self.email = string_value(value, "emails.value")?
-                            .ok_or_else(|| required("emails.value"))?;
-                    }
-                    // Sub-attributes the service does not keep.
-                    (Some(_), _) => {}
-                    (None, Some(_)) => match value {
-                        Value::Object(entry) => self.set_email_entry(EmailEntry::parse(entry)?)?,
-                        _ => return Err(ScimError::invalid_value("expected an email object")),
-                    },
-                    (None, None) => {
-                        let entry = match value {
-                            Value::Object(_) => primary_email(&Value::Array(vec![value.clone()]))?,
-                            _ => primary_email(value)?,
-                        };
-                        self.set_email_entry(entry.ok_or_else(|| required("emails.value"))?)?;
-                    }
-                }
+                self.apply_emails(filter.as_ref(), sub.as_deref(), value)?
             }
             Target::Active => {
                 self.active = value
@@ -284,6 +219,95 @@ impl Draft {
                 ));
             }
             Target::Ignored => {}
+        }
+        Ok(())
+    }
+
+    /// An operation on the whole `name`: its parts that the value names (none
+    /// when it is removed).
+    fn apply_name(&mut self, value: Option<&Value>) -> Result<(), ScimError> {
+        self.name_touched = true;
+        match value {
+            None | Some(Value::Null) => {
+                self.formatted = None;
+                self.given = None;
+                self.family = None;
+            }
+            Some(Value::Object(name)) => {
+                for (part, slot) in [
+                    ("formatted", &mut self.formatted),
+                    ("givenName", &mut self.given),
+                    ("familyName", &mut self.family),
+                ] {
+                    if let Some(v) = field(name, part) {
+                        *slot = string_value(v, &format!("name.{part}"))?;
+                    }
+                }
+            }
+            Some(_) => return Err(ScimError::invalid_value("name must be an object")),
+        }
+        Ok(())
+    }
+
+    /// An operation on `emails`, `emails[filter]` or one of their
+    /// sub-attributes: the filter must match the one email, which cannot be
+    /// removed.
+    fn apply_emails(
+        &mut self,
+        filter: Option<&Filter>,
+        sub: Option<&str>,
+        value: Option<&Value>,
+    ) -> Result<(), ScimError> {
+        if let Some(filter) = filter
+            && !filter.matches(&self.email_entry())
+        {
+            return Err(ScimError::bad_request(
+                ScimType::NoTarget,
+                "no email matches the path's filter",
+            ));
+        }
+        let text = |attribute: &str| -> Result<Option<String>, ScimError> {
+            value
+                .map(|v| string_value(v, attribute))
+                .transpose()
+                .map(Option::flatten)
+        };
+        match sub {
+            Some("type") => {
+                self.email_type = text("emails.type")?;
+                return Ok(());
+            }
+            Some("display") => {
+                self.email_display = text("emails.display")?;
+                return Ok(());
+            }
+            // The one email is the primary one, whatever is sent.
+            Some("primary") => return Ok(()),
+            _ => {}
+        }
+        let Some(value) = value else {
+            return Err(ScimError::invalid_value(
+                "emails cannot be removed: the email is the userName",
+            ));
+        };
+        match (sub, filter) {
+            (Some("value"), _) => {
+                self.email =
+                    string_value(value, "emails.value")?.ok_or_else(|| required("emails.value"))?;
+            }
+            // Sub-attributes the service does not keep.
+            (Some(_), _) => {}
+            (None, Some(_)) => match value {
+                Value::Object(entry) => self.set_email_entry(EmailEntry::parse(entry)?)?,
+                _ => return Err(ScimError::invalid_value("expected an email object")),
+            },
+            (None, None) => {
+                let entry = match value {
+                    Value::Object(_) => primary_email(&Value::Array(vec![value.clone()]))?,
+                    _ => primary_email(value)?,
+                };
+                self.set_email_entry(entry.ok_or_else(|| required("emails.value"))?)?;
+            }
         }
         Ok(())
     }

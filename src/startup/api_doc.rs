@@ -18,27 +18,10 @@ use utoipa::{
     },
 };
 
-use crate::audit::views::AuditActorView;
-use crate::audit::views::AuditEventView;
-use crate::audit::views::AuditPageView;
-use crate::audit::views::AuditSubjectView;
-use crate::health::{root, routes as health};
-use crate::http::views::MessageView;
-use crate::lifecycle::forms::BulkInput;
-use crate::lifecycle::forms::DisableInput;
-use crate::tokens::forms::NewToken;
-use crate::transfer::{export_routes as export, import_routes as import};
-use crate::users::forms::UserInput;
-use crate::users::views::Source;
-use crate::users::views::UserListResponse;
-use crate::views::DeletedUserView;
-use crate::views::TokenView;
-use crate::views::UserView;
 use crate::{
-    audit::routes as audit, lifecycle::routes as lifecycle, tokens::routes as tokens,
-    two_factor::routes as two_factor, users::routes as users, webhooks::routes as webhooks,
+    audit, domain::FieldErrors, health, http::error::ErrorBody, http::views::MessageView,
+    lifecycle, state::AppState, tokens, transfer, two_factor, users, webhooks,
 };
-use crate::{domain::FieldErrors, http::error::ErrorBody, state::AppState};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -46,49 +29,8 @@ use crate::{domain::FieldErrors, http::error::ErrorBody, state::AppState};
         title = "useradmin",
         description = "Manage users. Every /users, /tokens and /audit operation needs `Authorization: Bearer <token>` (create one with `useradmin token create`)."
     ),
-    paths(
-        root::index,
-        health::health,
-        health::live,
-        users::list,
-        users::create,
-        users::show,
-        users::update,
-        users::destroy,
-        tokens::list,
-        tokens::create,
-        tokens::revoke,
-        audit::list,
-        audit::history,
-        lifecycle::disable,
-        lifecycle::enable,
-        lifecycle::restore,
-        lifecycle::deleted,
-        lifecycle::bulk,
-        two_factor::reset,
-        export::export,
-        import::import,
-        webhooks::list,
-        webhooks::create,
-        webhooks::show,
-        webhooks::update,
-        webhooks::destroy,
-        webhooks::rotate_secret,
-        webhooks::test,
-        webhooks::deliveries,
-        webhooks::redeliver,
-    ),
-    components(schemas(
-        UserView, UserInput, UserListResponse, Source, MessageView, ErrorBody, FieldErrors,
-        TokenView, NewToken, tokens::CreatedToken, AuditPageView, AuditEventView, AuditActorView,
-        AuditSubjectView, DisableInput, BulkInput, lifecycle::BulkResult, lifecycle::BulkResponse,
-        lifecycle::DeletedPageView, DeletedUserView, health::HealthView, health::Checks,
-        import::ImportReport, crate::import::Counts, crate::import::PlannedRow, crate::import::Action,
-        webhooks::WebhookInput, webhooks::WebhookListView, webhooks::CreatedWebhookView,
-        crate::webhooks::views::WebhookView, crate::webhooks::views::DeliveryView, crate::webhooks::views::DeliveryPageView,
-        two_factor::TwoFactorResetView,
-    )),
-    modifiers(&BearerToken, &Throttled),
+    components(schemas(ErrorBody, FieldErrors, MessageView)),
+    modifiers(&BearerToken),
 )]
 pub struct ApiDoc;
 
@@ -146,7 +88,25 @@ pub fn router() -> Router<AppState> {
 /// The document as served, built once at start: it cannot change while the
 /// process runs.
 pub fn document() -> anyhow::Result<Bytes> {
-    Ok(Bytes::from(serde_json::to_vec(&ApiDoc::openapi())?))
+    Ok(Bytes::from(serde_json::to_vec(&openapi())?))
+}
+
+/// The service's description and every feature's operations; one line per
+/// feature.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut document = ApiDoc::openapi()
+        .merge_from(health::root::Api::openapi())
+        .merge_from(health::routes::Api::openapi())
+        .merge_from(users::routes::Api::openapi())
+        .merge_from(tokens::routes::Api::openapi())
+        .merge_from(audit::routes::Api::openapi())
+        .merge_from(lifecycle::routes::Api::openapi())
+        .merge_from(two_factor::routes::Api::openapi())
+        .merge_from(transfer::export_routes::Api::openapi())
+        .merge_from(transfer::import_routes::Api::openapi())
+        .merge_from(webhooks::routes::Api::openapi());
+    Throttled.modify(&mut document);
+    document
 }
 
 async fn serve(State(document): State<Bytes>) -> Response {

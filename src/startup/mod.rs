@@ -38,6 +38,56 @@ pub struct Application {
     _hearing_changes: tokio_util::sync::DropGuard,
 }
 
+/// The key that signs the login form's CSRF tokens: SECRET_KEY when set, else
+/// one made once and kept in the database.
+async fn signing_key(pool: &sqlx::PgPool, settings: &Settings) -> anyhow::Result<Vec<u8>> {
+    Ok(match &settings.secret_key {
+        Some(key) => key.expose_secret().as_bytes().to_vec(),
+        None => {
+            db::secrets::get_or_create(pool, "signing_key", || rand::random::<[u8; 32]>().to_vec())
+                .await?
+        }
+    })
+}
+
+/// Starts what runs beside the requests until `hearing_changes` is cancelled:
+/// the generation's mirror, hearing changes made in the database, the periodic
+/// jobs and the webhook dispatcher (returned, to be stopped in order).
+async fn start_background(
+    state: &AppState,
+    deliveries_wake: Arc<tokio::sync::Notify>,
+    hearing_changes: &CancellationToken,
+) -> anyhow::Result<Dispatcher> {
+    // The generation in memory, over a Redis connection of its own.
+    let mut mirror_config =
+        fred::prelude::Config::from_url(state.settings.redis_url.expose_secret())?;
+    mirror_config.fail_fast = true;
+    state
+        .generation
+        .start_mirror(mirror_config, hearing_changes.child_token());
+    let stale = changes::Stale {
+        generation: state.generation.clone(),
+        tokens: state.tokens.clone(),
+    };
+    changes::listen(state.db.clone(), stale, hearing_changes.clone()).await;
+    crate::jobs::start(
+        crate::jobs::Upkeep {
+            db: state.db.clone(),
+            writer: state.writer.clone(),
+            user_restore: state.settings.user_restore,
+            audit_retention: state.settings.audit_retention,
+        },
+        hearing_changes.clone(),
+    );
+    Ok(Dispatcher::start(
+        state.db.clone(),
+        state.settings.webhook_allow_private,
+        deliveries_wake,
+        hearing_changes.child_token(),
+    )
+    .await?)
+}
+
 impl Application {
     /// Prepares the database (migrations, first admin), connects Redis in the
     /// background and binds the listener (port 0 picks a free one, for tests).
@@ -54,15 +104,7 @@ impl Application {
             rand::random::<[u8; 16]>().to_vec()
         })
         .await?;
-        let signing_key = match &settings.secret_key {
-            Some(key) => key.expose_secret().as_bytes().to_vec(),
-            None => {
-                db::secrets::get_or_create(&pool, "signing_key", || {
-                    rand::random::<[u8; 32]>().to_vec()
-                })
-                .await?
-            }
-        };
+        let signing_key = signing_key(&pool, &settings).await?;
         let generation = Generation::new(redis.clone(), &settings.redis_key_prefix, "users");
         let hasher = PasswordHasher::default();
         let deliveries_wake = Arc::new(tokio::sync::Notify::new());
@@ -97,34 +139,7 @@ impl Application {
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
         let hearing_changes = CancellationToken::new();
-        // The generation in memory, over a Redis connection of its own.
-        let mut mirror_config =
-            fred::prelude::Config::from_url(state.settings.redis_url.expose_secret())?;
-        mirror_config.fail_fast = true;
-        state
-            .generation
-            .start_mirror(mirror_config, hearing_changes.child_token());
-        let stale = changes::Stale {
-            generation: state.generation.clone(),
-            tokens: state.tokens.clone(),
-        };
-        changes::listen(state.db.clone(), stale, hearing_changes.clone()).await;
-        crate::jobs::start(
-            crate::jobs::Upkeep {
-                db: state.db.clone(),
-                writer: state.writer.clone(),
-                user_restore: state.settings.user_restore,
-                audit_retention: state.settings.audit_retention,
-            },
-            hearing_changes.clone(),
-        );
-        let webhooks = Dispatcher::start(
-            state.db.clone(),
-            state.settings.webhook_allow_private,
-            deliveries_wake,
-            hearing_changes.child_token(),
-        )
-        .await?;
+        let webhooks = start_background(&state, deliveries_wake, &hearing_changes).await?;
         Ok(Self {
             listener,
             state,

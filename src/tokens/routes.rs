@@ -27,6 +27,14 @@ pub fn router() -> Router<AppState> {
         .route("/tokens/{id}/revoke", post(revoke))
 }
 
+/// This feature's operations in the API document, listed beside its routes.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(list, create, revoke),
+    components(schemas(crate::views::TokenView, crate::tokens::forms::NewToken, CreatedToken))
+)]
+pub struct Api;
+
 #[utoipa::path(
     get,
     path = "/tokens",
@@ -93,15 +101,7 @@ pub async fn create(
         Ok(label) => label,
         Err(problem) => {
             let errors = FieldErrors::single("label", problem.to_string());
-            if !ctx.format.is_html() {
-                return Err(AppError::Validation(errors));
-            }
-            let page = TokensPage {
-                label: input.label,
-                errors,
-                ..tokens_page(ctx.layout("API tokens").await?, all_tokens(&state).await?)
-            };
-            return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+            return label_again(&state, &ctx, input.label, errors).await;
         }
     };
     let created = state
@@ -128,6 +128,25 @@ pub async fn create(
         )
             .into_response()),
     }
+}
+
+/// A label that does not parse: 422 with the errors, or the tokens page again
+/// with the label as typed.
+async fn label_again(
+    state: &AppState,
+    ctx: &AdminContext,
+    label: String,
+    errors: FieldErrors,
+) -> AppResult<Response> {
+    if !ctx.format.is_html() {
+        return Err(AppError::Validation(errors));
+    }
+    let page = TokensPage {
+        label,
+        errors,
+        ..tokens_page(ctx.layout("API tokens").await?, all_tokens(state).await?)
+    };
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }
 
 #[utoipa::path(

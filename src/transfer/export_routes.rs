@@ -29,6 +29,11 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/users/export", get(export))
 }
 
+/// This feature's operations in the API document, listed beside its routes.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(export))]
+pub struct Api;
+
 #[derive(Deserialize)]
 pub struct FormatParam {
     pub format: Option<String>,

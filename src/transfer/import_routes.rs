@@ -65,6 +65,19 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/users/import/done", get(done))
 }
 
+/// This feature's operations in the API document, listed beside its routes.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(import),
+    components(schemas(
+        ImportReport,
+        crate::import::Counts,
+        crate::import::PlannedRow,
+        crate::import::Action
+    ))
+)]
+pub struct Api;
+
 /// A body refused by the upload's outer limit (its declared length) names
 /// the import's limit, as a body refused while it streams does.
 pub async fn name_the_import_limit(
@@ -147,7 +160,13 @@ pub async fn import(
         .import(&ctx.actor, batches, mode, &upload.source)
         .await;
     crate::import::release_memory();
-    Ok(match outcome? {
+    import_response(outcome?, dry_run, &ctx.actor)
+}
+
+/// The JSON answer to `POST /users/import`: the report, 422 when rows are
+/// invalid, 400 for a file that cannot be read or holds no rows.
+fn import_response(outcome: ImportOutcome, dry_run: bool, actor: &Actor) -> AppResult<Response> {
+    Ok(match outcome {
         ImportOutcome::Unreadable(error) => return Err(Refused::File(error).into_error()),
         ImportOutcome::Planned(plan) if is_empty(&plan) => {
             return Err(Refused::Empty.into_error());
@@ -157,26 +176,27 @@ pub async fn import(
         }
         ImportOutcome::Planned(plan) | ImportOutcome::Stale(plan) => {
             let mut report = report(plan, dry_run, None);
-            report.error = Some(format!(
-                "{} {} invalid; nothing was imported{}",
-                report.counts.error,
-                if report.counts.error == 1 {
-                    "row is"
-                } else {
-                    "rows are"
-                },
-                if report.counts.error > LISTED_ROWS as u64 {
-                    format!(" (the first {LISTED_ROWS} are listed)")
-                } else {
-                    String::new()
-                }
-            ));
+            report.error = Some(invalid_rows_message(report.counts.error));
             (StatusCode::UNPROCESSABLE_ENTITY, Json(report)).into_response()
         }
         ImportOutcome::Applied { plan, at } => {
-            Json(report(plan, false, Some(audit_link(&ctx.actor, at)))).into_response()
+            Json(report(plan, false, Some(audit_link(actor, at)))).into_response()
         }
     })
+}
+
+/// "3 rows are invalid; nothing was imported", naming how many are listed.
+fn invalid_rows_message(errors: u64) -> String {
+    format!(
+        "{} {} invalid; nothing was imported{}",
+        errors,
+        if errors == 1 { "row is" } else { "rows are" },
+        if errors > LISTED_ROWS as u64 {
+            format!(" (the first {LISTED_ROWS} are listed)")
+        } else {
+            String::new()
+        }
+    )
 }
 
 fn is_zero(count: &u64) -> bool {
@@ -218,16 +238,7 @@ async fn confirm(
     ctx.html_only()?;
     let pending_imports =
         PendingImports::new(state.redis.clone(), &state.settings.redis_key_prefix);
-    let pending = if ctx.session.holds_import(&input.plan).await? {
-        pending_imports
-            .get(&input.plan)
-            .await
-            .map_err(AppError::Internal)?
-            .filter(|(pending, _)| pending.admin_id == ctx.admin.user_id)
-    } else {
-        None
-    };
-    let Some((pending, file)) = pending else {
+    let Some((pending, file)) = held_import(&ctx, &pending_imports, &input.plan).await? else {
         return upload_page(&ctx, Refused::Expired).await;
     };
     let outcome = state
@@ -242,52 +253,89 @@ async fn confirm(
         )
         .await;
     crate::import::release_memory();
-    match outcome? {
-        ImportOutcome::Applied { plan, at } => {
-            pending_imports.forget(&input.plan).await;
-            ctx.session.release_import().await?;
-            ctx.session
-                .keep_import_result(ImportResult {
-                    source: pending.source,
-                    created: plan.counts.create,
-                    updated: plan.counts.update,
-                    unchanged: plan.counts.unchanged,
-                    audit_href: audit_link(&ctx.actor, at),
-                })
-                .await?;
-            Ok(Redirect::to("/users/import/done").into_response())
-        }
+    let outcome = outcome?;
+    // Applied, unreadable or replanned, this preview is done with.
+    pending_imports.forget(&input.plan).await;
+    match outcome {
+        ImportOutcome::Applied { plan, at } => applied(&ctx, pending.source, &plan, at).await,
         // The file was read when it was previewed; it reads the same now.
         ImportOutcome::Unreadable(error) => {
-            pending_imports.forget(&input.plan).await;
             ctx.session.release_import().await?;
             upload_page(&ctx, Refused::File(error)).await
         }
         // Someone changed the users meanwhile: show the plan as it is now.
         ImportOutcome::Stale(plan) | ImportOutcome::Planned(plan) => {
-            pending_imports.forget(&input.plan).await;
-            let source = pending.source.clone();
-            let id = if plan.is_valid() && plan.counts.create + plan.counts.update > 0 {
-                let pending = PendingImport {
-                    digest: plan.digest(),
-                    ..pending
-                };
-                let id = pending_imports
-                    .put(&pending, &[file])
-                    .await
-                    .map_err(AppError::Internal)?;
-                ctx.session.hold_import(&id).await?;
-                Some(id)
-            } else {
-                ctx.session.release_import().await?;
-                None
-            };
-            let notice = Some(
-                "Users changed since the preview: this is the plan as it stands now.".to_owned(),
-            );
-            preview_page(&ctx, &source, plan, id, notice, StatusCode::CONFLICT).await
+            preview_again(&ctx, &pending_imports, pending, file, plan).await
         }
     }
+}
+
+/// A confirmed import, applied: its result kept for the result page, to which
+/// it redirects.
+async fn applied(
+    ctx: &AdminContext,
+    source: String,
+    plan: &Plan,
+    at: time::OffsetDateTime,
+) -> AppResult<Response> {
+    ctx.session.release_import().await?;
+    ctx.session
+        .keep_import_result(ImportResult {
+            source,
+            created: plan.counts.create,
+            updated: plan.counts.update,
+            unchanged: plan.counts.unchanged,
+            audit_href: audit_link(&ctx.actor, at),
+        })
+        .await?;
+    Ok(Redirect::to("/users/import/done").into_response())
+}
+
+/// The previewed import the session holds under `plan_id`, if it is still in
+/// Redis and was previewed by this admin.
+async fn held_import(
+    ctx: &AdminContext,
+    pending_imports: &PendingImports,
+    plan_id: &str,
+) -> AppResult<Option<(PendingImport, Bytes)>> {
+    if !ctx.session.holds_import(plan_id).await? {
+        return Ok(None);
+    }
+    Ok(pending_imports
+        .get(plan_id)
+        .await
+        .map_err(AppError::Internal)?
+        .filter(|(pending, _)| pending.admin_id == ctx.admin.user_id))
+}
+
+/// A confirmation that found the users changed since the preview: the plan as
+/// it is now (409), held again for another confirmation when it can be applied.
+async fn preview_again(
+    ctx: &AdminContext,
+    pending_imports: &PendingImports,
+    pending: PendingImport,
+    file: Bytes,
+    plan: Plan,
+) -> AppResult<Response> {
+    let source = pending.source.clone();
+    let id = if plan.is_valid() && plan.counts.create + plan.counts.update > 0 {
+        let pending = PendingImport {
+            digest: plan.digest(),
+            ..pending
+        };
+        let id = pending_imports
+            .put(&pending, &[file])
+            .await
+            .map_err(AppError::Internal)?;
+        ctx.session.hold_import(&id).await?;
+        Some(id)
+    } else {
+        ctx.session.release_import().await?;
+        None
+    };
+    let notice =
+        Some("Users changed since the preview: this is the plan as it stands now.".to_owned());
+    preview_page(ctx, &source, plan, id, notice, StatusCode::CONFLICT).await
 }
 
 /// `GET /users/import/done`: what the confirmed import did (the confirmation

@@ -57,6 +57,11 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/users/{id}/2fa/reset", post(reset))
 }
 
+/// This feature's operations in the API document, listed beside its routes.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(reset), components(schemas(TwoFactorResetView)))]
+pub struct Api;
+
 const KEY_EXPIRED: &str = "That key can no longer be confirmed: a key shown for enrolment lasts 10 minutes, in the browser session that showed it. Scan the new key below and enter its code.";
 
 const WRONG_ENROLMENT_CODE: &str = "That code is not right. Enter the 6-digit code your app shows now (check that the device's clock is right).";

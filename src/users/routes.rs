@@ -66,6 +66,20 @@ pub fn router() -> Router<AppState> {
         .route("/users/{id}/delete", get(delete_form).post(destroy))
 }
 
+/// This feature's operations in the API document, listed beside its routes.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(list, create, show, update, destroy),
+    components(schemas(
+        crate::views::UserView,
+        crate::users::forms::UserInput,
+        crate::users::views::UserListResponse,
+        crate::users::views::Source,
+        crate::http::views::MessageView
+    ))
+)]
+pub struct Api;
+
 #[utoipa::path(
     get,
     path = "/users",
@@ -443,14 +457,7 @@ pub async fn destroy(
 ) -> AppResult<Response> {
     let Query(purge) = purge.map_err(|e| AppError::BadRequest(e.body_text()))?;
     if purge.wanted()? {
-        // For good: the row goes, and its name and email leave the audit trail.
-        state.writer.purge_user(&ctx.actor, id.get()).await?;
-        let body = Json(MessageView {
-            message: format!("user {} purged", id.get()),
-        });
-        return ctx
-            .done("/users", body, format!("Purged user {}.", id.get()))
-            .await;
+        return purge_user(&state, &ctx, id.get()).await;
     }
     // DELETE from a script has no body; the confirmation form has one.
     let form_version = body.ok().and_then(|Body(form)| form.version);
@@ -475,6 +482,16 @@ pub async fn destroy(
         message: format!("user {} deleted", row.id),
     });
     ctx.done("/users", body, flash).await
+}
+
+/// `DELETE /users/{id}?purge=true`, for good: the row goes, and its name and
+/// email leave the audit trail.
+async fn purge_user(state: &AppState, ctx: &AdminContext, id: i64) -> AppResult<Response> {
+    state.writer.purge_user(&ctx.actor, id).await?;
+    let body = Json(MessageView {
+        message: format!("user {id} purged"),
+    });
+    ctx.done("/users", body, format!("Purged user {id}.")).await
 }
 
 /// The user as the API shows it; 404 when there is none (or it is deleted).

@@ -23,7 +23,7 @@ use crate::{
     http::{body::media_type, negotiate::Format, respond::AdminContext},
     state::AppState,
     webhooks::address_guard,
-    write::WebhookChanges,
+    write::{CreatedWebhook, WebhookChanges},
 };
 
 /// Deliveries per page of a log.
@@ -40,6 +40,31 @@ pub fn router() -> Router<AppState> {
         .route("/webhooks/{id}/deliveries", get(deliveries))
         .route("/webhooks/deliveries/{id}/redeliver", post(redeliver))
 }
+
+/// This feature's operations in the API document, listed beside its routes.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(
+        list,
+        create,
+        show,
+        update,
+        destroy,
+        rotate_secret,
+        test,
+        deliveries,
+        redeliver
+    ),
+    components(schemas(
+        WebhookInput,
+        WebhookListView,
+        CreatedWebhookView,
+        crate::webhooks::views::WebhookView,
+        crate::webhooks::views::DeliveryView,
+        crate::webhooks::views::DeliveryPageView
+    ))
+)]
+pub struct Api;
 
 /// `POST /webhooks` and `PATCH /webhooks/{id}`, as JSON or as the page's form
 /// (which repeats `events` once per ticked box).
@@ -125,6 +150,14 @@ async fn parse(
     }
 }
 
+async fn all_webhooks(state: &AppState) -> AppResult<Vec<WebhookView>> {
+    Ok(db::webhooks::list(&state.db)
+        .await?
+        .into_iter()
+        .map(WebhookView::from)
+        .collect())
+}
+
 fn webhook_id(raw: &str) -> AppResult<i64> {
     raw.parse::<i64>()
         .ok()
@@ -148,11 +181,7 @@ pub struct WebhookListView {
     )
 )]
 pub async fn list(State(state): State<AppState>, ctx: AdminContext) -> AppResult<Response> {
-    let webhooks: Vec<WebhookView> = db::webhooks::list(&state.db)
-        .await?
-        .into_iter()
-        .map(WebhookView::from)
-        .collect();
+    let webhooks = all_webhooks(&state).await?;
     match ctx.format {
         Format::Json => Ok(Json(WebhookListView { data: webhooks }).into_response()),
         Format::Html => Ok(WebhooksPage {
@@ -199,19 +228,7 @@ pub async fn create(
     let changes = match parse(&state, &input, true).await {
         Ok(changes) => changes,
         Err(errors) if ctx.format.is_html() => {
-            let page = WebhooksPage {
-                layout: ctx.layout("Webhooks").await?,
-                webhooks: db::webhooks::list(&state.db)
-                    .await?
-                    .into_iter()
-                    .map(WebhookView::from)
-                    .collect(),
-                url: input.url.unwrap_or_default(),
-                chosen: input.events.unwrap_or_default(),
-                errors,
-                all_events: WEBHOOK_EVENTS.to_vec(),
-            };
-            return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
+            return create_again(&state, &ctx, input, errors).await;
         }
         Err(errors) => return Err(AppError::Validation(errors)),
     };
@@ -224,6 +241,33 @@ pub async fn create(
         .writer
         .create_webhook(&ctx.actor, &url, &events)
         .await?;
+    created_response(&state, &ctx, created).await
+}
+
+/// The list page again with the form as typed and its errors (422).
+async fn create_again(
+    state: &AppState,
+    ctx: &AdminContext,
+    input: WebhookInput,
+    errors: FieldErrors,
+) -> AppResult<Response> {
+    let page = WebhooksPage {
+        layout: ctx.layout("Webhooks").await?,
+        webhooks: all_webhooks(state).await?,
+        url: input.url.unwrap_or_default(),
+        chosen: input.events.unwrap_or_default(),
+        errors,
+        all_events: WEBHOOK_EVENTS.to_vec(),
+    };
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+}
+
+/// A new endpoint with its secret: JSON, or its page (201).
+async fn created_response(
+    state: &AppState,
+    ctx: &AdminContext,
+    created: CreatedWebhook,
+) -> AppResult<Response> {
     let view = WebhookView::from(created.webhook);
     match ctx.format {
         Format::Json => Ok((
@@ -236,14 +280,7 @@ pub async fn create(
             .into_response()),
         // Rendered, not redirected: the secret is kept nowhere to show it again.
         Format::Html => {
-            webhook_page(
-                &state,
-                &ctx,
-                view,
-                Some(created.secret),
-                StatusCode::CREATED,
-            )
-            .await
+            webhook_page(state, ctx, view, Some(created.secret), StatusCode::CREATED).await
         }
     }
 }
@@ -456,29 +493,45 @@ pub async fn deliveries(
 ) -> AppResult<Response> {
     let id = webhook_id(&id)?;
     let Query(query) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
-    let limit = match query.limit.as_deref() {
-        None | Some("") => DELIVERIES_PER_PAGE,
-        Some(raw) => raw
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=200).contains(n))
-            .ok_or_else(|| AppError::BadRequest("limit must be an integer from 1 to 200".into()))?,
-    };
-    let before = match query.after.as_deref() {
-        None | Some("") => None,
-        Some(raw) => Some(
-            raw.parse::<i64>()
-                .ok()
-                .filter(|id| *id > 0)
-                .ok_or_else(|| {
-                    AppError::BadRequest("after must be the `next` of an earlier page".into())
-                })?,
-        ),
-    };
+    let limit = delivery_limit(query.limit.as_deref())?;
+    let before = delivery_cursor(query.after.as_deref())?;
     db::webhooks::find(&state.db, id)
         .await?
         .ok_or(AppError::NotFound)?;
     let rows = db::deliveries::list(&state.db, id, before, limit + 1).await?;
+    Ok(Json(delivery_page(rows, limit)).into_response())
+}
+
+/// `?limit=`: 1 to 200, 50 when absent.
+fn delivery_limit(raw: Option<&str>) -> AppResult<i64> {
+    match raw {
+        None | Some("") => Ok(DELIVERIES_PER_PAGE),
+        Some(raw) => raw
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=200).contains(n))
+            .ok_or_else(|| AppError::BadRequest("limit must be an integer from 1 to 200".into())),
+    }
+}
+
+/// `?after=`: the `next` of an earlier page, the id the page starts below.
+fn delivery_cursor(raw: Option<&str>) -> AppResult<Option<i64>> {
+    match raw {
+        None | Some("") => Ok(None),
+        Some(raw) => raw
+            .parse::<i64>()
+            .ok()
+            .filter(|id| *id > 0)
+            .map(Some)
+            .ok_or_else(|| {
+                AppError::BadRequest("after must be the `next` of an earlier page".into())
+            }),
+    }
+}
+
+/// A page of at most `limit` deliveries from up to `limit + 1` rows; the extra
+/// row says there is a next page.
+fn delivery_page(rows: Vec<db::deliveries::DeliveryRow>, limit: i64) -> DeliveryPageView {
     let more = rows.len() as i64 > limit;
     let data: Vec<DeliveryView> = rows
         .into_iter()
@@ -488,7 +541,7 @@ pub async fn deliveries(
     let next = more
         .then(|| data.last().map(|d| d.id.to_string()))
         .flatten();
-    Ok(Json(DeliveryPageView { data, next }).into_response())
+    DeliveryPageView { data, next }
 }
 
 #[utoipa::path(

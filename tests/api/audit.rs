@@ -1,22 +1,24 @@
 //! The audit trail: recorded by the database for every change,
 //! whoever made it, append-only, and read through `/audit` and a user's history.
+//! A raw-SQL session (Adminer's role, an operator's psql) cannot pass itself off
+//! as an admin or remove history, and every command that writes is recorded as
+//! the command line.
+//!
+//! The service's role in these tests is `postgres`, which runs the migrations
+//! and so owns the tables, exactly as the service's role does in a deployment.
+//! The raw-SQL role is a second login role, made per test (roles belong to the
+//! whole server) and dropped when the test ends, even when it fails.
 
 use std::collections::HashSet;
 
 use serde_json::{Value, json};
+use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
 
 use crate::helpers::*;
 
-/// The events of `GET /audit?…` (JSON).
-async fn events(app: &TestApp, query: &str) -> Vec<Value> {
-    let (status, page) = app.get_json(&format!("/audit?{query}")).await;
-    assert_eq!(status, 200, "{page}");
-    page["data"].as_array().unwrap().clone()
-}
-
 /// The newest event of a subject.
 async fn latest(app: &TestApp, subject: &str) -> Value {
-    events(app, &format!("subject={subject}&limit=1"))
+    audit_events(app, &format!("subject={subject}&limit=1"))
         .await
         .into_iter()
         .next()
@@ -73,7 +75,9 @@ async fn api_writes_are_recorded_with_their_token_and_request() {
     assert_eq!(updated["changes"], json!({"name": ["Ada", "Ada Lovelace"]}));
 
     // A rejected write records nothing.
-    let before = events(&app, &format!("subject={subject}")).await.len();
+    let before = audit_events(&app, &format!("subject={subject}"))
+        .await
+        .len();
     let response = app
         .api
         .patch(app.url(&format!("/users/{id}")))
@@ -83,7 +87,9 @@ async fn api_writes_are_recorded_with_their_token_and_request() {
         .unwrap();
     assert_eq!(response.status(), 422);
     assert_eq!(
-        events(&app, &format!("subject={subject}")).await.len(),
+        audit_events(&app, &format!("subject={subject}"))
+            .await
+            .len(),
         before
     );
 
@@ -183,7 +189,7 @@ async fn pages_record_the_admin_and_sql_records_the_role() {
         .log_in(&browser(), "nobody@example.com", "wrong password")
         .await;
     assert_eq!(failed.status(), 401);
-    let logins = events(&app, "action=login.").await;
+    let logins = audit_events(&app, "action=login.").await;
     let actions: Vec<&str> = logins
         .iter()
         .map(|e| e["action"].as_str().unwrap())
@@ -204,7 +210,7 @@ async fn pages_record_the_admin_and_sql_records_the_role() {
         .await
         .unwrap();
     assert_eq!(response.status(), 303);
-    assert_eq!(events(&app, "action=logout").await.len(), 1);
+    assert_eq!(audit_events(&app, "action=logout").await.len(), 1);
 }
 
 #[tokio::test]
@@ -222,8 +228,18 @@ async fn the_trail_cannot_be_edited_or_deleted() {
             .expect_err(statement);
         assert!(error.to_string().contains("append-only"), "{error}");
     }
-    assert!(!events(&app, "action=user.created").await.is_empty());
+    assert!(!audit_events(&app, "action=user.created").await.is_empty());
 }
+
+/// Malformed filters of `/audit`, each a 400 (not a 500).
+const BAD_AUDIT_FILTERS: &[&str] = &[
+    "subject=user",
+    "actor=root",
+    "since=yesterday",
+    "action=user%25",
+    "after=x",
+    "limit=0",
+];
 
 #[tokio::test]
 async fn filters_narrow_and_pages_neither_repeat_nor_skip() {
@@ -242,7 +258,7 @@ async fn filters_narrow_and_pages_neither_repeat_nor_skip() {
         .await
         .unwrap();
 
-    let all = events(&app, "action=user.created&limit=1000").await;
+    let all = audit_events(&app, "action=user.created&limit=1000").await;
     assert_eq!(
         all.len(),
         1 + 12 + 1 + 1,
@@ -283,24 +299,28 @@ async fn filters_narrow_and_pages_neither_repeat_nor_skip() {
         .unwrap()["id"]
         .as_i64()
         .unwrap();
-    let theirs = events(&app, &format!("actor=token:{token_id}")).await;
+    let theirs = audit_events(&app, &format!("actor=token:{token_id}")).await;
     assert_eq!(theirs.len(), 1);
     assert_eq!(theirs[0]["subject"]["label"], "other-made@example.com");
     assert!(
-        events(&app, &format!("actor=admin:{other_id}"))
+        audit_events(&app, &format!("actor=admin:{other_id}"))
             .await
             .is_empty()
     );
     // By action prefix, and by time.
     assert!(
-        events(&app, "action=token.")
+        audit_events(&app, "action=token.")
             .await
             .iter()
             .all(|e| e["action"].as_str().unwrap().starts_with("token."))
     );
-    assert!(events(&app, "since=2999-01-01T00:00:00Z").await.is_empty());
+    assert!(
+        audit_events(&app, "since=2999-01-01T00:00:00Z")
+            .await
+            .is_empty()
+    );
     assert_eq!(
-        events(
+        audit_events(
             &app,
             "until=2999-01-01T00:00:00Z&action=user.created&limit=1000"
         )
@@ -309,21 +329,8 @@ async fn filters_narrow_and_pages_neither_repeat_nor_skip() {
         all.len()
     );
     // Malformed filters are a 400, not a 500.
-    for bad in [
-        "subject=user",
-        "actor=root",
-        "since=yesterday",
-        "action=user%25",
-        "after=x",
-        "limit=0",
-    ] {
-        let response = app
-            .api
-            .get(app.url(&format!("/audit?{bad}")))
-            .send()
-            .await
-            .unwrap();
-        assert_error(response, 400).await;
+    for bad in BAD_AUDIT_FILTERS {
+        assert_get_refused(&app, &format!("/audit?{bad}"), 400).await;
     }
 }
 
@@ -393,12 +400,12 @@ async fn the_retention_purge_removes_only_old_events() {
     let purged =
         useradmin::jobs::purge_audit(&app.db, std::time::Duration::from_secs(86_400)).await;
     assert_eq!(purged, Some(0));
-    let kept = events(&app, "limit=1000").await.len();
+    let kept = audit_events(&app, "limit=1000").await.len();
     assert!(kept > 0);
     // With no retention left, everything up to now goes.
     let purged = useradmin::jobs::purge_audit(&app.db, std::time::Duration::ZERO).await;
     assert_eq!(purged, Some(kept as i64));
-    assert!(events(&app, "limit=1000").await.is_empty());
+    assert!(audit_events(&app, "limit=1000").await.is_empty());
 }
 
 #[tokio::test]
@@ -418,7 +425,7 @@ async fn a_command_line_change_is_recorded_as_the_cli() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let event = events(&app, "action=token.created&actor=cli")
+    let event = audit_events(&app, "action=token.created&actor=cli")
         .await
         .into_iter()
         .find(|e| e["subject"]["label"] == "made on the command line")
@@ -428,4 +435,335 @@ async fn a_command_line_change_is_recorded_as_the_cli() {
         event["actor"],
         json!({"kind": "cli", "id": null, "label": "operator"})
     );
+}
+
+/// A login role other than the service's, with every privilege a raw-SQL
+/// console could be given on the service's tables (more than
+/// deploy/kubernetes/sql-operator-role.sql grants: the triggers must hold on
+/// their own).
+struct RawRole {
+    name: String,
+    database: String,
+}
+
+impl RawRole {
+    async fn create(app: &TestApp) -> Self {
+        let name = format!(
+            "ua_raw_{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
+        // The names are made here of [a-z0-9_]; nothing to quote. `{name}_as`
+        // is a role it may SET ROLE to, with the same privileges.
+        for statement in [
+            format!("create role {name} login password 'raw-sql-console'"),
+            format!("create role {name}_as nologin"),
+            format!("grant {name}_as to {name}"),
+            format!(
+                "grant select, insert, update, delete, truncate on all tables in schema public \
+                 to {name}, {name}_as"
+            ),
+            format!("grant usage, select on all sequences in schema public to {name}, {name}_as"),
+        ] {
+            sqlx::raw_sql(AssertSqlSafe(statement))
+                .execute(&app.db)
+                .await
+                .unwrap();
+        }
+        Self {
+            name,
+            database: app.database_name.clone(),
+        }
+    }
+
+    /// A connection logged in as this role.
+    async fn connect(&self) -> PgConnection {
+        let mut url = url::Url::parse(&database_url_for(&self.database)).unwrap();
+        url.set_username(&self.name).unwrap();
+        url.set_password(Some("raw-sql-console")).unwrap();
+        PgConnection::connect(url.as_str()).await.unwrap()
+    }
+}
+
+impl Drop for RawRole {
+    fn drop(&mut self) {
+        // The role's privileges live in the test's database; they go first.
+        let (name, url) = (self.name.clone(), database_url_for(&self.database));
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async move {
+                let db = PgPool::connect(&url).await?;
+                sqlx::raw_sql(AssertSqlSafe(format!(
+                    "drop owned by {name}, {name}_as; drop role {name}; drop role {name}_as"
+                )))
+                .execute(&db)
+                .await?;
+                db.close().await;
+                Ok::<_, anyhow::Error>(())
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop the test role {}: {dropped:?}", self.name);
+        }
+    }
+}
+
+/// What the service tells the triggers for an admin's page write.
+fn admin_actor(app: &TestApp) -> String {
+    json!({
+        "kind": "admin", "id": app.admin_id, "label": ADMIN_EMAIL, "via": "session",
+        "request_id": "forged", "client_ip": "203.0.113.7"
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn raw_sql_is_recorded_as_its_role_whatever_actor_it_claims() {
+    let app = spawn_app().await;
+    let role = RawRole::create(&app).await;
+    let user = app.create_user("Grace", "grace@example.com").await;
+    let id = user["id"].as_i64().unwrap();
+
+    // A cached page, which the raw change must not leave standing.
+    let (_, page) = app.get_json("/users").await;
+    assert_eq!(page["total"], 2);
+
+    let mut raw = role.connect().await;
+    let mut tx = raw.begin().await.unwrap();
+    sqlx::query("select set_config('useradmin.actor', $1, true)")
+        .bind(admin_actor(&app))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("update users set name = 'Renamed by raw SQL' where id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("insert into users (name, email) values ('Smuggled', 'smuggled@example.com')")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    // Its claimed actor does not keep the instances from hearing of it (the
+    // service announces its own writes itself; raw SQL is notified).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        let (_, page) = app.get_json("/users").await;
+        if page["total"] == 3 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the list still shows {page}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    let updated = &audit_events(&app, &format!("subject=user:{id}&limit=1")).await[0];
+    assert_eq!(updated["action"], "user.updated");
+    assert_eq!(
+        updated["actor"],
+        json!({"kind": "sql", "id": null, "label": role.name}),
+        "{updated}"
+    );
+    assert_eq!(updated["via"], "sql");
+    assert_eq!(updated["request_id"], Value::Null);
+    assert_eq!(updated["client_ip"], Value::Null);
+    let created = audit_events(&app, "action=user.created&actor=sql").await;
+    assert_eq!(created.len(), 1, "{created:?}");
+    assert_eq!(created[0]["subject"]["label"], "smuggled@example.com");
+    assert_eq!(created[0]["actor"]["label"], role.name.as_str());
+    // Nothing the raw session did is filed under the admin.
+    let admins = audit_events(&app, &format!("actor=admin:{}", app.admin_id)).await;
+    assert!(admins.is_empty(), "{admins:?}");
+
+    // Nor can it write an event of its own that names somebody else.
+    let forged = sqlx::query(
+        "insert into audit_events (actor_kind, actor_id, actor_label, via, action, \
+         subject_type, subject_id, subject_label) \
+         values ('admin', $1, $2, 'session', 'user.updated', 'user', $3, 'grace@example.com')",
+    )
+    .bind(app.admin_id)
+    .bind(ADMIN_EMAIL)
+    .bind(id)
+    .execute(&mut raw)
+    .await
+    .expect_err("a raw insert into the trail");
+    assert!(forged.to_string().contains("audit_events"), "{forged}");
+
+    // A temporary table named like the trail (searched first by default) does
+    // not divert the events of its changes.
+    sqlx::raw_sql("create temporary table audit_events (like public.audit_events)")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    sqlx::query("update users set name = 'Renamed again' where id = $1")
+        .bind(id)
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    let again = &audit_events(&app, &format!("subject=user:{id}&limit=1")).await[0];
+    assert_eq!(
+        again["changes"]["name"],
+        json!(["Renamed by raw SQL", "Renamed again"])
+    );
+    assert_eq!(again["actor"]["label"], role.name.as_str());
+
+    // SET ROLE changes current_user, not who logged in: the login is recorded.
+    sqlx::raw_sql(AssertSqlSafe(format!("set role {}_as", role.name)))
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    let current: String = sqlx::query_scalar("select current_user::text")
+        .fetch_one(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(current, format!("{}_as", role.name));
+    sqlx::query("update users set name = 'Renamed as another role' where id = $1")
+        .bind(id)
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    let as_other = &audit_events(&app, &format!("subject=user:{id}&limit=1")).await[0];
+    assert_eq!(as_other["actor"]["label"], role.name.as_str(), "{as_other}");
+    raw.close().await.unwrap();
+
+    // The service's own writes keep their actors.
+    let response = app
+        .api
+        .patch(app.url(&format!("/users/{id}")))
+        .json(&json!({"name": "Grace Hopper"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let by_token = &audit_events(&app, &format!("subject=user:{id}&limit=1")).await[0];
+    assert_eq!(by_token["actor"]["kind"], "token", "{by_token}");
+    assert_eq!(by_token["actor"]["label"], "tests");
+    assert_eq!(by_token["via"], "token");
+}
+
+#[tokio::test]
+async fn raw_sql_cannot_purge_or_erase_even_with_the_maintenance_setting() {
+    let app = spawn_app().await;
+    let role = RawRole::create(&app).await;
+    let user = app.create_user("Ada", "ada@example.com").await;
+    let id = user["id"].as_i64().unwrap();
+    let before = audit_events(&app, "limit=1000").await.len();
+    assert!(before > 0);
+
+    let mut raw = role.connect().await;
+    for statement in [
+        "delete from audit_events",
+        "update audit_events set actor_label = 'nobody'",
+    ] {
+        let mut tx = raw.begin().await.unwrap();
+        sqlx::query("select set_config('useradmin.audit_maintenance', 'on', true)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let error = sqlx::query(statement)
+            .execute(&mut *tx)
+            .await
+            .expect_err(statement);
+        assert!(error.to_string().contains("append-only"), "{error}");
+        tx.rollback().await.unwrap();
+    }
+    let error = sqlx::query("select audit_purge(now())")
+        .execute(&mut raw)
+        .await
+        .expect_err("the retention purge");
+    assert!(error.to_string().contains("may purge"), "{error}");
+    let error = sqlx::query("select user_purge($1)")
+        .bind(id)
+        .execute(&mut raw)
+        .await
+        .expect_err("erasure");
+    assert!(error.to_string().contains("may erase"), "{error}");
+    raw.close().await.unwrap();
+
+    assert_eq!(audit_events(&app, "limit=1000").await.len(), before);
+    let (status, kept) = app.get_json(&format!("/users/{id}")).await;
+    assert_eq!(status, 200, "{kept}");
+    let history = audit_events(&app, &format!("subject=user:{id}")).await;
+    assert_eq!(history[0]["subject"]["label"], "ada@example.com");
+
+    // The service's role still purges (and erases, tests/api/lifecycle.rs).
+    let purged = useradmin::jobs::purge_audit(&app.db, std::time::Duration::ZERO).await;
+    assert_eq!(purged, Some(before as i64));
+}
+
+/// Runs the binary against the test's database and Redis as the OS user
+/// `operator`.
+fn command_line(app: &TestApp, env: &[(&str, &str)], args: &[&str]) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_useradmin"));
+    command
+        .args(args)
+        .env("DATABASE_URL", database_url_for(&app.database_name))
+        .env("REDIS_URL", redis_url())
+        .env("REDIS_KEY_PREFIX", &app.key_prefix)
+        .env("USER", "operator")
+        .env_remove("ADMIN_PASSWORD")
+        .env_remove("RUST_LOG");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[tokio::test]
+async fn seed_demo_and_create_admin_are_recorded_as_the_command_line() {
+    let app = spawn_app().await;
+    // A cached first page, which the seed must move past.
+    let (_, page) = app.get_json("/users").await;
+    assert_eq!(page["total"], 1);
+
+    command_line(&app, &[], &["seed-demo", "--count", "3"]);
+    let created = audit_events(&app, "action=user.created&actor=cli").await;
+    let seeded: Vec<&Value> = created
+        .iter()
+        .filter(|e| e["actor"]["label"] == "operator")
+        .collect();
+    assert_eq!(seeded.len(), 3, "{created:?}");
+    for event in &seeded {
+        assert_eq!(
+            event["actor"],
+            json!({"kind": "cli", "id": null, "label": "operator"})
+        );
+        assert_eq!(event["via"], "cli");
+    }
+    assert!(audit_events(&app, "actor=sql").await.is_empty());
+    let (_, page) = app.get_json("/users").await;
+    assert_eq!(page["total"], 4, "the list sees the seeded users");
+
+    command_line(
+        &app,
+        &[("ADMIN_PASSWORD", "a new admin's password")],
+        &[
+            "create-admin",
+            "--email",
+            "operator@example.com",
+            "--name",
+            "Operator",
+        ],
+    );
+    let made = audit_events(&app, "action=user.created&actor=cli")
+        .await
+        .into_iter()
+        .find(|e| e["subject"]["label"] == "operator@example.com")
+        .expect("the admin's creation is recorded");
+    assert_eq!(
+        made["actor"],
+        json!({"kind": "cli", "id": null, "label": "operator"})
+    );
+    assert!(audit_events(&app, "actor=sql").await.is_empty());
 }

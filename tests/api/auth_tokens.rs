@@ -1,6 +1,12 @@
+//! Bearer tokens: required, checked, revoked (through the API, another
+//! instance or SQL), tied to an admin, stored hashed, and failures throttled
+//! per address (IPv6 per /64).
+
+use std::time::Duration;
+
 use serde_json::json;
 
-use crate::helpers::{assert_error, json_of, spawn_app};
+use crate::helpers::*;
 
 #[tokio::test]
 async fn every_users_route_requires_a_token() {
@@ -191,4 +197,86 @@ async fn tokens_are_stored_as_hashes_and_their_use_is_recorded() {
             .await
             .unwrap();
     assert_eq!(second, Some(first), "no write within the same minute");
+}
+
+#[tokio::test]
+async fn a_token_revoked_in_sql_is_refused_at_once() {
+    let app = spawn_app().await;
+    for _ in 0..2 {
+        assert_eq!(app.get_json("/users").await.0, 200);
+    }
+    sqlx::query("update api_tokens set revoked_at = now() where label = 'tests'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    within(Duration::from_secs(1), async || {
+        app.api
+            .get(app.url("/users/1"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            == 401
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn failing_bearer_tokens_are_throttled_per_address() {
+    let app = spawn_app().await;
+    // Garbage is refused without a lookup, and not counted.
+    for i in 0..100 {
+        let response = bare_client()
+            .get(app.url("/users"))
+            .bearer_auth(format!("not-a-token-{i}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+    }
+    // Well-formed unknown tokens each cost a lookup: 60 a minute, then 429.
+    let mut statuses = Vec::new();
+    for _ in 0..70 {
+        let response = bare_client()
+            .get(app.url("/users"))
+            .bearer_auth(useradmin::auth::tokens::generate())
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert!(statuses[..60].iter().all(|s| *s == 401), "{statuses:?}");
+    assert!(statuses[60..].iter().all(|s| *s == 429), "{statuses:?}");
+    // Another deployment's clients are not affected (the counter is per prefix).
+    let other = spawn_app().await;
+    assert_eq!(other.get_json("/users").await.0, 200);
+}
+
+#[tokio::test]
+async fn failing_bearer_tokens_are_counted_per_64() {
+    let app = spawn_app_with(behind_proxy()).await;
+    let mut statuses = Vec::new();
+    for i in 0..62 {
+        let response = app
+            .anonymous
+            .get(app.url("/users"))
+            .header("x-forwarded-for", format!("2001:db8:9:9::{:x}", i + 1))
+            .bearer_auth(useradmin::auth::tokens::generate())
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert!(statuses[..60].iter().all(|s| *s == 401), "{statuses:?}");
+    assert!(statuses[60..].iter().all(|s| *s == 429), "{statuses:?}");
+    // Another /64 still gets its lookups.
+    let response = app
+        .anonymous
+        .get(app.url("/users"))
+        .header("x-forwarded-for", "2001:db8:9:a::1")
+        .bearer_auth(useradmin::auth::tokens::generate())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
 }

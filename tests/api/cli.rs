@@ -1,16 +1,16 @@
+//! The command line: settings and start-up messages, help, tokens, create-admin
+//! (piped or on a terminal), healthcheck and serve.
+
 use std::{
-    io::Write,
+    io::{BufRead, BufReader, Read, Write},
     process::{Command, Output, Stdio},
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
-use crate::helpers::{closed_port, database_url_for, redis_url, spawn_app};
+use crate::helpers::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_useradmin");
-
-fn fresh_database() -> String {
-    database_url_for(&format!("ua_test_{}", uuid::Uuid::new_v4().simple()))
-}
 
 fn useradmin(database_url: &str, extra_env: &[(&str, &str)], args: &[&str]) -> Output {
     let mut command = Command::new(BIN);
@@ -76,7 +76,7 @@ fn help_lists_every_setting() {
 fn a_log_that_is_not_a_terminal_has_no_colour_codes() {
     let output = Command::new(BIN)
         .arg("migrate")
-        .env("DATABASE_URL", fresh_database())
+        .env("DATABASE_URL", fresh_database_url())
         .env("REDIS_URL", redis_url())
         .env_remove("RUST_LOG")
         .env_remove("LOG_FORMAT")
@@ -94,7 +94,7 @@ fn a_log_that_is_not_a_terminal_has_no_colour_codes() {
 
 #[test]
 fn token_create_prints_only_the_token_and_list_and_revoke_manage_it() {
-    let db = fresh_database();
+    let db = fresh_database_url();
     // Without any admin there is nobody to own a token.
     let output = useradmin(&db, &[], &["token", "create", "--name", "orphan"]);
     assert!(!output.status.success());
@@ -149,7 +149,7 @@ fn token_create_prints_only_the_token_and_list_and_revoke_manage_it() {
 
 #[test]
 fn create_admin_reads_the_password_from_stdin_and_promotes_existing_users() {
-    let db = fresh_database();
+    let db = fresh_database_url();
     let run = |email: &str, password: &str| {
         let mut child = Command::new(BIN)
             .args(["create-admin", "--email", email, "--name", "Someone"])
@@ -215,7 +215,7 @@ async fn healthcheck_exits_0_only_when_the_instance_is_healthy() {
 
 #[test]
 fn serve_creates_the_first_admin_once_and_exits_0_on_sigterm() {
-    let db = fresh_database();
+    let db = fresh_database_url();
     let start = || {
         let port = closed_port();
         let child = Command::new(BIN)
@@ -280,4 +280,235 @@ fn serve_creates_the_first_admin_once_and_exits_0_on_sigterm() {
     let second = stop(start());
     assert!(!second.contains("FIRST ADMIN CREATED"), "logged once only");
     assert!(!second.contains(password));
+}
+
+/// Runs `useradmin create-admin` on a pseudo-terminal (`script`), typing each
+/// answer after its prompt; returns (exit code, everything the terminal showed).
+fn create_admin_on_a_terminal(database_url: &str, answers: &[&str]) -> (Option<i32>, String) {
+    let command = format!("{BIN} create-admin --email tty@example.com --name Tty");
+    let mut child = Command::new("script")
+        .args(["-q", "-e", "-E", "always", "-c", &command, "/dev/null"])
+        .env("DATABASE_URL", database_url)
+        .env("REDIS_URL", redis_url())
+        .env_remove("ADMIN_PASSWORD")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script(1) is installed");
+    let shown = Arc::new(Mutex::new(String::new()));
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = {
+        let shown = shown.clone();
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 1024];
+            while let Ok(n) = stdout.read(&mut buffer) {
+                if n == 0 {
+                    break;
+                }
+                shown
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buffer[..n]));
+            }
+        })
+    };
+    let mut stdin = child.stdin.take().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for (i, answer) in answers.iter().enumerate() {
+        // Wait for the (i+1)-th prompt before typing, so the echo is already off.
+        while shown.lock().unwrap().matches("assword").count() <= i {
+            assert!(
+                Instant::now() < deadline,
+                "no prompt: {}",
+                shown.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        stdin.write_all(format!("{answer}\r").as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+    let status = child.wait().unwrap();
+    drop(stdin);
+    reader.join().unwrap();
+    let mut shown = shown.lock().unwrap().clone();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    shown.push_str(&stderr);
+    (status.code(), shown)
+}
+
+#[test]
+fn create_admin_on_a_terminal_asks_twice_without_echo() {
+    let db = fresh_database_url();
+    let (code, shown) = create_admin_on_a_terminal(&db, &["first typing 123", "second typing 456"]);
+    assert_eq!(code, Some(1), "{shown}");
+    assert!(shown.contains("differ"), "{shown}");
+    assert!(!shown.contains("first typing"), "echoed: {shown}");
+    assert!(!shown.contains("second typing"), "echoed: {shown}");
+
+    let (code, shown) =
+        create_admin_on_a_terminal(&db, &["matching words 789", "matching words 789"]);
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(shown.contains("created admin tty@example.com"), "{shown}");
+    assert!(!shown.contains("matching words"), "echoed: {shown}");
+}
+
+#[test]
+fn create_admin_still_reads_one_piped_line() {
+    let db = fresh_database_url();
+    let mut child = Command::new(BIN)
+        .args([
+            "create-admin",
+            "--email",
+            "pipe@example.com",
+            "--name",
+            "Pipe",
+        ])
+        .env("DATABASE_URL", &db)
+        .env("REDIS_URL", redis_url())
+        .env_remove("ADMIN_PASSWORD")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a piped password\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("created admin pipe@example.com"));
+}
+
+/// Starts `useradmin serve` and collects its output lines as they come.
+struct Serving {
+    child: std::process::Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Serving {
+    fn start(env: &[(&str, String)]) -> Self {
+        let mut command = Command::new(BIN);
+        command
+            .arg("serve")
+            .env("DATABASE_URL", fresh_database_url())
+            .env("REDIS_URL", redis_url())
+            .env("BIND", "127.0.0.1")
+            .env("PORT", closed_port().to_string())
+            .env("ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env_remove("RUST_LOG")
+            .env_remove("LOG_FORMAT")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let mut readers = Vec::new();
+        let out: Box<dyn Read + Send> = Box::new(child.stdout.take().unwrap());
+        let err: Box<dyn Read + Send> = Box::new(child.stderr.take().unwrap());
+        for stream in [out, err] {
+            let lines = lines.clone();
+            readers.push(std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines() {
+                    let Ok(line) = line else { break };
+                    lines.lock().unwrap().push(line);
+                }
+            }));
+        }
+        Self {
+            child,
+            lines,
+            readers,
+        }
+    }
+
+    fn text(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+
+    /// Stops it (SIGTERM) unless it has exited; returns its exit code.
+    fn finish(mut self, within: Duration) -> Option<i32> {
+        let deadline = Instant::now() + within;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                let _ = Command::new("kill")
+                    .args(["-TERM", &self.child.id().to_string()])
+                    .status();
+                break self.child.wait().unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        for reader in self.readers.drain(..) {
+            reader.join().unwrap();
+        }
+        status.code()
+    }
+}
+
+#[test]
+fn an_unreachable_redis_at_start_up_is_reported_once_by_address() {
+    let port = closed_port();
+    let serving = Serving::start(&[("REDIS_URL", format!("redis://127.0.0.1:{port}/0"))]);
+    let address = format!("127.0.0.1:{port}");
+    let warnings = |serving: &Serving| {
+        serving
+            .lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|line| line.contains("WARN") && line.contains(&address))
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while warnings(&serving) == 0 {
+        assert!(Instant::now() < deadline, "no warning: {}", serving.text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Still serving, and no second warning later.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(warnings(&serving), 1, "{}", serving.text());
+    let text = serving.text();
+    assert_eq!(serving.finish(Duration::ZERO), Some(0), "{text}");
+}
+
+#[test]
+fn an_unreachable_database_at_start_up_is_reported_once() {
+    let serving = Serving::start(&[(
+        "DATABASE_URL",
+        format!("postgres://postgres@127.0.0.1:{}/nowhere", closed_port()),
+    )]);
+    let lines = serving.lines.clone();
+    let code = serving.finish(Duration::from_secs(60));
+    let text = lines.lock().unwrap().join("\n");
+    assert_eq!(code, Some(1), "{text}");
+    assert_eq!(text.matches("refused").count(), 1, "{text}");
+}
+
+#[test]
+fn a_malformed_setting_is_printed_once() {
+    let serving = Serving::start(&[("PORT", "abc".into())]);
+    let lines = serving.lines.clone();
+    assert_eq!(serving.finish(Duration::from_secs(30)), Some(2));
+    let text = lines.lock().unwrap().join("\n");
+    assert_eq!(text.matches("PORT").count(), 1, "{text}");
+    assert_eq!(text.matches("invalid digit").count(), 1, "{text}");
 }

@@ -1,10 +1,10 @@
+//! `/health`: what it answers when PostgreSQL or Redis fail, and what a green
+//! check gives back.
+
 use std::time::{Duration, Instant};
 
 use crate::{
-    helpers::{
-        Options, base_database_url, closed_port, database_url_for, json_of, spawn_app,
-        spawn_app_with,
-    },
+    helpers::*,
     proxy::{Proxy, host_port, through},
 };
 
@@ -97,4 +97,55 @@ async fn a_postgres_outage_answers_503_quickly_and_recovers_without_restart() {
         assert!(Instant::now() < deadline, "did not recover");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_green_health_check_puts_the_list_cache_back_in_use_at_once() {
+    let mut redis = OwnedRedis::start();
+    let app = spawn_app_with(Options {
+        env: vec![("REDIS_URL", redis.url())],
+        ..Default::default()
+    })
+    .await;
+    let list = || async {
+        let (status, body) = app.get_json("/users").await;
+        assert_eq!(status, 200, "{body}");
+        body["source"].as_str().unwrap().to_owned()
+    };
+    list().await;
+    assert_eq!(list().await, "cache");
+
+    redis.stop();
+    // Pages kept in process memory are trusted only under the invalidation
+    // connection's lease (0.5 s); within about that, the list comes from the
+    // database.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while list().await != "database" {
+        assert!(
+            Instant::now() < deadline,
+            "still served from memory after 2 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(app.state.generation.is_bypassed(), "the breaker is open");
+
+    redis.restart();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let response = app.anonymous.get(app.url("/health")).send().await.unwrap();
+        if response.status() == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "/health did not become green");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        !app.state.generation.is_bypassed(),
+        "a green /health closes the breaker"
+    );
+    // The restarted Redis is empty: one request fills, the next is a hit.
+    let started = Instant::now();
+    assert_eq!(list().await, "database");
+    assert_eq!(list().await, "cache");
+    assert!(started.elapsed() < Duration::from_millis(500));
 }

@@ -5,13 +5,12 @@
 
 use serde_json::Value;
 
-use crate::hardening::redis_keys;
 use crate::helpers::*;
 use crate::import::{import, plan_in, upload_form};
 
 /// The keys this instance keeps for previewed imports.
 fn pending_keys(app: &TestApp) -> Vec<String> {
-    redis_keys(&format!("{}import:", app.key_prefix))
+    redis_keys(&format!("{}import:*", app.key_prefix))
 }
 
 /// A CSV of `rows` new users, each row about 80 bytes.

@@ -1,29 +1,10 @@
 //! Account lifecycle: disable instead of delete, undo a delete, dormant admins,
-//! list filters and bulk actions.
+//! list filters and bulk actions, and the last-admin rule counting only admins
+//! who can log in.
 
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-
-async fn post(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
-    let response = app
-        .api
-        .post(app.url(path))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    json_of(response).await
-}
-
-fn ids(page: &Value) -> Vec<i64> {
-    page["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["id"].as_i64().unwrap())
-        .collect()
-}
 
 #[tokio::test]
 async fn a_disabled_admin_is_locked_out_everywhere_at_once_and_enabling_gives_nothing_back() {
@@ -59,7 +40,7 @@ async fn a_disabled_admin_is_locked_out_everywhere_at_once_and_enabling_gives_no
     };
     assert_eq!(with_token().await.unwrap().status(), 200);
 
-    let (status, user) = post(
+    let (status, user) = post_json(
         &a,
         &format!("/users/{id}/disable"),
         json!({"reason": "left the company"}),
@@ -81,7 +62,7 @@ async fn a_disabled_admin_is_locked_out_everywhere_at_once_and_enabling_gives_no
     assert_eq!(response.status(), 401);
 
     // Enabling lets it log in again, but gives back neither session nor token.
-    let (status, user) = post(&a, &format!("/users/{id}/enable"), json!({})).await;
+    let (status, user) = post_json(&a, &format!("/users/{id}/enable"), json!({})).await;
     assert_eq!(status, 200);
     assert_eq!(user["status"], "active");
     assert!(user["disabled_reason"].is_null() && user["disabled_at"].is_null());
@@ -190,24 +171,27 @@ async fn a_deleted_user_leaves_every_list_frees_its_email_and_can_be_restored_on
     // Gone from the contract's view...
     assert_eq!(app.get_json(&format!("/users/{id}")).await.0, 404);
     let (_, list) = app.get_json("/users").await;
-    assert!(!ids(&list).contains(&id));
+    assert!(!ids_of(&list).contains(&id));
     assert_eq!(list["total"], before - 1);
     // ...but listed among the deleted.
     let (status, deleted) = app.get_json("/users/deleted?q=ada").await;
     assert_eq!(status, 200);
-    assert_eq!(ids(&deleted), [id]);
+    assert_eq!(ids_of(&deleted), [id]);
     assert!(deleted["data"][0]["deleted_at"].is_string());
     assert_eq!(deleted["total"], 1);
 
     // Restoring a user that is not deleted is a conflict; an unknown one 404.
     let other = app.create_user("Bob", "bob@example.com").await;
-    let (status, _) = post(&app, &format!("/users/{}/restore", other["id"]), json!({})).await;
+    let (status, _) = post_json(&app, &format!("/users/{}/restore", other["id"]), json!({})).await;
     assert_eq!(status, 409);
-    assert_eq!(post(&app, "/users/999999/restore", json!({})).await.0, 404);
+    assert_eq!(
+        post_json(&app, "/users/999999/restore", json!({})).await.0,
+        404
+    );
 
     // The email is free: someone else takes it, and the restore conflicts.
     let taker = app.create_user("Ada Two", "ADA@example.com").await;
-    let (status, body) = post(&app, &format!("/users/{id}/restore"), json!({})).await;
+    let (status, body) = post_json(&app, &format!("/users/{id}/restore"), json!({})).await;
     assert_eq!(status, 409, "{body}");
     assert!(body["error"].as_str().unwrap().contains("email"));
     // Once the email is free again, the restore works.
@@ -217,7 +201,7 @@ async fn a_deleted_user_leaves_every_list_frees_its_email_and_can_be_restored_on
         .send()
         .await
         .unwrap();
-    let (status, restored) = post(&app, &format!("/users/{id}/restore"), json!({})).await;
+    let (status, restored) = post_json(&app, &format!("/users/{id}/restore"), json!({})).await;
     assert_eq!(status, 200, "{restored}");
     assert_eq!(restored["email"], "ada@example.com");
     assert_eq!(app.get_json(&format!("/users/{id}")).await.0, 200);
@@ -311,6 +295,14 @@ async fn deleted_users_past_their_time_are_purged_by_the_periodic_job() {
     assert_eq!(app.get_json("/users/deleted").await.1["total"], 0);
 }
 
+/// List filters with a value they cannot take, each a 400.
+const BAD_FILTERS: &[&str] = &[
+    "status=asleep",
+    "is_admin=yes",
+    "created_after=monday",
+    "last_login_before=1",
+];
+
 #[tokio::test]
 async fn filters_combine_with_search_sorts_and_paging_and_count_what_they_show() {
     let app = spawn_app().await;
@@ -331,7 +323,7 @@ async fn filters_combine_with_search_sorts_and_paging_and_count_what_they_show()
         let user: Value = response.json().await.unwrap();
         let id = user["id"].as_i64().unwrap();
         if i % 3 == 0 {
-            post(
+            post_json(
                 &app,
                 &format!("/users/{id}/disable"),
                 json!({"reason": "test"}),
@@ -346,7 +338,7 @@ async fn filters_combine_with_search_sorts_and_paging_and_count_what_they_show()
         .map(|(_, id)| *id)
         .collect();
     let (_, page) = app.get_json("/users?status=disabled&limit=1000").await;
-    assert_eq!(ids(&page), disabled);
+    assert_eq!(ids_of(&page), disabled);
     assert_eq!(page["total"], disabled.len() as i64);
     assert!(
         page["data"]
@@ -377,7 +369,7 @@ async fn filters_combine_with_search_sorts_and_paging_and_count_what_they_show()
             let (status, page) = app.get_json(&path).await;
             assert_eq!(status, 200, "{path}: {page}");
             assert_eq!(page["total"], 8, "{path}");
-            seen.extend(ids(&page));
+            seen.extend(ids_of(&page));
             match page["next"].as_str() {
                 Some(next) => after = Some(next.to_owned()),
                 None => break,
@@ -431,19 +423,8 @@ async fn filters_combine_with_search_sorts_and_paging_and_count_what_they_show()
     assert_eq!(active["source"], "cache");
     assert_eq!(active["total"], 31 - disabled.len() as i64);
     // Malformed filters are a 400.
-    for bad in [
-        "status=asleep",
-        "is_admin=yes",
-        "created_after=monday",
-        "last_login_before=1",
-    ] {
-        let response = app
-            .api
-            .get(app.url(&format!("/users?{bad}")))
-            .send()
-            .await
-            .unwrap();
-        assert_error(response, 400).await;
+    for bad in BAD_FILTERS {
+        assert_get_refused(&app, &format!("/users?{bad}"), 400).await;
     }
 }
 
@@ -456,7 +437,7 @@ async fn a_bulk_action_answers_per_id_and_refuses_what_it_cannot_do() {
     let b = app.create_user("B", "b@example.com").await["id"]
         .as_i64()
         .unwrap();
-    let (status, body) = post(
+    let (status, body) = post_json(
         &app,
         "/users/bulk",
         json!({"action": "disable", "ids": [a, 999_999, b, app.admin_id], "reason": "audit"}),
@@ -475,7 +456,7 @@ async fn a_bulk_action_answers_per_id_and_refuses_what_it_cannot_do() {
     assert_eq!(user["disabled_reason"], "audit");
 
     // Delete both, then restore them, promote one.
-    let (_, body) = post(
+    let (_, body) = post_json(
         &app,
         "/users/bulk",
         json!({"action": "delete", "ids": [a, b]}),
@@ -488,7 +469,7 @@ async fn a_bulk_action_answers_per_id_and_refuses_what_it_cannot_do() {
             .iter()
             .all(|r| r["result"] == "done")
     );
-    let (_, body) = post(
+    let (_, body) = post_json(
         &app,
         "/users/bulk",
         json!({"action": "restore", "ids": [a, b, a]}),
@@ -505,7 +486,7 @@ async fn a_bulk_action_answers_per_id_and_refuses_what_it_cannot_do() {
         ["done", "done", "not_found"],
         "a second restore finds nothing deleted"
     );
-    let (_, body) = post(
+    let (_, body) = post_json(
         &app,
         "/users/bulk",
         json!({"action": "promote", "ids": [a]}),
@@ -581,4 +562,78 @@ async fn a_write_that_waits_out_its_time_on_a_row_held_elsewhere_is_a_503_and_ch
     let (_, now) = app.get_json(&format!("/users/{id}")).await;
     assert_eq!(now["name"], "Ada");
     assert_eq!(now["version"], user["version"]);
+}
+
+#[tokio::test]
+async fn bulk_disable_cannot_leave_nobody_able_to_log_in() {
+    let app = spawn_app().await;
+    // Another admin, made without a password (as import, SCIM or the API may).
+    let (second, _) = app.second_admin_with_token().await;
+    let response = app
+        .api
+        .post(app.url("/users/bulk"))
+        .json(&json!({"action": "disable", "ids": [app.admin_id, second], "reason": "leaving"}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json_of(response).await;
+    assert_eq!(status, 200, "{body}");
+    let results = body["results"].as_array().unwrap();
+    assert_eq!(results[0]["id"], app.admin_id);
+    assert_eq!(results[0]["result"], "conflict", "{body}");
+    assert!(
+        results[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no other active admin with a password"),
+        "{body}"
+    );
+    assert_eq!(results[1], json!({"id": second, "result": "done"}));
+    // Someone can still log in.
+    app.admin_session(&browser(), "/users").await;
+}
+
+#[tokio::test]
+async fn single_user_routes_keep_an_admin_who_can_log_in() {
+    let app = spawn_app().await;
+    let (second, second_token) = app.second_admin_with_token().await;
+    let path = format!("/users/{}", app.admin_id);
+    let with_second = |request: reqwest::RequestBuilder| request.bearer_auth(&second_token);
+    let client = reqwest::Client::new();
+
+    for request in [
+        with_second(client.delete(app.url(&path))),
+        with_second(client.patch(app.url(&path))).json(&json!({"is_admin": false})),
+        with_second(client.put(app.url(&path))).json(&json!({"is_admin": false})),
+        with_second(client.patch(app.url(&path))).json(&json!({"status": "disabled"})),
+        with_second(client.post(app.url(&format!("{path}/disable")))).json(&json!({"reason": "x"})),
+    ] {
+        let body = assert_error(request.send().await.unwrap(), 409).await;
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("no other active admin with a password"),
+            "{body}"
+        );
+    }
+    let (_, admin) = app.get_json(&path).await;
+    assert_eq!(admin["is_admin"], true);
+    assert_eq!(admin["status"], "active");
+
+    // Once the other admin has a password, the first may go.
+    let response = app
+        .api
+        .patch(app.url(&format!("/users/{second}")))
+        .json(&json!({"password": "second admin password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let response = with_second(client.post(app.url(&format!("{path}/disable"))))
+        .json(&json!({"reason": "left"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
 }

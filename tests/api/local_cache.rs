@@ -8,24 +8,10 @@ use fred::{
     prelude::*,
     types::{ClusterHash, CustomCommand},
 };
-use serde_json::Value;
 
-use crate::helpers::{Options, TestApp, redis_url, spawn_app, spawn_app_with};
-
-async fn list(app: &TestApp, path: &str) -> Value {
-    let (status, body) = app.get_json(path).await;
-    assert_eq!(status, 200, "{body}");
-    body
-}
-
-fn emails(page: &Value) -> Vec<String> {
-    page["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["email"].as_str().unwrap().to_owned())
-        .collect()
-}
+use crate::helpers::{
+    Options, TestApp, emails_of, list_page, redis_url, spawn_app, spawn_app_with,
+};
 
 async fn replica_of(first: &TestApp) -> TestApp {
     spawn_app_with(Options {
@@ -72,8 +58,8 @@ async fn a_hit_comes_from_memory_once_the_page_is_kept_there() {
     let app = spawn_app().await;
     app.seed_users(5).await;
     wait_until_trusted(&app).await;
-    assert_eq!(list(&app, "/users").await["source"], "database");
-    let cached = list(&app, "/users").await;
+    assert_eq!(list_page(&app, "/users").await["source"], "database");
+    let cached = list_page(&app, "/users").await;
     assert_eq!(cached["source"], "cache");
     // Even with every page gone from Redis, the page kept here is served.
     let redis = redis_client().await;
@@ -86,7 +72,7 @@ async fn a_hit_comes_from_memory_once_the_page_is_kept_there() {
         .unwrap();
     assert!(!keys.is_empty());
     let _: i64 = redis.del(keys).await.unwrap();
-    let page = list(&app, "/users").await;
+    let page = list_page(&app, "/users").await;
     assert_eq!(page["source"], "cache");
     assert_eq!(page["data"], cached["data"]);
     let (entries, bytes) = app.state.user_cache.local_usage();
@@ -101,18 +87,21 @@ async fn a_write_on_one_instance_is_seen_by_the_very_next_read_on_another() {
     wait_until_trusted(&second).await;
     let path = "/users?limit=1000";
     for round in 0..10 {
-        list(&second, path).await;
+        list_page(&second, path).await;
         assert_eq!(
-            list(&second, path).await["source"],
+            list_page(&second, path).await["source"],
             "cache",
             "round {round}"
         );
         let email = format!("round{round}@mail.com");
         first.create_user(&format!("Round {round}"), &email).await;
         // No wait: the write has returned, so no instance may serve the old page.
-        let page = list(&second, path).await;
+        let page = list_page(&second, path).await;
         assert_eq!(page["source"], "database", "round {round}");
-        assert!(emails(&page).contains(&email), "round {round}: stale page");
+        assert!(
+            emails_of(&page).contains(&email),
+            "round {round}: stale page"
+        );
     }
 }
 
@@ -125,8 +114,8 @@ async fn a_cut_invalidation_connection_trusts_nothing_kept_until_it_has_read_aga
     let redis = redis_client().await;
     let path = "/users";
     for round in 0..3 {
-        list(&second, path).await;
-        assert_eq!(list(&second, path).await["source"], "cache");
+        list_page(&second, path).await;
+        assert_eq!(list_page(&second, path).await["source"], "cache");
         let id = second
             .state
             .generation
@@ -137,9 +126,9 @@ async fn a_cut_invalidation_connection_trusts_nothing_kept_until_it_has_read_aga
         // Written right after the cut, before the second instance may have noticed.
         let email = format!("cut{round}@mail.com");
         first.create_user(&format!("Cut {round}"), &email).await;
-        let page = list(&second, path).await;
+        let page = list_page(&second, path).await;
         assert!(
-            emails(&page).contains(&email),
+            emails_of(&page).contains(&email),
             "round {round}: served the page kept before the write"
         );
         assert_eq!(page["source"], "database");
@@ -150,11 +139,11 @@ async fn a_cut_invalidation_connection_trusts_nothing_kept_until_it_has_read_aga
             Some(id),
             "a new connection"
         );
-        let page = list(&second, path).await;
-        assert!(emails(&page).contains(&email));
-        let page = list(&second, path).await;
+        let page = list_page(&second, path).await;
+        assert!(emails_of(&page).contains(&email));
+        let page = list_page(&second, path).await;
         assert_eq!(page["source"], "cache");
-        assert!(emails(&page).contains(&email));
+        assert!(emails_of(&page).contains(&email));
     }
 }
 
@@ -166,8 +155,8 @@ async fn a_change_made_in_sql_reaches_both_instances_within_a_second() {
     wait_until_trusted(&second).await;
     let path = "/users";
     for app in [&first, &second] {
-        list(app, path).await;
-        assert_eq!(list(app, path).await["source"], "cache");
+        list_page(app, path).await;
+        assert_eq!(list_page(app, path).await["source"], "cache");
     }
     sqlx::query("update users set email = 'renamed@mail.com' where email = 'admin@example.com'")
         .execute(&first.db)
@@ -176,8 +165,8 @@ async fn a_change_made_in_sql_reaches_both_instances_within_a_second() {
     let changed = Instant::now();
     for app in [&first, &second] {
         loop {
-            let page = list(app, path).await;
-            if emails(&page).contains(&"renamed@mail.com".to_owned()) {
+            let page = list_page(app, path).await;
+            if emails_of(&page).contains(&"renamed@mail.com".to_owned()) {
                 break;
             }
             assert_eq!(
@@ -205,8 +194,8 @@ async fn the_pages_kept_in_memory_stay_within_the_configured_bytes() {
     wait_until_trusted(&app).await;
     for limit in 1..=60 {
         let path = format!("/users?limit={limit}");
-        list(&app, &path).await;
-        assert_eq!(list(&app, &path).await["source"], "cache");
+        list_page(&app, &path).await;
+        assert_eq!(list_page(&app, &path).await["source"], "cache");
         let (_, bytes) = app.state.user_cache.local_usage();
         assert!(bytes <= max, "{bytes} bytes kept, more than {max}");
     }
@@ -234,8 +223,8 @@ async fn a_write_while_redis_is_lost_is_not_hidden_by_another_instances_memory()
     })
     .await;
     wait_until_trusted(&second).await;
-    list(&second, "/users").await;
-    assert_eq!(list(&second, "/users").await["source"], "cache");
+    list_page(&second, "/users").await;
+    assert_eq!(list_page(&second, "/users").await["source"], "cache");
 
     // Redis stops answering without closing anything; a write on the first
     // instance still succeeds, and returns only once the second one's lease on
@@ -244,9 +233,9 @@ async fn a_write_while_redis_is_lost_is_not_hidden_by_another_instances_memory()
     first
         .create_user("Written Meanwhile", "meanwhile@example.com")
         .await;
-    let page = list(&second, "/users").await;
+    let page = list_page(&second, "/users").await;
     assert!(
-        emails(&page).contains(&"meanwhile@example.com".to_owned()),
+        emails_of(&page).contains(&"meanwhile@example.com".to_owned()),
         "the very next read on the other instance sees the write: {page}"
     );
     assert_eq!(page["source"], "database");

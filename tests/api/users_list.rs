@@ -1,6 +1,8 @@
+//! The user list: sorting, paging, search, its parameters, and the kept total.
+
 use serde_json::Value;
 
-use crate::helpers::{TestApp, assert_error, spawn_app};
+use crate::helpers::{TestApp, assert_get_refused, ids_of, spawn_app};
 
 /// 40 users whose name, email and creation orders all differ from id order, with
 /// repeated names and creation times so the id tie-breaker matters.
@@ -40,7 +42,7 @@ async fn walk_with_last(app: &TestApp, params: &str) -> (Vec<i64>, usize, Value)
         let (status, page) = app.get_json(&path).await;
         assert_eq!(status, 200, "{page}");
         pages += 1;
-        ids.extend(page_ids(&page));
+        ids.extend(ids_of(&page));
         match &page["next"] {
             Value::Null => return (ids, pages, page),
             Value::String(cursor) => path = format!("/users?{params}&after={cursor}"),
@@ -48,15 +50,6 @@ async fn walk_with_last(app: &TestApp, params: &str) -> (Vec<i64>, usize, Value)
         }
         assert!(pages < 100, "pagination does not end");
     }
-}
-
-fn page_ids(page: &Value) -> Vec<i64> {
-    page["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["id"].as_i64().unwrap())
-        .collect()
 }
 
 #[tokio::test]
@@ -79,7 +72,7 @@ async fn every_sort_order_pages_through_all_users_both_ways() {
         assert_eq!(pages, 6, "41 users in pages of 7 (sort={sort})");
 
         // And back again with `prev`: the same pages in reverse.
-        let mut back = page_ids(&last);
+        let mut back = ids_of(&last);
         let mut page = last;
         while let Value::String(cursor) = &page["prev"] {
             let (status, previous) = app
@@ -87,7 +80,7 @@ async fn every_sort_order_pages_through_all_users_both_ways() {
                 .await;
             assert_eq!(status, 200);
             assert_eq!(previous["data"].as_array().unwrap().len(), 7);
-            back.splice(0..0, page_ids(&previous));
+            back.splice(0..0, ids_of(&previous));
             page = previous;
         }
         assert_eq!(back, ids, "paging backwards (sort={sort})");
@@ -151,32 +144,34 @@ async fn q_matches_a_case_insensitive_substring_of_name_or_email() {
     assert_eq!(ids.len(), 12);
 }
 
+/// List parameters the API refuses with a 400. `{name cursor}` stands for the
+/// cursor of a list sorted by name (used with another sort), `{201 characters}`
+/// for a search one character over the limit.
+const BAD_LIST_QUERIES: &[&str] = &[
+    "limit=0",
+    "limit=1001",
+    "limit=-5",
+    "limit=abc",
+    "sort=password_hash",
+    "sort=name;drop",
+    "after=garbage",
+    "after=eyJ9",
+    "sort=email&after={name cursor}",
+    "q={201 characters}",
+    "q=a%00b",
+];
+
 #[tokio::test]
 async fn bad_list_parameters_are_400() {
     let app = spawn_app().await;
     app.seed_users(2).await;
     let (_, first) = app.get_json("/users?limit=1&sort=name").await;
     let name_cursor = first["next"].as_str().unwrap().to_owned();
-    for query in [
-        "limit=0".to_owned(),
-        "limit=1001".to_owned(),
-        "limit=-5".to_owned(),
-        "limit=abc".to_owned(),
-        "sort=password_hash".to_owned(),
-        "sort=name;drop".to_owned(),
-        "after=garbage".to_owned(),
-        "after=eyJ9".to_owned(),
-        format!("sort=email&after={name_cursor}"),
-        format!("q={}", "x".repeat(201)),
-        "q=a%00b".to_owned(),
-    ] {
-        let response = app
-            .api
-            .get(app.url(&format!("/users?{query}")))
-            .send()
-            .await
-            .unwrap();
-        assert_error(response, 400).await;
+    for case in BAD_LIST_QUERIES {
+        let query = case
+            .replace("{name cursor}", &name_cursor)
+            .replace("{201 characters}", &"x".repeat(201));
+        assert_get_refused(&app, &format!("/users?{query}"), 400).await;
     }
     let response = app
         .api
@@ -224,4 +219,22 @@ async fn total(app: &TestApp) -> i64 {
     )
     .await
     .unwrap()
+}
+
+/// Sorts that are a bare minus or name no column, each a 400 naming `sort`
+/// (already URL-encoded: "-%20" is "- ").
+const BAD_SORTS: &[&str] = &["-", "--", "-unknown", "--id", "-%20"];
+
+#[tokio::test]
+async fn a_sort_of_a_bare_minus_or_an_unknown_column_is_a_400() {
+    let app = spawn_app().await;
+    for bad in BAD_SORTS {
+        let body = assert_get_refused(&app, &format!("/users?sort={bad}"), 400).await;
+        assert!(
+            body["error"].as_str().unwrap().contains("sort"),
+            "{bad:?}: {body}"
+        );
+    }
+    let (status, _) = app.get_json("/users?sort=-id").await;
+    assert_eq!(status, 200);
 }

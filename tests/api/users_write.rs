@@ -243,48 +243,51 @@ async fn text_round_trips_byte_for_byte() {
     assert_eq!(list["total"], names.len() + 2);
 }
 
+/// `/users/{id}` paths and their answer: ids that are well-formed but name no
+/// user are a 404, ids that are not an i64 at all a 400.
+const USER_ID_CASES: &[(&str, u16)] = &[
+    ("/users/0", 404),
+    ("/users/-1", 404),
+    ("/users/-9223372036854775808", 404),
+    ("/users/987654", 404),
+    ("/users/abc", 400),
+    ("/users/1.5", 400),
+    ("/users/9223372036854775808", 400),
+    ("/users/99999999999999999999999", 400),
+    ("/users/%FF", 400),
+    ("/users/1%20", 400),
+];
+
 #[tokio::test]
 async fn ids_that_name_no_user_are_404_and_malformed_ids_400() {
     let app = spawn_app().await;
-    for path in [
-        "/users/0",
-        "/users/-1",
-        "/users/-9223372036854775808",
-        "/users/987654",
-    ] {
+    for &(path, status) in USER_ID_CASES {
+        // GET and DELETE, then a write with a body: PATCH where the id is
+        // well-formed, PUT where it is not.
+        let write = if status == 404 {
+            reqwest::Method::PATCH
+        } else {
+            reqwest::Method::PUT
+        };
         for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
-            let response = app.api.request(method, app.url(path)).send().await.unwrap();
-            assert_error(response, 404).await;
+            let response = app
+                .api
+                .request(method.clone(), app.url(path))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), status, "{method} {path}");
+            assert_error(response, status).await;
         }
         let response = app
             .api
-            .patch(app.url(path))
+            .request(write.clone(), app.url(path))
             .json(&json!({"name": "x"}))
             .send()
             .await
             .unwrap();
-        assert_error(response, 404).await;
-    }
-    for path in [
-        "/users/abc",
-        "/users/1.5",
-        "/users/9223372036854775808",
-        "/users/99999999999999999999999",
-        "/users/%FF",
-        "/users/1%20",
-    ] {
-        for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
-            let response = app.api.request(method, app.url(path)).send().await.unwrap();
-            assert_error(response, 400).await;
-        }
-        let response = app
-            .api
-            .put(app.url(path))
-            .json(&json!({"name": "x"}))
-            .send()
-            .await
-            .unwrap();
-        assert_error(response, 400).await;
+        assert_eq!(response.status(), status, "{write} {path}");
+        assert_error(response, status).await;
     }
 }
 

@@ -2,7 +2,7 @@
 //! address guard at registration, pause and resume, rotation, the delivery log,
 //! a test event, redelivery, and every action in the audit trail.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::helpers::*;
 
@@ -14,22 +14,10 @@ async fn private_allowed() -> TestApp {
     .await
 }
 
-async fn post(app: &TestApp, path: &str, body: Value) -> (u16, Value) {
-    json_of(
-        app.api
-            .post(app.url(path))
-            .json(&body)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
-}
-
 #[tokio::test]
 async fn an_endpoint_is_created_with_its_secret_shown_once_and_managed() {
     let app = private_allowed().await;
-    let (status, created) = post(
+    let (status, created) = post_json(
         &app,
         "/webhooks",
         json!({"url": "http://127.0.0.1:9/hook", "events": ["user.*", "token.revoked", "user.created"]}),
@@ -65,7 +53,8 @@ async fn an_endpoint_is_created_with_its_secret_shown_once_and_managed() {
     assert_eq!(status, 200);
     assert_eq!(paused["active"], false);
 
-    let (status, rotated) = post(&app, &format!("/webhooks/{id}/rotate-secret"), json!({})).await;
+    let (status, rotated) =
+        post_json(&app, &format!("/webhooks/{id}/rotate-secret"), json!({})).await;
     assert_eq!(status, 200);
     assert_ne!(rotated["secret"], created["secret"]);
     let stored: String = sqlx::query_scalar("select secret from webhooks where id = $1")
@@ -75,13 +64,13 @@ async fn an_endpoint_is_created_with_its_secret_shown_once_and_managed() {
         .unwrap();
     assert_eq!(stored, rotated["secret"].as_str().unwrap());
 
-    let (status, queued) = post(&app, &format!("/webhooks/{id}/test"), json!({})).await;
+    let (status, queued) = post_json(&app, &format!("/webhooks/{id}/test"), json!({})).await;
     assert_eq!(status, 202, "{queued}");
     assert_eq!(queued["type"], "webhook.test");
     assert_eq!(queued["status"], "pending", "paused: it waits");
     let (_, log) = app.get_json(&format!("/webhooks/{id}/deliveries")).await;
     assert_eq!(log["data"][0]["id"], queued["id"]);
-    let (status, again) = post(
+    let (status, again) = post_json(
         &app,
         &format!("/webhooks/deliveries/{}/redeliver", queued["id"]),
         json!({}),
@@ -144,11 +133,11 @@ async fn private_addresses_and_unknown_events_are_refused_at_registration() {
         "not a url",
     ] {
         let (status, body) =
-            post(&app, "/webhooks", json!({"url": url, "events": ["user.*"]})).await;
+            post_json(&app, "/webhooks", json!({"url": url, "events": ["user.*"]})).await;
         assert_eq!(status, 422, "{url}: {body}");
         assert!(body["fields"]["url"].is_array(), "{url}: {body}");
     }
-    let (status, body) = post(
+    let (status, body) = post_json(
         &app,
         "/webhooks",
         json!({"url": "https://example.com/hook", "events": ["user.exploded"]}),
@@ -161,7 +150,7 @@ async fn private_addresses_and_unknown_events_are_refused_at_registration() {
             .unwrap()
             .contains("unknown event")
     );
-    let (status, body) = post(
+    let (status, body) = post_json(
         &app,
         "/webhooks",
         json!({"url": "https://example.com/hook"}),
@@ -194,4 +183,32 @@ async fn strangers_get_nothing() {
         .await
         .unwrap();
     assert_error(response, 401).await;
+}
+
+#[tokio::test]
+async fn ipv4_translated_addresses_are_refused_at_registration() {
+    let app = spawn_app().await;
+    for url in [
+        // ::ffff:0:127.0.0.1, ::ffff:0:10.0.0.1 and the metadata service.
+        "http://[::ffff:0:7f00:1]/hook",
+        "http://[::ffff:0:a00:1]:8080/hook",
+        "http://[::ffff:0:a9fe:a9fe]/latest/meta-data",
+    ] {
+        let response = app
+            .api
+            .post(app.url("/webhooks"))
+            .json(&json!({"url": url, "events": ["user.*"]}))
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = json_of(response).await;
+        assert_eq!(status, 422, "{url}: {body}");
+        let message = body["fields"]["url"][0].as_str().unwrap_or_default();
+        assert!(message.contains("may not reach"), "{url}: {body}");
+    }
+    let count: i64 = sqlx::query_scalar("select count(*) from webhooks")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(count, 0);
 }

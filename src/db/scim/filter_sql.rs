@@ -136,36 +136,46 @@ fn push_comparison(
             sql.push_bind(*at);
             sql.push(")");
         }
-        Value::Text(text) => {
-            let case_exact = matches!(attribute.kind(), Kind::Text { case_exact: true });
-            let operand = if op.is_substring() {
-                let escaped = escape_like(text);
-                match op {
-                    CompareOp::Co => format!("%{escaped}%"),
-                    CompareOp::Sw => format!("{escaped}%"),
-                    _ => format!("%{escaped}"),
-                }
-            } else {
-                text.clone()
-            };
-            if case_exact && op == CompareOp::Ne {
-                // A user without an external id differs from every value.
-                sql.push(format!("({column} is distinct from "));
-                sql.push_bind(operand);
-            } else if case_exact {
-                sql.push(format!("({column}{}", sql_operator(op)));
-                sql.push_bind(operand);
-            } else {
-                sql.push(format!("(lower({column}){}lower(", sql_operator(op)));
-                sql.push_bind(operand);
-                sql.push(")");
-            }
-            if op.is_substring() {
-                sql.push(" escape '\\'");
-            }
-            sql.push(")");
-        }
+        Value::Text(text) => push_text_comparison(sql, attribute, column, op, text),
     }
+}
+
+/// A comparison with text: exact or case-insensitive as the attribute is, and
+/// `co`/`sw`/`ew` as `like` with the text's own wildcards made literal.
+fn push_text_comparison(
+    sql: &mut QueryBuilder<Postgres>,
+    attribute: Attribute,
+    column: &str,
+    op: CompareOp,
+    text: &str,
+) {
+    let case_exact = matches!(attribute.kind(), Kind::Text { case_exact: true });
+    let operand = if op.is_substring() {
+        let escaped = escape_like(text);
+        match op {
+            CompareOp::Co => format!("%{escaped}%"),
+            CompareOp::Sw => format!("{escaped}%"),
+            _ => format!("%{escaped}"),
+        }
+    } else {
+        text.to_owned()
+    };
+    if case_exact && op == CompareOp::Ne {
+        // A user without an external id differs from every value.
+        sql.push(format!("({column} is distinct from "));
+        sql.push_bind(operand);
+    } else if case_exact {
+        sql.push(format!("({column}{}", sql_operator(op)));
+        sql.push_bind(operand);
+    } else {
+        sql.push(format!("(lower({column}){}lower(", sql_operator(op)));
+        sql.push_bind(operand);
+        sql.push(")");
+    }
+    if op.is_substring() {
+        sql.push(" escape '\\'");
+    }
+    sql.push(")");
 }
 
 /// `LIKE` treats `%`, `_` and the escape character specially; make them literal.

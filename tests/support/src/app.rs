@@ -30,6 +30,11 @@ pub fn database_url_for(name: &str) -> String {
     url.to_string()
 }
 
+/// A URL for a new database of its own (not created: the service creates it).
+pub fn fresh_database_url() -> String {
+    database_url_for(&format!("ua_test_{}", uuid::Uuid::new_v4().simple()))
+}
+
 fn init_logging() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
@@ -64,6 +69,15 @@ pub struct Options {
     pub env: Vec<(&'static str, String)>,
     /// Reuse this database (for several instances of one service).
     pub database_name: Option<String>,
+}
+
+/// Behind a proxy the service trusts: client addresses come from
+/// `X-Forwarded-For`.
+pub fn behind_proxy() -> Options {
+    Options {
+        env: vec![("TRUSTED_PROXY", "x-forwarded-for".into())],
+        ..Options::default()
+    }
 }
 
 pub async fn spawn_app() -> TestApp {

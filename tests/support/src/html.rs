@@ -5,6 +5,15 @@ use reqwest::{Client, RequestBuilder, Response, StatusCode, header};
 
 use crate::{ADMIN_EMAIL, ADMIN_PASSWORD, TestApp};
 
+/// A client that keeps no cookies and follows no redirects: each request says
+/// exactly which cookies it carries.
+pub fn bare_client() -> Client {
+    Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
 /// A browser-like client: keeps cookies, asks for HTML, does not follow redirects.
 pub fn browser() -> Client {
     let mut headers = header::HeaderMap::new();
@@ -170,6 +179,14 @@ impl TestApp {
             .send()
             .await
             .unwrap()
+    }
+
+    /// Logs `client` in with the admin's password, expecting a redirect to
+    /// `expect`; the session id it was given.
+    pub async fn admin_session(&self, client: &Client, expect: &str) -> String {
+        let response = self.log_in(client, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        assert_redirects_to(&response, expect);
+        session_cookie(&response).expect("the login sets a session cookie")
     }
 
     pub async fn log_in_as_admin(&self, client: &Client) {

@@ -10,21 +10,27 @@
 //! * [`browser`], [`csrf_in`], [`session_cookie`], [`UserForm`] /
 //!   [`submit_user_form`], [`assert_redirects_to`]: the admin pages as a browser
 //!   uses them.
-//! * [`json_of`], [`assert_error`]: JSON answers.
-//! * [`OwnedRedis`], [`closed_port`], [`proxy`]: dependencies a test may stop, cut
-//!   or point nowhere.
+//! * [`json_of`], [`assert_error`]: JSON answers; [`list_page`], [`emails_of`],
+//!   [`ids_of`], [`audit_events`], [`post_json`], [`user_name_by_email`]: lists,
+//!   the audit trail and users by email.
+//! * [`OwnedRedis`], [`closed_port`], [`proxy`], [`redis_keys`]: dependencies a
+//!   test may stop, cut or point nowhere, and what Redis holds.
 
 mod app;
 mod html;
+mod lists;
 pub mod proxy;
 mod services;
 
 pub use app::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, Options, TestApp, assert_error, base_database_url,
-    database_url_for, json_of, redis_url, spawn_app, spawn_app_with,
+    ADMIN_EMAIL, ADMIN_PASSWORD, Options, TestApp, assert_error, base_database_url, behind_proxy,
+    database_url_for, fresh_database_url, json_of, redis_url, spawn_app, spawn_app_with,
 };
 pub use html::{
-    UserForm, assert_redirect, assert_redirects_to, browser, csrf_in, session_cookie,
+    UserForm, assert_redirect, assert_redirects_to, bare_client, browser, csrf_in, session_cookie,
     submit_user_form,
 };
-pub use services::{OwnedRedis, closed_port};
+pub use lists::{
+    assert_get_refused, audit_events, emails_of, ids_of, list_page, post_json, user_name_by_email,
+};
+pub use services::{OwnedRedis, closed_port, redis_keys, within};

@@ -1,5 +1,7 @@
 //! Dependencies a test can stop or point nowhere, without touching the shared ones.
 
+use std::time::{Duration, Instant};
+
 /// A TCP port with nothing listening on it.
 pub fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -79,4 +81,29 @@ impl Drop for OwnedRedis {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Polls until `check` holds; the time it took.
+pub async fn within(limit: Duration, mut check: impl AsyncFnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    loop {
+        if check().await {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < limit, "not seen within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Every key under `pattern` in Redis (SCAN, never KEYS).
+pub fn redis_keys(pattern: &str) -> Vec<String> {
+    let output = std::process::Command::new("redis-cli")
+        .args(["-u", &crate::redis_url(), "--scan", "--pattern", pattern])
+        .output()
+        .expect("redis-cli is installed");
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }

@@ -1,32 +1,11 @@
-//! Logging in and out, sessions, CSRF and throttling, as a browser sees them.
+//! Sessions: a new id at login, bound to their deployment and their CSRF token,
+//! sliding idle expiry, and ended by a password change or a demotion.
 
-use serde_json::json;
+use std::time::Duration;
 
-use crate::helpers::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, Options, OwnedRedis, assert_redirects_to, browser, csrf_in,
-    session_cookie, spawn_app, spawn_app_with,
-};
+use serde_json::{Value, json};
 
-/// Where a browser without a (live) session that asks for `/users` is sent.
-const LOGIN_THEN_USERS: &str = "/login?next=%2Fusers";
-
-#[tokio::test]
-async fn a_browser_that_is_not_logged_in_is_sent_to_the_login_page() {
-    let app = spawn_app().await;
-    let client = browser();
-    let response = client.get(app.url("/users?q=a%20b")).send().await.unwrap();
-    assert_redirects_to(&response, "/login?next=%2Fusers%3Fq%3Da%2520b");
-    let response = client.get(app.url("/")).send().await.unwrap();
-    assert_redirects_to(&response, "/users");
-    let login = app
-        .page(&client, "/login?next=%2Fusers%3Fq%3Da%2520b", 200)
-        .await;
-    assert!(login.contains("<h1>Log in</h1>"));
-    assert!(
-        login.contains(r#"name="next" value="/users?q=a%20b""#),
-        "{login}"
-    );
-}
+use super::*;
 
 #[tokio::test]
 async fn logging_in_cycles_the_session_id_and_logging_out_kills_it() {
@@ -93,67 +72,6 @@ async fn logging_in_cycles_the_session_id_and_logging_out_kills_it() {
     assert_redirects_to(&with(&logged_in).send().await.unwrap(), LOGIN_THEN_USERS);
     let response = client.get(app.url("/users")).send().await.unwrap();
     assert_redirects_to(&response, LOGIN_THEN_USERS);
-}
-
-#[tokio::test]
-async fn login_failures_look_the_same_whatever_the_reason() {
-    let app = spawn_app().await;
-    // A user who is not an admin cannot log in, even with the right password.
-    app.api
-        .post(app.url("/users"))
-        .json(&json!({"name": "Plain", "email": "plain@example.com", "password": "plain password"}))
-        .send()
-        .await
-        .unwrap();
-    let mut pages = Vec::new();
-    for (email, password) in [
-        (ADMIN_EMAIL, "wrong password"),
-        ("nobody@example.com", "wrong password"),
-        ("plain@example.com", "plain password"),
-    ] {
-        let client = browser();
-        let response = app.log_in(&client, email, password).await;
-        assert_eq!(response.status(), 401);
-        let page = response.text().await.unwrap();
-        assert!(page.contains("Email or password is incorrect."));
-        assert!(
-            page.contains(&format!(r#"value="{email}""#)),
-            "the email is kept"
-        );
-        pages.push(page.replace(email, "EMAIL"));
-    }
-    let strip_csrf = |page: &str| {
-        let token = csrf_in(page);
-        page.replace(&token, "")
-    };
-    assert_eq!(strip_csrf(&pages[0]), strip_csrf(&pages[1]));
-    assert_eq!(strip_csrf(&pages[1]), strip_csrf(&pages[2]));
-}
-
-#[tokio::test]
-async fn login_follows_only_same_site_next_targets() {
-    let app = spawn_app().await;
-    for (next, expected) in [
-        ("/users?sort=name", "/users?sort=name"),
-        ("https://evil.example/", "/users"),
-        ("//evil.example", "/users"),
-        ("/\\evil.example", "/users"),
-    ] {
-        let client = browser();
-        let page = app.page(&client, "/login", 200).await;
-        let response = client
-            .post(app.url("/login"))
-            .form(&[
-                ("email", ADMIN_EMAIL),
-                ("password", ADMIN_PASSWORD),
-                ("csrf_token", &csrf_in(&page)),
-                ("next", next),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_redirects_to(&response, expected);
-    }
 }
 
 #[tokio::test]
@@ -227,99 +145,57 @@ async fn state_changing_requests_need_this_sessions_csrf_token() {
     app.create_user("Scripted", "scripted@example.com").await;
 }
 
-#[tokio::test]
-async fn failed_logins_are_throttled_per_account_and_address_across_instances() {
-    let first = spawn_app().await;
-    let second = spawn_app_with(Options {
-        env: vec![("REDIS_KEY_PREFIX", first.key_prefix.clone())],
-        database_name: Some(first.database_name.clone()),
-    })
-    .await;
-    // Five failures, spread over both instances and letter cases.
-    for (i, email) in [
-        "admin@example.com",
-        "ADMIN@example.com",
-        "Admin@Example.com",
-        "admin@EXAMPLE.com",
-        "admin@example.com",
-    ]
-    .iter()
-    .enumerate()
-    {
-        let app = if i % 2 == 0 { &first } else { &second };
-        let response = app.log_in(&browser(), email, "wrong password").await;
-        assert_eq!(response.status(), 401, "attempt {i}");
-    }
-    // Now even the right password is refused, on either instance.
-    for app in [&first, &second] {
-        let response = app.log_in(&browser(), ADMIN_EMAIL, ADMIN_PASSWORD).await;
-        assert_eq!(response.status(), 429);
-        let retry: u64 = response.headers()["retry-after"]
-            .to_str()
-            .unwrap()
-            .parse()
-            .unwrap();
-        assert!((1..=900).contains(&retry));
-        assert!(
-            response
-                .text()
-                .await
-                .unwrap()
-                .contains("Too many failed attempts")
-        );
-    }
-    // Another account from the same address is not locked by that.
-    first
-        .api
-        .post(first.url("/users"))
-        .json(&json!({"name": "Other", "email": "other@example.com", "password": "other password", "is_admin": true}))
+async fn cookie_is_refused_by(other: &TestApp, cookie: &str, csrf: &str) {
+    // An HTML route sends the foreign session to the login page.
+    assert_redirects_to(
+        &html_get(other, cookie, "/users").await,
+        "/login?next=%2Fusers",
+    );
+    assert_eq!(
+        json_status(other, cookie, "/users").await,
+        401,
+        "a JSON route refuses the foreign session"
+    );
+    let users_before = other.user_count().await;
+    let response = bare_client()
+        .post(other.url("/users"))
+        .header("cookie", cookie)
+        .header("x-csrf-token", csrf)
+        .json(&json!({"name": "Intruder", "email": "intruder@example.com"}))
         .send()
         .await
         .unwrap();
-    let response = first
-        .log_in(&browser(), "other@example.com", "other password")
-        .await;
-    assert_redirects_to(&response, "/users");
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        other.user_count().await,
+        users_before,
+        "nothing was written"
+    );
 }
 
 #[tokio::test]
-async fn twenty_failures_from_one_address_block_every_account_from_it() {
-    let app = spawn_app().await;
-    for i in 0..20 {
-        let response = app
-            .log_in(
-                &browser(),
-                &format!("guess{i}@example.com"),
-                "wrong password",
-            )
-            .await;
-        assert_eq!(response.status(), 401);
-    }
-    let response = app.log_in(&browser(), ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    assert_eq!(response.status(), 429);
-}
+async fn a_session_of_one_deployment_never_authenticates_on_another_sharing_its_redis() {
+    let a = spawn_app().await;
+    let (cookie, csrf) = session_of(&a, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(html_status(&a, &cookie, "/users").await, 200);
 
-#[tokio::test]
-async fn a_forged_forwarding_header_does_not_dodge_throttling_without_a_trusted_proxy() {
-    let app = spawn_app().await;
-    for i in 0..5 {
-        let client = browser();
-        let page = app.page(&client, "/login", 200).await;
-        let response = client
-            .post(app.url("/login"))
-            .header("x-forwarded-for", format!("203.0.113.{i}"))
-            .form(&[
-                ("email", ADMIN_EMAIL),
-                ("password", "wrong"),
-                ("csrf_token", &csrf_in(&page)),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 401);
-    }
-    let response = app.log_in(&browser(), ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    assert_eq!(response.status(), 429);
+    // Another prefix and another database, on the same Redis.
+    let b = spawn_app().await;
+    cookie_is_refused_by(&b, &cookie, &csrf).await;
+
+    // The same prefix (a misconfiguration), another database: the record is found
+    // but it names another deployment.
+    let c = spawn_app_with(Options {
+        env: vec![("REDIS_KEY_PREFIX", a.key_prefix.clone())],
+        ..Default::default()
+    })
+    .await;
+    cookie_is_refused_by(&c, &cookie, &csrf).await;
+
+    // A's own session still works, and its key carries A's prefix.
+    assert_eq!(json_status(&a, &cookie, "/users").await, 200);
+    let sessions = redis_keys(&format!("{}session:*", a.key_prefix));
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
 }
 
 #[tokio::test]
@@ -386,6 +262,90 @@ async fn a_password_change_ends_the_admins_other_sessions() {
 }
 
 #[tokio::test]
+async fn setting_your_own_password_needs_your_current_one() {
+    let app = spawn_app().await;
+    let own = app.url(&format!("/users/{}", app.admin_id));
+    // By token, without or with a wrong current password: refused, unchanged.
+    for body in [
+        json!({"password": "a new password"}),
+        json!({"password": "a new password", "current_password": "not it at all"}),
+    ] {
+        let response = app.api.patch(&own).json(&body).send().await.unwrap();
+        let body = assert_error(response, 422).await;
+        assert!(body["fields"]["current_password"].is_array(), "{body}");
+    }
+    let form = login_form(&app).await;
+    assert_eq!(
+        post_login(&app, &form, ADMIN_EMAIL, ADMIN_PASSWORD).await,
+        303
+    );
+
+    // By session, through the edit form, likewise.
+    let (cookie, csrf) = session_of(&app, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let edit = bare_client()
+        .get(app.url(&format!("/users/{}/edit", app.admin_id)))
+        .header("accept", "text/html")
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        edit.contains("name=\"current_password\""),
+        "the form asks for it"
+    );
+    let post_own = || {
+        bare_client()
+            .post(&own)
+            .header("accept", "text/html")
+            .header("cookie", &cookie)
+    };
+    let change = UserForm::new(&csrf, "Administrator", ADMIN_EMAIL)
+        .admin(true)
+        .password("a new password");
+    let response = submit_user_form(post_own(), change).await;
+    assert_eq!(response.status(), 422);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("is required to change your own password")
+    );
+
+    // With it, the change is made, and this session carries on.
+    let response = submit_user_form(post_own(), change.current_password(ADMIN_PASSWORD)).await;
+    assert_redirects_to(&response, &format!("/users/{}", app.admin_id));
+    let renewed = format!(
+        "useradmin_session={}",
+        session_cookie(&response).expect("the session goes on under a new id")
+    );
+    assert_eq!(html_status(&app, &renewed, "/users").await, 200);
+    let form = login_form(&app).await;
+    assert_eq!(
+        post_login(&app, &form, ADMIN_EMAIL, ADMIN_PASSWORD).await,
+        401
+    );
+    assert_eq!(
+        post_login(&app, &form, ADMIN_EMAIL, "a new password").await,
+        303
+    );
+
+    // Another admin's password needs no such thing.
+    let (other, _) = app.second_admin_with_token().await;
+    let response = app
+        .api
+        .patch(app.url(&format!("/users/{other}")))
+        .json(&json!({"password": "set by an admin"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
 async fn demoting_or_deleting_an_admin_ends_their_sessions() {
     let app = spawn_app().await;
     for (i, action) in ["demote", "delete"].into_iter().enumerate() {
@@ -424,6 +384,79 @@ async fn demoting_or_deleting_an_admin_ends_their_sessions() {
 }
 
 #[tokio::test]
+async fn promoting_a_demoted_admin_again_gives_back_no_token_and_no_session() {
+    let app = spawn_app().await;
+    let (id, token) = app.second_admin_with_token().await;
+    app.api
+        .patch(app.url(&format!("/users/{id}")))
+        .json(&json!({"password": "second password"}))
+        .send()
+        .await
+        .unwrap();
+    let (cookie, _) = session_of(&app, "second@example.com", "second password").await;
+    let with_token = |path: String| bare_client().get(app.url(&path)).bearer_auth(&token).send();
+    assert_eq!(with_token("/users".into()).await.unwrap().status(), 200);
+    assert_eq!(json_status(&app, &cookie, "/users").await, 200);
+
+    for is_admin in [false, true] {
+        let response = app
+            .api
+            .patch(app.url(&format!("/users/{id}")))
+            .json(&json!({ "is_admin": is_admin }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(with_token("/users".into()).await.unwrap().status(), 401);
+    assert_eq!(json_status(&app, &cookie, "/users").await, 401);
+    assert_redirects_to(
+        &html_get(&app, &cookie, "/users").await,
+        "/login?next=%2Fusers",
+    );
+    let (_, tokens) = app.get_json("/tokens").await;
+    let second = tokens
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["label"] == "second")
+        .unwrap();
+    assert!(
+        second["revoked_at"].is_string(),
+        "the token shows as revoked"
+    );
+    // The same holds for a demotion typed in SQL.
+    let (other_id, other_token) = {
+        let created = app
+            .api
+            .post(app.url("/users"))
+            .json(&json!({"name": "Third", "email": "third@example.com", "is_admin": true}))
+            .send()
+            .await
+            .unwrap();
+        let id = created.json::<Value>().await.unwrap()["id"]
+            .as_i64()
+            .unwrap();
+        (id, app.token_for(id, "third").await)
+    };
+    for is_admin in [false, true] {
+        sqlx::query("update users set is_admin = $2 where id = $1")
+            .bind(other_id)
+            .bind(is_admin)
+            .execute(&app.db)
+            .await
+            .unwrap();
+    }
+    let response = bare_client()
+        .get(app.url("/users"))
+        .bearer_auth(&other_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+}
+
+#[tokio::test]
 async fn the_idle_expiry_comes_from_the_settings_and_slides() {
     let app = spawn_app_with(Options {
         env: vec![("SESSION_IDLE_MINUTES", "7".into())],
@@ -444,6 +477,21 @@ async fn the_idle_expiry_comes_from_the_settings_and_slides() {
         .unwrap()
         .to_owned();
     assert!(line.contains("Max-Age=420"), "{line}");
+}
+
+#[tokio::test]
+async fn a_cookie_session_used_only_for_json_slides_its_idle_expiry() {
+    let app = spawn_app_with(Options {
+        env: vec![("SESSION_IDLE_MINUTES", "1".into())],
+        ..Default::default()
+    })
+    .await;
+    let (cookie, _) = session_of(&app, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    // Used every 20 s over JSON for 100 s: longer than the idle minute.
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        assert_eq!(json_status(&app, &cookie, "/users").await, 200);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,160 @@
+//! What keyboard and screen reader users get.
+
+use super::*;
+
+use crate::helpers::spawn_app;
+
+/// What keyboard and screen reader users get: a skip link first, focus rings they
+/// can see, links named for what they do, refused forms that say so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyboard_and_screen_reader_users_find_their_way() {
+    let app: TestApp = spawn_app().await;
+    app.seed_users(3).await;
+    app.create_user("Katherine Johnson", "katherine@example.com")
+        .await;
+    let driver = Driver::start();
+    let profile = std::env::temp_dir().join(format!("useradmin-chromium-{}", uuid::Uuid::new_v4()));
+    let browser = driver.browser(&profile).await;
+    log_in(&browser, &app).await;
+    browser.goto(&app.url("/users?sort=name")).await.unwrap();
+
+    // The first tab stop: the skip link, shown when focused; it leads into <main>.
+    press(&browser, Key::Tab).await;
+    assert_eq!(assert_focus_ring(&browser).await, "a.skip-link");
+    let skip = browser.active_element().await.unwrap();
+    assert_eq!(
+        accessible_name(&browser, &skip).await,
+        "Skip to main content"
+    );
+    save_screenshot(&browser, "skip-link-focused").await;
+    press(&browser, Key::Enter).await;
+    assert_eq!(
+        browser.current_url().await.unwrap().fragment(),
+        Some("main")
+    );
+    let focused = browser.active_element().await.unwrap();
+    assert_eq!(focused.attr("id").await.unwrap().as_deref(), Some("main"));
+    press(&browser, Key::Tab).await;
+    assert_eq!(assert_focus_ring(&browser).await, "input#q");
+    press(&browser, Key::Tab).await;
+    assert_eq!(assert_focus_ring(&browser).await, "button");
+    save_screenshot(&browser, "button-focused").await;
+
+    // Each row's links are named for their user; the Edit/Delete cell is a table
+    // cell as tall as its row.
+    let rows = browser.find_all(Locator::Css("tbody tr")).await.unwrap();
+    assert_eq!(rows.len(), 5);
+    for row in &rows {
+        let user = row.find(Locator::Css("td:nth-child(3) a")).await.unwrap();
+        let name = user.text().await.unwrap();
+        for (css, verb) in [
+            ("a[href$='/edit']", "Edit"),
+            ("a[href$='/delete']", "Delete"),
+        ] {
+            let link = row.find(Locator::Css(css)).await.unwrap();
+            assert_eq!(
+                accessible_name(&browser, &link).await,
+                format!("{verb} {name}")
+            );
+        }
+        // The row's checkbox is labelled with its user, and is part of the
+        // bulk form although the table is not inside it.
+        let checkbox = row
+            .find(Locator::Css("td.select input[type=checkbox]"))
+            .await
+            .unwrap();
+        assert_eq!(
+            accessible_name(&browser, &checkbox).await,
+            format!("Select {name}")
+        );
+        assert_eq!(
+            checkbox.attr("form").await.unwrap().as_deref(),
+            Some("bulk")
+        );
+    }
+    let cells = browser
+        .execute(
+            "return [...document.querySelectorAll('td.row-actions')].map((td) => \
+             [getComputedStyle(td).display, td.getBoundingClientRect().height, \
+              td.parentElement.getBoundingClientRect().height])",
+            vec![],
+        )
+        .await
+        .unwrap();
+    for cell in cells.as_array().unwrap() {
+        assert_eq!(cell[0], "table-cell", "{cell}");
+        assert!(
+            (cell[1].as_f64().unwrap() - cell[2].as_f64().unwrap()).abs() < 1.0,
+            "as tall as its row: {cell}"
+        );
+    }
+    // Names break between words; only emails anywhere.
+    let wraps = browser
+        .execute(
+            "return [getComputedStyle(document.querySelector('tbody td:nth-child(3)')).overflowWrap, \
+             getComputedStyle(document.querySelector('tbody td.email')).overflowWrap]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(wraps, json!(["break-word", "anywhere"]));
+
+    // No two links to different places share a name: the header's link to the
+    // admin's account is not called like the admin's row.
+    let mut names: std::collections::BTreeMap<String, String> = Default::default();
+    for link in browser.find_all(Locator::Css("a[href]")).await.unwrap() {
+        let name = accessible_name(&browser, &link).await;
+        let href = link.attr("href").await.unwrap().unwrap_or_default();
+        if let Some(other) = names.insert(name.clone(), href.clone()) {
+            assert_eq!(other, href, "two links named {name:?}");
+        }
+    }
+    assert_eq!(
+        names.get("Account: Administrator").map(String::as_str),
+        Some("/account/password")
+    );
+
+    // Refused forms: an error summary, announced and focused, and "Error:" in the
+    // title, on every form.
+    browser.goto(&app.url("/users/new")).await.unwrap();
+    fill(&browser, "#email", "katherine@example.com").await;
+    click(&browser, "form[action='/users'] button[type=submit]").await;
+    assert_error_summary(&browser, "name").await;
+    let items = browser
+        .find_all(Locator::Css(".error-summary li"))
+        .await
+        .unwrap();
+    assert_eq!(items.len(), 1, "name is required");
+    fill(&browser, "#name", "Dorothy Vaughan").await;
+    fill(&browser, "#email", "katherine@example.com").await;
+    click(&browser, "form[action='/users'] button[type=submit]").await;
+    assert_error_summary(&browser, "email").await;
+    assert_eq!(
+        text_of(&browser, ".error-summary li").await,
+        "Email is already used by another user"
+    );
+    browser.goto(&app.url("/tokens")).await.unwrap();
+    fill(&browser, "#label", "   ").await;
+    click(&browser, "form[action='/tokens'] button[type=submit]").await;
+    assert_error_summary(&browser, "label").await;
+    browser.goto(&app.url("/account/password")).await.unwrap();
+    fill(&browser, "#current_password", "not it").await;
+    fill(&browser, "#new_password", "a new password").await;
+    fill(&browser, "#confirm_password", "a new password").await;
+    click(
+        &browser,
+        "form[action='/account/password'] button[type=submit]",
+    )
+    .await;
+    assert_error_summary(&browser, "current_password").await;
+    assert_eq!(
+        text_of(&browser, ".error-summary li").await,
+        "Current password is not your current password"
+    );
+    // Pages without errors keep their plain title.
+    browser.goto(&app.url("/account/password")).await.unwrap();
+    assert_eq!(title(&browser).await, "Change your password · useradmin");
+
+    browser.close().await.unwrap();
+    let _ = std::fs::remove_dir_all(profile);
+}
