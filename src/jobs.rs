@@ -51,11 +51,11 @@ impl Upkeep {
     /// removed, or `None` when another instance holds the lock.
     pub async fn run_once(&self) -> Result<Option<(usize, i64)>, sqlx::Error> {
         let mut conn = self.db.acquire().await?;
-        if !db::try_lock_jobs(&mut conn).await? {
+        if !db::jobs::try_lock_jobs(&mut conn).await? {
             return Ok(None);
         }
         let outcome = self.jobs().await;
-        db::unlock_jobs(&mut conn).await?;
+        db::jobs::unlock_jobs(&mut conn).await?;
         outcome.map(Some)
     }
 
@@ -89,7 +89,7 @@ impl Upkeep {
 /// One run of the audit retention purge; on one instance at a time.
 pub async fn purge_audit(db: &PgPool, retention: Duration) -> Option<i64> {
     let before = time::OffsetDateTime::now_utc() - retention;
-    match db::audit::purge_older_than(db, before).await {
+    match db::jobs::purge_audit_older_than(db, before).await {
         Ok(Some(purged)) => {
             if purged > 0 {
                 tracing::info!(purged, "purged audit events past their retention");

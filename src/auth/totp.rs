@@ -4,7 +4,7 @@
 //! no script and stays inside the content security policy.
 //!
 //! Accepting each code once is not this module's job: the caller stores the
-//! last accepted step (see `db::two_factor::accept_step`).
+//! last accepted step (see `write::sql::two_factor::accept_step`).
 
 use base64::Engine;
 use totp_rs::{Algorithm, Builder, Secret, Totp};

@@ -1,8 +1,8 @@
-//! SQL for `audit_events`: reading the trail, and the few events the service
-//! writes itself (logins, logouts). Every change to users and tokens is recorded
-//! by the database's triggers (migration 0006), not here.
+//! SQL for `audit_events`: reading the trail. The few events the service
+//! records itself (logins, logouts) are `write::sql::audit`; every change to
+//! users and tokens is recorded by the database's triggers (migration 0006).
 
-use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
+use sqlx::{PgPool, Postgres, QueryBuilder};
 use time::OffsetDateTime;
 
 use crate::domain::{AuditAction, AuditActorFilter, AuditQuery};
@@ -33,18 +33,6 @@ pub struct ServiceEvent<'a> {
     pub subject_id: Option<i64>,
     pub subject_label: &'a str,
     pub changes: serde_json::Value,
-}
-
-pub async fn record(tx: &mut PgConnection, event: ServiceEvent<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query("select audit_record($1, $2, $3, $4, $5)")
-        .bind(event.action)
-        .bind(event.subject_type)
-        .bind(event.subject_id)
-        .bind(event.subject_label)
-        .bind(event.changes)
-        .execute(tx)
-        .await
-        .map(|_| ())
 }
 
 /// One page of events, newest first, and whether older ones follow.
@@ -95,27 +83,4 @@ pub async fn page(db: &PgPool, query: &AuditQuery) -> Result<(Vec<AuditRow>, boo
     let more = rows.len() > query.limit as usize;
     rows.truncate(query.limit as usize);
     Ok((rows, more))
-}
-
-/// Deletes events older than `before` through the one function allowed to;
-/// only if no other instance is purging right now (an advisory lock held for
-/// this transaction). `None` when another instance holds it.
-pub async fn purge_older_than(
-    db: &PgPool,
-    before: OffsetDateTime,
-) -> Result<Option<i64>, sqlx::Error> {
-    let mut tx = db.begin().await?;
-    let ours: bool =
-        sqlx::query_scalar("select pg_try_advisory_xact_lock(hashtext('useradmin:audit-purge'))")
-            .fetch_one(&mut *tx)
-            .await?;
-    if !ours {
-        return Ok(None);
-    }
-    let purged: i64 = sqlx::query_scalar("select audit_purge($1)")
-        .bind(before)
-        .fetch_one(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(Some(purged))
 }

@@ -1,10 +1,17 @@
-//! All SQL lives in this module. Functions take a pool or a transaction and return
-//! plain rows or outcomes; the HTTP layer decides what a client sees.
+//! The reads, and the rows every statement answers. Functions take a pool or a
+//! transaction and return plain rows or outcomes; the HTTP layer decides what a
+//! client sees.
+//!
+//! The statements that change something live in the write path's own
+//! `write::sql`, visible there only, so the compiler keeps every change on it.
+//! The few writes made outside it on purpose are named here as such:
+//! [`deliveries::bookkeeping`] (the webhook dispatcher's), [`jobs`] (the
+//! periodic jobs'), [`secrets`] (start-up's) and [`seed`] (demo data).
 
-pub mod actor;
 pub mod audit;
 pub mod deliveries;
 pub mod import;
+pub mod jobs;
 pub mod listen;
 pub mod scim;
 pub mod secrets;
@@ -122,22 +129,6 @@ pub fn violated_unique_constraint(error: &sqlx::Error) -> Option<&str> {
 /// Round trip used by `/health`.
 pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
     sqlx::query("select 1").execute(pool).await.map(|_| ())
-}
-
-/// Takes the lock that keeps periodic jobs to one instance at a time, on this
-/// connection (held until [`unlock_jobs`] or the connection ends). False when
-/// another instance holds it.
-pub async fn try_lock_jobs(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("select pg_try_advisory_lock(hashtext('useradmin:jobs'))")
-        .fetch_one(conn)
-        .await
-}
-
-pub async fn unlock_jobs(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::query("select pg_advisory_unlock(hashtext('useradmin:jobs'))")
-        .execute(conn)
-        .await
-        .map(|_| ())
 }
 
 /// Makes `%`, `_` and `\` match themselves in a LIKE or ILIKE pattern.

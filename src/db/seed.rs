@@ -6,6 +6,12 @@
 //! permutation of the row number so that consecutive ids do not share a name and
 //! the first 1,040,000 names (200 × 26 × 200) are all different; emails carry the row number,
 //! so they are unique; `created_at` grows with the id over five years, with jitter.
+//!
+//! Outside the write path on purpose, and visible to the crate only (for
+//! `cli::seed`): a demo load is bulk DDL and set-based inserts on one dedicated
+//! connection (secondary indexes dropped and rebuilt, a vacuum afterwards) that
+//! no request can reach; the triggers still audit every row, as `act_as` names
+//! the operating-system user.
 
 use std::time::Duration;
 
@@ -96,7 +102,7 @@ pub async fn connect(settings: &Settings) -> Result<PgConnection, sqlx::Error> {
 }
 
 /// Tells the triggers who adds the rows, for the rest of the transaction.
-pub async fn act_as(conn: &mut PgConnection, actor: &str) -> Result<(), sqlx::Error> {
+pub(crate) async fn act_as(conn: &mut PgConnection, actor: &str) -> Result<(), sqlx::Error> {
     sqlx::query("select set_config('useradmin.actor', $1, true)")
         .bind(actor)
         .execute(conn)
@@ -132,7 +138,9 @@ pub async fn first_number(conn: &mut PgConnection) -> Result<i64, sqlx::Error> {
 /// over a million rows is about three times faster than maintaining it row by
 /// row. Run it inside the transaction that inserts and recreates: a failure
 /// leaves the indexes as they were. The table is locked until that commits.
-pub async fn drop_secondary_indexes(conn: &mut PgConnection) -> Result<Vec<String>, sqlx::Error> {
+pub(crate) async fn drop_secondary_indexes(
+    conn: &mut PgConnection,
+) -> Result<Vec<String>, sqlx::Error> {
     let indexes: Vec<(String, String)> = sqlx::query_as(
         "select i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) \
          from pg_index i \
@@ -154,7 +162,7 @@ pub async fn drop_secondary_indexes(conn: &mut PgConnection) -> Result<Vec<Strin
 }
 
 /// Recreates indexes from the definitions [`drop_secondary_indexes`] returned.
-pub async fn create_indexes(
+pub(crate) async fn create_indexes(
     conn: &mut PgConnection,
     definitions: &[String],
 ) -> Result<(), sqlx::Error> {
@@ -167,7 +175,7 @@ pub async fn create_indexes(
 }
 
 /// Inserts rows `from ..= to` of a run of `total` rows that started at `start`.
-pub async fn insert_batch(
+pub(crate) async fn insert_batch(
     conn: &mut PgConnection,
     start: i64,
     from: i64,
@@ -194,7 +202,7 @@ pub async fn insert_batch(
 
 /// Fresh statistics and visibility map, so the planner and index-only scans see
 /// the new rows at once rather than after autovacuum. Outside a transaction.
-pub async fn vacuum_analyze(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+pub(crate) async fn vacuum_analyze(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
     sqlx::raw_sql("vacuum (analyze) users")
         .execute(conn)
         .await?;

@@ -1,7 +1,7 @@
 //! SQL for the `api_tokens` table. Tokens are looked up by their SHA-256 hash; the
 //! token itself is never stored.
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 use time::OffsetDateTime;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -20,6 +20,7 @@ macro_rules! columns {
         "id, label, created_by, created_at, last_used_at, revoked_at"
     };
 }
+pub(crate) use columns;
 
 /// The admin a valid token speaks for, and the token as the audit trail names it.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -32,24 +33,6 @@ pub struct TokenOwner {
     pub last_used_at: Option<OffsetDateTime>,
 }
 
-/// Inserts a token, inside the write path's transaction.
-pub async fn insert(
-    tx: &mut PgConnection,
-    label: &str,
-    token_hash: &[u8],
-    owner: i64,
-) -> Result<TokenRow, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "insert into api_tokens (label, token_hash, created_by) values ($1, $2, $3) returning ",
-        columns!()
-    ))
-    .bind(label)
-    .bind(token_hash)
-    .bind(owner)
-    .fetch_one(tx)
-    .await
-}
-
 pub async fn list(db: &PgPool) -> Result<Vec<TokenRow>, sqlx::Error> {
     sqlx::query_as(concat!(
         "select ",
@@ -57,18 +40,6 @@ pub async fn list(db: &PgPool) -> Result<Vec<TokenRow>, sqlx::Error> {
         " from api_tokens order by id"
     ))
     .fetch_all(db)
-    .await
-}
-
-/// Revokes a token; `None` when there is no such token. Revoking twice keeps the
-/// first time.
-pub async fn revoke(tx: &mut PgConnection, id: i64) -> Result<Option<TokenRow>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "update api_tokens set revoked_at = coalesce(revoked_at, now()) where id = $1 returning ",
-        columns!()
-    ))
-    .bind(id)
-    .fetch_optional(tx)
     .await
 }
 
@@ -87,18 +58,4 @@ pub async fn authenticate(
     .bind(token_hash)
     .fetch_optional(db)
     .await
-}
-
-/// Records a use, at most once a minute per token, so authentication does not
-/// write on every request. Bookkeeping, not a change anyone acts on: it is not
-/// audited and notifies nobody.
-pub async fn touch(db: &PgPool, token_id: i64) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "update api_tokens set last_used_at = now() where id = $1 \
-         and (last_used_at is null or last_used_at < now() - interval '1 minute')",
-    )
-    .bind(token_id)
-    .execute(db)
-    .await
-    .map(|_| ())
 }

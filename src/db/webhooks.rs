@@ -1,10 +1,8 @@
 //! Webhook endpoints. Their deliveries are in [`super::deliveries`]; the outbox
 //! is filled by the database (migration 0009).
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 use time::OffsetDateTime;
-
-use crate::domain::AuditAction;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct WebhookRow {
@@ -23,6 +21,7 @@ macro_rules! columns {
         "id, url, events, active, created_by, created_at, updated_at"
     };
 }
+pub(crate) use columns;
 
 /// Every endpoint, newest first (there are few).
 pub async fn list(db: &PgPool) -> Result<Vec<WebhookRow>, sqlx::Error> {
@@ -43,102 +42,5 @@ pub async fn find(db: &PgPool, id: i64) -> Result<Option<WebhookRow>, sqlx::Erro
     ))
     .bind(id)
     .fetch_optional(db)
-    .await
-}
-
-pub async fn insert(
-    tx: &mut PgConnection,
-    url: &str,
-    events: &[String],
-    secret: &str,
-    created_by: Option<i64>,
-) -> Result<WebhookRow, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "insert into webhooks (url, events, secret, created_by) values ($1, $2, $3, $4) returning ",
-        columns!()
-    ))
-    .bind(url)
-    .bind(events)
-    .bind(secret)
-    .bind(created_by)
-    .fetch_one(tx)
-    .await
-}
-
-/// Changes what is given (`None` leaves it).
-pub async fn update(
-    tx: &mut PgConnection,
-    id: i64,
-    url: Option<&str>,
-    events: Option<&[String]>,
-    active: Option<bool>,
-) -> Result<Option<WebhookRow>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "update webhooks set url = coalesce($2, url), events = coalesce($3, events), \
-         active = coalesce($4, active) where id = $1 returning ",
-        columns!()
-    ))
-    .bind(id)
-    .bind(url)
-    .bind(events)
-    .bind(active)
-    .fetch_optional(tx)
-    .await
-}
-
-pub async fn set_secret(
-    tx: &mut PgConnection,
-    id: i64,
-    secret: &str,
-) -> Result<Option<WebhookRow>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "update webhooks set secret = $2 where id = $1 returning ",
-        columns!()
-    ))
-    .bind(id)
-    .bind(secret)
-    .fetch_optional(tx)
-    .await
-}
-
-/// Deletes the endpoint and its delivery log.
-pub async fn delete(tx: &mut PgConnection, id: i64) -> Result<bool, sqlx::Error> {
-    let deleted = sqlx::query("delete from webhooks where id = $1")
-        .bind(id)
-        .execute(tx)
-        .await?;
-    Ok(deleted.rows_affected() > 0)
-}
-
-/// An audit event for an action on an endpoint that changes no row of it (a
-/// test event sent, a delivery sent again).
-pub async fn record(
-    tx: &mut PgConnection,
-    action: AuditAction,
-    webhook: &WebhookRow,
-    changes: serde_json::Value,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("select audit_record($1, 'webhook', $2, $3, $4)")
-        .bind(action)
-        .bind(webhook.id)
-        .bind(&webhook.url)
-        .bind(changes)
-        .execute(tx)
-        .await
-        .map(|_| ())
-}
-
-/// The endpoint, locked until the transaction ends.
-pub async fn find_for_update(
-    tx: &mut PgConnection,
-    id: i64,
-) -> Result<Option<WebhookRow>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "select ",
-        columns!(),
-        " from webhooks where id = $1 for update"
-    ))
-    .bind(id)
-    .fetch_optional(tx)
     .await
 }

@@ -197,10 +197,10 @@ async fn authenticate_token(
     {
         state.tokens.touched(&hash, now);
         // Bookkeeping only: the request does not wait for it, nor fail with it.
-        let db = state.db.clone();
+        let writer = state.writer.clone();
         let token_id = owner.token_id;
         tokio::spawn(async move {
-            if let Err(e) = db::tokens::touch(&db, token_id).await {
+            if let Err(e) = writer.token_used(token_id).await {
                 tracing::warn!(error = %e, "could not record token use");
             }
         });

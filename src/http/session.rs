@@ -168,8 +168,17 @@ impl AdminSession {
         Ok(self.data().await?.login)
     }
 
-    /// Logs `user_id` in: a new session id (no fixation), a new CSRF token.
-    pub async fn start(&self, user_id: i64, epoch: i32, flash: String) -> Result<(), AppError> {
+    /// The session's part of a login that completes, whichever way it does
+    /// (the password alone, the second step, or the enrolment a login
+    /// required): `user_id` logged in, at session epoch `epoch`, under a new
+    /// session id (no fixation) and a new CSRF token. The database's part is
+    /// `Writer::complete_login`, made first.
+    pub async fn complete_login(
+        &self,
+        user_id: i64,
+        epoch: i32,
+        flash: String,
+    ) -> Result<(), AppError> {
         self.0.cycle_id().await.map_err(unavailable)?;
         let data = SessionData {
             login: Some(Login {

@@ -18,7 +18,7 @@ use crate::lifecycle::pages::DisablePage;
 use crate::views::DeletedUserView;
 use crate::views::UserView;
 use crate::{
-    domain::{DisabledReason, ExpectedVersion, FieldErrors, ListQuery, RawListQuery, UserChanges},
+    domain::{DisabledReason, FieldErrors, ListQuery, RawListQuery},
     http::error::{AppError, AppResult, ErrorBody},
     http::{
         body::{Body, media_type},
@@ -29,7 +29,7 @@ use crate::{
     },
     state::AppState,
     users::routes::find,
-    write::WriteError,
+    write::{BulkAction, BulkOutcome, WriteError},
 };
 
 /// The most ids one bulk action takes.
@@ -121,21 +121,32 @@ pub async fn disable(
             if ctx.format.is_html()
                 && matches!(error, AppError::Validation(_) | AppError::Conflict { .. }) =>
         {
-            let user = find(&state, id.get()).await?;
-            let mut page = DisablePage {
-                layout: ctx.layout(format!("Disable {}", user.name)).await?,
-                user,
-                reason: input.reason,
-                errors: FieldErrors::default(),
-            };
-            let status = crate::http::respond::form_errors(error, &mut page.errors)?;
-            return Ok((status, page).into_response());
+            return disable_again(&state, &ctx, id.get(), input.reason, error).await;
         }
         Err(error) => return Err(error),
     };
     let flash = format!("Disabled {}.", row.name);
     let location = format!("/users/{}", row.id);
     ctx.done(&location, UserView::from(row), flash).await
+}
+
+/// The disable form again, with what was wrong.
+async fn disable_again(
+    state: &AppState,
+    ctx: &AdminContext,
+    id: i64,
+    reason: String,
+    error: AppError,
+) -> AppResult<Response> {
+    let user = find(state, id).await?;
+    let mut page = DisablePage {
+        layout: ctx.layout(format!("Disable {}", user.name)).await?,
+        user,
+        reason,
+        errors: FieldErrors::default(),
+    };
+    let status = crate::http::respond::form_errors(error, &mut page.errors)?;
+    Ok((status, page).into_response())
 }
 
 #[utoipa::path(
@@ -237,46 +248,52 @@ pub async fn deleted(
     let Query(raw) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
     let query = ListQuery::parse(raw).map_err(|e| AppError::BadRequest(e.to_string()))?;
     let (rows, total) = db::users::page_of(&state.db, &query, Scope::Deleted).await?;
-    let next = rows.next.map(|cursor| cursor.encode());
-    let prev = rows.prev.map(|cursor| cursor.encode());
-    let data: Vec<DeletedUserView> = rows
-        .rows
-        .into_iter()
-        .filter_map(|row| {
-            let deleted_at = row.deleted_at?;
-            Some(DeletedUserView {
-                user: UserView::from(row),
-                deleted_at,
+    let view = DeletedPageView {
+        next: rows.next.map(|cursor| cursor.encode()),
+        prev: rows.prev.map(|cursor| cursor.encode()),
+        data: rows
+            .rows
+            .into_iter()
+            .filter_map(|row| {
+                let deleted_at = row.deleted_at?;
+                Some(DeletedUserView {
+                    user: UserView::from(row),
+                    deleted_at,
+                })
             })
-        })
-        .collect();
+            .collect(),
+        total,
+    };
     match ctx.format {
-        Format::Json => Ok(Json(DeletedPageView {
-            data,
-            next,
-            prev,
-            total,
-        })
-        .into_response()),
-        Format::Html => Ok(DeletedUsersPage {
-            layout: ctx.layout("Deleted users").await?,
-            next_href: next.map(|c| {
-                format!(
-                    "/users/deleted?{}",
-                    query.link(
-                        query.sort,
-                        query.order,
-                        Some(crate::domain::PageCursor::After(&c))
-                    )
-                )
-            }),
-            users: data,
-            total,
-            q: query.search.clone().unwrap_or_default(),
-            restore_days: state.settings.user_restore.as_secs() / 86_400,
-        }
-        .into_response()),
+        Format::Json => Ok(Json(view).into_response()),
+        Format::Html => deleted_page(&state, &ctx, &query, view).await,
     }
+}
+
+async fn deleted_page(
+    state: &AppState,
+    ctx: &AdminContext,
+    query: &ListQuery,
+    view: DeletedPageView,
+) -> AppResult<Response> {
+    Ok(DeletedUsersPage {
+        layout: ctx.layout("Deleted users").await?,
+        next_href: view.next.map(|c| {
+            format!(
+                "/users/deleted?{}",
+                query.link(
+                    query.sort,
+                    query.order,
+                    Some(crate::domain::PageCursor::After(&c))
+                )
+            )
+        }),
+        users: view.data,
+        total: view.total,
+        q: query.search.clone().unwrap_or_default(),
+        restore_days: state.settings.user_restore.as_secs() / 86_400,
+    }
+    .into_response())
 }
 
 /// What one id of a bulk action came to.
@@ -326,44 +343,89 @@ pub async fn bulk(
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> AppResult<Response> {
-    let (action, ids, reason, confirmed) =
-        match media_type(&headers).as_deref() {
+    let request = BulkRequest::parse(&headers, &body, ctx.format.is_html())?;
+    if !request.confirmed {
+        return confirmation_page(&state, &ctx, &request).await;
+    }
+    let outcomes = (state.writer)
+        .bulk(&ctx.actor, request.action, &request.ids, &request.reason)
+        .await?;
+    let results: Vec<BulkResult> = request
+        .ids
+        .iter()
+        .zip(outcomes)
+        .map(|(&id, outcome)| BulkResult::of(id, outcome))
+        .collect();
+    let flash = bulk_flash(request.action, &results);
+    ctx.done("/users", Json(BulkResponse { results }), flash)
+        .await
+}
+
+/// A bulk action as asked for, checked.
+struct BulkRequest {
+    action: BulkAction,
+    ids: Vec<i64>,
+    reason: DisabledReason,
+    /// Go ahead (otherwise: show what would be done, for a browser to confirm).
+    confirmed: bool,
+}
+
+impl BulkRequest {
+    /// From a JSON body or the list page's form. Scripts act at once; browsers
+    /// confirm first.
+    fn parse(headers: &axum::http::HeaderMap, body: &[u8], from_browser: bool) -> AppResult<Self> {
+        let (action, ids, reason, confirmed) = match media_type(headers).as_deref() {
             Some("application/json") => {
-                let input: BulkInput = parse_json(&body)?;
-                (
-                    input.action,
-                    input.ids,
-                    input.reason.unwrap_or_default(),
-                    true,
-                )
+                let input: BulkInput = parse_json(body)?;
+                let reason = input.reason.unwrap_or_default();
+                (input.action, input.ids, reason, true)
             }
             Some("application/x-www-form-urlencoded") => {
-                // The list page's form repeats `id` once per checked row.
-                let mut form = BulkForm::default();
-                let mut ids = Vec::new();
-                for (key, value) in form_urlencoded::parse(&body) {
-                    match key.as_ref() {
-                        "id" => ids.push(value.parse::<i64>().map_err(|_| {
-                            AppError::BadRequest("every id must be a user id".into())
-                        })?),
-                        "action" => form.action = value.into_owned(),
-                        "reason" => form.reason = value.into_owned(),
-                        "confirmed" => form.confirmed = Some(value.into_owned()),
-                        _ => {}
-                    }
-                }
-                // Scripts posting a form act at once; browsers confirm first.
-                let confirmed = form.confirmed.is_some() || !ctx.format.is_html();
+                let (form, ids) = parse_bulk_form(body)?;
+                let confirmed = form.confirmed.is_some() || !from_browser;
                 (form.action, ids, form.reason, confirmed)
             }
             _ => return Err(AppError::UnsupportedMediaType),
         };
-    let action = BulkAction::parse(&action).ok_or_else(|| {
-        AppError::Validation(FieldErrors::single(
-            "action",
-            "must be disable, enable, delete, restore, promote or demote",
-        ))
-    })?;
+        let action = BulkAction::parse(&action).ok_or_else(|| {
+            AppError::Validation(FieldErrors::single(
+                "action",
+                "must be disable, enable, delete, restore, promote or demote",
+            ))
+        })?;
+        check_bulk_ids(&ids)?;
+        let reason = DisabledReason::parse(&reason)
+            .map_err(|problem| AppError::Validation(FieldErrors::single("reason", problem)))?;
+        Ok(Self {
+            action,
+            ids,
+            reason,
+            confirmed,
+        })
+    }
+}
+
+/// The list page's form: it repeats `id` once per checked row.
+fn parse_bulk_form(body: &[u8]) -> AppResult<(BulkForm, Vec<i64>)> {
+    let mut form = BulkForm::default();
+    let mut ids = Vec::new();
+    for (key, value) in form_urlencoded::parse(body) {
+        match key.as_ref() {
+            "id" => ids.push(
+                value
+                    .parse::<i64>()
+                    .map_err(|_| AppError::BadRequest("every id must be a user id".into()))?,
+            ),
+            "action" => form.action = value.into_owned(),
+            "reason" => form.reason = value.into_owned(),
+            "confirmed" => form.confirmed = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    Ok((form, ids))
+}
+
+fn check_bulk_ids(ids: &[i64]) -> AppResult<()> {
     if ids.is_empty() {
         return Err(AppError::Validation(FieldErrors::single(
             "ids",
@@ -376,105 +438,65 @@ pub async fn bulk(
             format!("at most {MAX_BULK_IDS} ids at once"),
         )));
     }
-    let reason = DisabledReason::parse(&reason)
-        .map_err(|problem| AppError::Validation(FieldErrors::single("reason", problem)))?;
-    if !confirmed {
-        // The confirmation page names every user the action will touch.
-        let mut users = Vec::new();
-        for id in &ids {
-            let found = match action {
-                BulkAction::Restore => db::users::find_any(&state.db, *id)
-                    .await?
-                    .filter(|u| u.deleted_at.is_some()),
-                _ => db::users::find(&state.db, *id).await?,
-            };
-            if let Some(user) = found {
-                users.push(UserView::from(user));
-            }
-        }
-        return Ok(BulkConfirmPage {
-            layout: ctx.layout(format!("{} users", action.verb())).await?,
-            action: action.as_str(),
-            verb: action.verb(),
-            users,
-            reason: reason.as_str().to_owned(),
-        }
-        .into_response());
-    }
-    // Every change is committed and audited on its own; the caches hear of
-    // them once, at the end.
-    let writer = state.writer.deferred();
-    let mut results = Vec::with_capacity(ids.len());
-    let mut done = 0;
-    for id in ids {
-        let outcome = match action {
-            BulkAction::Disable => writer
-                .disable_user(&ctx.actor, id, &reason, &ExpectedVersion::Any)
-                .await
-                .map(|_| ()),
-            BulkAction::Enable => writer
-                .enable_user(&ctx.actor, id, &ExpectedVersion::Any)
-                .await
-                .map(|_| ()),
-            BulkAction::Delete => writer
-                .delete_user(&ctx.actor, id, &ExpectedVersion::Any)
-                .await
-                .map(|_| ()),
-            BulkAction::Restore => writer.restore_user(&ctx.actor, id).await.map(|_| ()),
-            BulkAction::Promote | BulkAction::Demote => {
-                let changes = UserChanges {
-                    is_admin: Some(action == BulkAction::Promote),
-                    ..UserChanges::default()
-                };
-                state
-                    .writer
-                    .update_user(&ctx.actor, id, changes, &ExpectedVersion::Any, None)
-                    .await
-                    .map(|_| ())
-            }
+    Ok(())
+}
+
+/// The confirmation page names every user the action will touch.
+async fn confirmation_page(
+    state: &AppState,
+    ctx: &AdminContext,
+    request: &BulkRequest,
+) -> AppResult<Response> {
+    let mut users = Vec::new();
+    for &id in &request.ids {
+        let found = match request.action {
+            BulkAction::Restore => db::users::find_any(&state.db, id)
+                .await?
+                .filter(|u| u.deleted_at.is_some()),
+            _ => db::users::find(&state.db, id).await?,
         };
-        results.push(match outcome {
-            Ok(()) => {
-                done += 1;
-                BulkResult {
-                    id,
-                    result: "done",
-                    message: None,
-                }
-            }
-            Err(WriteError::NotFound) => BulkResult {
-                id,
-                result: "not_found",
-                message: None,
-            },
-            Err(WriteError::LastAdmin) => BulkResult {
-                id,
-                result: "conflict",
-                message: Some(crate::http::error::LAST_ADMIN.into()),
-            },
-            Err(WriteError::EmailTaken) => BulkResult {
-                id,
-                result: "conflict",
-                message: Some("another user has this email now".into()),
-            },
-            Err(other) => {
-                writer.announce().await;
-                return Err(other.into());
-            }
-        });
+        if let Some(user) = found {
+            users.push(UserView::from(user));
+        }
     }
-    writer.announce().await;
+    let verb = verb(request.action);
+    Ok(BulkConfirmPage {
+        layout: ctx.layout(format!("{verb} users")).await?,
+        action: request.action.as_str(),
+        verb,
+        users,
+        reason: request.reason.as_str().to_owned(),
+    }
+    .into_response())
+}
+
+impl BulkResult {
+    fn of(id: i64, outcome: BulkOutcome) -> Self {
+        let (result, message) = match outcome {
+            BulkOutcome::Done => ("done", None),
+            BulkOutcome::NotFound => ("not_found", None),
+            BulkOutcome::LastAdmin => ("conflict", Some(crate::http::error::LAST_ADMIN.into())),
+            BulkOutcome::EmailTaken => ("conflict", Some("another user has this email now".into())),
+        };
+        Self {
+            id,
+            result,
+            message,
+        }
+    }
+}
+
+fn bulk_flash(action: BulkAction, results: &[BulkResult]) -> String {
+    let done = results.iter().filter(|r| r.result == "done").count();
     let skipped = results.len() - done;
-    let flash = if skipped == 0 {
-        format!("{}: {done} user(s).", action.verb())
+    if skipped == 0 {
+        format!("{}: {done} user(s).", verb(action))
     } else {
         format!(
             "{}: {done} user(s); {skipped} could not be changed.",
-            action.verb()
+            verb(action)
         )
-    };
-    ctx.done("/users", Json(BulkResponse { results }), flash)
-        .await
+    }
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> AppResult<T> {
@@ -487,48 +509,14 @@ fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> AppResult<T> {
     })
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum BulkAction {
-    Disable,
-    Enable,
-    Delete,
-    Restore,
-    Promote,
-    Demote,
-}
-
-impl BulkAction {
-    fn parse(raw: &str) -> Option<Self> {
-        Some(match raw {
-            "disable" => Self::Disable,
-            "enable" => Self::Enable,
-            "delete" => Self::Delete,
-            "restore" => Self::Restore,
-            "promote" => Self::Promote,
-            "demote" => Self::Demote,
-            _ => return None,
-        })
-    }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Disable => "disable",
-            Self::Enable => "enable",
-            Self::Delete => "delete",
-            Self::Restore => "restore",
-            Self::Promote => "promote",
-            Self::Demote => "demote",
-        }
-    }
-
-    fn verb(self) -> &'static str {
-        match self {
-            Self::Disable => "Disable",
-            Self::Enable => "Enable",
-            Self::Delete => "Delete",
-            Self::Restore => "Restore",
-            Self::Promote => "Make admin",
-            Self::Demote => "Remove admin rights from",
-        }
+/// How the pages name an action.
+fn verb(action: BulkAction) -> &'static str {
+    match action {
+        BulkAction::Disable => "Disable",
+        BulkAction::Enable => "Enable",
+        BulkAction::Delete => "Delete",
+        BulkAction::Restore => "Restore",
+        BulkAction::Promote => "Make admin",
+        BulkAction::Demote => "Remove admin rights from",
     }
 }

@@ -14,7 +14,7 @@ use crate::login::pages::LoginPage;
 use crate::login::pages::PasswordPage;
 use crate::{
     auth::{AuthError, throttle::LoginKey},
-    db,
+    db::{self, users::Credentials},
     domain::{CONTROL_CHARACTERS, FieldErrors, Password, UserEmail, has_control_characters},
     http::error::{AppError, AppResult},
     http::session::AdminSession,
@@ -26,6 +26,7 @@ use crate::{
         respond::{AdminContext, form_errors, html_only},
     },
     state::AppState,
+    two_factor::routes::after_password,
     write::{Actor, Attempt, Via},
 };
 
@@ -148,9 +149,40 @@ async fn login(
 ) -> AppResult<Response> {
     html_only(format)?;
     state.login_csrf.verify(&headers, &form.csrf_token)?;
-    // A control character is refused before anything is looked up or counted
-    // (a NUL would fail the lookup's statement): 422, naming the field.
-    let refused = if UserEmail::login_input(&form.email).is_err() {
+    let mut again = LoginAgain::new(&state, &session, &headers);
+    if let Some(field) = refused_field(&form) {
+        let error = format!("{field}: {CONTROL_CHARACTERS}.");
+        return again.show(StatusCode::UNPROCESSABLE_ENTITY, error).await;
+    }
+    again.next = safe_next(Some(&form.next));
+    again.email = form.email.trim().to_owned();
+    let (email, next) = (&again.email, &again.next);
+    // The attempt counts before the password is checked, against the account
+    // exactly as the lookup below will find it.
+    let account_key = LoginKey::from_database(db::users::login_key(&state.db, email).await?);
+    if let Some(retry_after_secs) = over_limit(&state, &account_key, &address).await? {
+        return again.too_many(retry_after_secs).await;
+    }
+    let attempt = || attempt_of(email, &headers, &address);
+    let Some(account) = password_login(&state, email, form.password, attempt()).await? else {
+        tracing::info!(client = %address, "failed login");
+        return again
+            .show(StatusCode::UNAUTHORIZED, LOGIN_FAILED.to_owned())
+            .await;
+    };
+    let response = password_accepted(&state, &session, account, attempt(), next).await?;
+    state
+        .throttle
+        .login_succeeded(&account_key, &address)
+        .await?;
+    Ok(response)
+}
+
+/// The login form's first field with a control character, if any: refused
+/// before anything is looked up or counted (a NUL would fail the lookup's
+/// statement), with 422 naming the field.
+fn refused_field(form: &LoginForm) -> Option<&'static str> {
+    if UserEmail::login_input(&form.email).is_err() {
         Some("email")
     } else if has_control_characters(&form.password, false) {
         Some("password")
@@ -158,99 +190,117 @@ async fn login(
         Some("next")
     } else {
         None
-    };
-    if let Some(field) = refused {
-        return login_page(
-            &state,
-            &session,
-            &headers,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            String::new(),
-            "/users".to_owned(),
-            Some(format!("{field}: {CONTROL_CHARACTERS}.")),
-        )
-        .await;
     }
-    let next = safe_next(Some(&form.next));
-    let email = form.email.trim().to_owned();
-    let again = |status: StatusCode, error: String| {
-        login_page(
-            &state,
-            &session,
-            &headers,
-            status,
-            email.clone(),
-            next.clone(),
-            Some(error),
-        )
-    };
+}
 
-    // The attempt counts before the password is checked, against the account
-    // exactly as the lookup below will find it.
-    let account_key = LoginKey::from_database(db::users::login_key(&state.db, &email).await?);
-    match state.throttle.login_attempt(&account_key, &address).await {
-        Ok(()) => {}
-        Err(AuthError::TooManyAttempts { retry_after_secs }) => {
-            let minutes = retry_after_secs.div_ceil(60);
-            let mut response = again(
-                StatusCode::TOO_MANY_REQUESTS,
-                format!("Too many failed attempts. Try again in {minutes} minute(s)."),
-            )
-            .await?;
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
-            return Ok(response);
-        }
-        Err(other) => return Err(other.into()),
+/// Counts a login attempt; `Some(retry after)` when the account or the address
+/// is over the limit.
+async fn over_limit(state: &AppState, key: &LoginKey, address: &str) -> AppResult<Option<u64>> {
+    match state.throttle.login_attempt(key, address).await {
+        Ok(()) => Ok(None),
+        Err(AuthError::TooManyAttempts { retry_after_secs }) => Ok(Some(retry_after_secs)),
+        Err(other) => Err(other.into()),
     }
+}
 
-    let account = db::users::credentials_by_email(&state.db, &email).await?;
-    let stored_hash = account.as_ref().and_then(|a| a.password_hash.clone());
-    // Unknown emails are verified against a dummy hash: same work, same timing.
-    let password_ok = state.hasher.verify(form.password, stored_hash).await?;
+fn attempt_of<'a>(email: &'a str, headers: &HeaderMap, address: &str) -> Attempt<'a> {
     let request_id = headers
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let attempt = Attempt {
-        email: &email,
+    Attempt {
+        email,
         request_id,
-        client_ip: address.clone(),
-    };
+        client_ip: address.to_owned(),
+    }
+}
+
+/// The account `email` names, when `password` is its own and it may log in;
+/// otherwise the failed attempt is recorded.
+async fn password_login(
+    state: &AppState,
+    email: &str,
+    password: String,
+    attempt: Attempt<'_>,
+) -> AppResult<Option<Credentials>> {
+    let account = db::users::credentials_by_email(&state.db, email).await?;
+    let stored_hash = account.as_ref().and_then(|a| a.password_hash.clone());
+    // Unknown emails are verified against a dummy hash: same work, same timing.
+    let password_ok = state.hasher.verify(password, stored_hash).await?;
     let named = account.as_ref().map(|a| a.id);
-    let Some(account) = account.filter(|a| password_ok && a.is_active_admin()) else {
-        tracing::info!(client = %address, "failed login");
+    let account = account.filter(|a| password_ok && a.is_active_admin());
+    if account.is_none() {
         state.writer.login_failed(named, attempt).await?;
-        return again(StatusCode::UNAUTHORIZED, LOGIN_FAILED.to_owned()).await;
-    };
-    // With a second factor (or `REQUIRE_2FA`), the password only half logs in.
-    if let Some(second_step) =
-        crate::two_factor::routes::after_password(&state, &session, &account, &next).await?
-    {
-        state
-            .throttle
-            .login_succeeded(&account_key, &address)
-            .await?;
+    }
+    Ok(account)
+}
+
+/// The password was right: the login completes, unless a second step must
+/// follow (a second factor, or `REQUIRE_2FA`), when it only half does.
+async fn password_accepted(
+    state: &AppState,
+    session: &AdminSession,
+    account: Credentials,
+    attempt: Attempt<'_>,
+    next: &str,
+) -> AppResult<Response> {
+    if let Some(second_step) = after_password(state, session, &account, next).await? {
         return Ok(second_step);
     }
-    state
-        .writer
-        .login_succeeded(account.id, &account.email, attempt)
+    (state.writer)
+        .complete_login(account.id, &account.email, attempt)
         .await?;
-    state
-        .throttle
-        .login_succeeded(&account_key, &address)
-        .await?;
-    session
-        .start(
-            account.id,
-            account.session_epoch,
-            format!("Welcome, {}.", account.name),
-        )
-        .await?;
+    let welcome = format!("Welcome, {}.", account.name);
+    (session.complete_login(account.id, account.session_epoch, welcome)).await?;
     tracing::info!(user_id = account.id, "logged in");
-    Ok(Redirect::to(&next).into_response())
+    Ok(Redirect::to(next).into_response())
+}
+
+/// The login form again, as this request shows it: the email typed and where
+/// to go next kept.
+struct LoginAgain<'a> {
+    state: &'a AppState,
+    session: &'a AdminSession,
+    headers: &'a HeaderMap,
+    email: String,
+    next: String,
+}
+
+impl<'a> LoginAgain<'a> {
+    fn new(state: &'a AppState, session: &'a AdminSession, headers: &'a HeaderMap) -> Self {
+        Self {
+            state,
+            session,
+            headers,
+            email: String::new(),
+            next: "/users".to_owned(),
+        }
+    }
+
+    async fn show(&self, status: StatusCode, error: String) -> AppResult<Response> {
+        let (email, next) = (self.email.clone(), self.next.clone());
+        login_page(
+            self.state,
+            self.session,
+            self.headers,
+            status,
+            email,
+            next,
+            Some(error),
+        )
+        .await
+    }
+
+    /// 429, with the wait.
+    async fn too_many(&self, retry_after_secs: u64) -> AppResult<Response> {
+        let minutes = retry_after_secs.div_ceil(60);
+        let error = format!("Too many failed attempts. Try again in {minutes} minute(s).");
+        let mut response = self.show(StatusCode::TOO_MANY_REQUESTS, error).await?;
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        Ok(response)
+    }
 }
 
 /// Ends the browser's session. A session still valid is checked like any
@@ -301,45 +351,7 @@ async fn change_password(
                 .into(),
         ));
     }
-    let mut errors = FieldErrors::default();
-    let new_password = errors.take("new_password", Password::parse(&form.new_password));
-    if has_control_characters(&form.confirm_password, false) {
-        errors.add("confirm_password", CONTROL_CHARACTERS);
-    } else if form.new_password != form.confirm_password {
-        errors.add("confirm_password", "does not match the new password");
-    }
-    if has_control_characters(&form.current_password, false) {
-        // Told apart from a wrong password, and not checked against the hash.
-        errors.add("current_password", CONTROL_CHARACTERS);
-    }
-    let written = match (new_password, errors.is_empty()) {
-        (Some(new_password), true) => state
-            .writer
-            .change_own_password(
-                &ctx.actor,
-                ctx.admin.user_id,
-                form.current_password,
-                &new_password,
-            )
-            .await
-            .map_err(AppError::from),
-        // Every error at once: the current password is checked too.
-        _ => Err(
-            match state
-                .writer
-                .confirm_current_password(ctx.admin.user_id, Some(form.current_password))
-                .await
-            {
-                Err(crate::write::WriteError::Invalid(current)) => {
-                    errors.merge(current);
-                    AppError::Validation(errors)
-                }
-                Err(other) => other.into(),
-                Ok(()) => AppError::Validation(errors),
-            },
-        ),
-    };
-    let epoch = match written {
+    let epoch = match change_own_password(&state, &ctx, form).await {
         Ok(epoch) => epoch,
         Err(error) => {
             let mut page = PasswordPage {
@@ -357,6 +369,53 @@ async fn change_password(
         "Your password was changed. Other sessions were logged out.".into(),
     )
     .await
+}
+
+/// Changes the admin's own password when the form is right; otherwise every
+/// error at once (the current password is checked too). The new session epoch.
+async fn change_own_password(
+    state: &AppState,
+    ctx: &AdminContext,
+    form: PasswordForm,
+) -> Result<i32, AppError> {
+    let (new_password, mut errors) = check_password_form(&form);
+    let user_id = ctx.admin.user_id;
+    if let (Some(new_password), true) = (new_password, errors.is_empty()) {
+        return Ok((state.writer)
+            .change_own_password(&ctx.actor, user_id, form.current_password, &new_password)
+            .await?);
+    }
+    let current = Some(form.current_password);
+    Err(
+        match state
+            .writer
+            .confirm_current_password(user_id, current)
+            .await
+        {
+            Err(crate::write::WriteError::Invalid(current)) => {
+                errors.merge(current);
+                AppError::Validation(errors)
+            }
+            Err(other) => other.into(),
+            Ok(()) => AppError::Validation(errors),
+        },
+    )
+}
+
+/// The new password, if valid, and what is wrong with the form as typed.
+fn check_password_form(form: &PasswordForm) -> (Option<Password>, FieldErrors) {
+    let mut errors = FieldErrors::default();
+    let new_password = errors.take("new_password", Password::parse(&form.new_password));
+    if has_control_characters(&form.confirm_password, false) {
+        errors.add("confirm_password", CONTROL_CHARACTERS);
+    } else if form.new_password != form.confirm_password {
+        errors.add("confirm_password", "does not match the new password");
+    }
+    if has_control_characters(&form.current_password, false) {
+        // Told apart from a wrong password, and not checked against the hash.
+        errors.add("current_password", CONTROL_CHARACTERS);
+    }
+    (new_password, errors)
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ use crate::{
         user::{ScimUser, UserInput, UserState, weak_etag},
     },
     state::AppState,
-    write::{Actor, Via, WriteError},
+    write::{Actor, ModifyError, Via},
 };
 
 /// Where it is mounted.
@@ -47,10 +47,6 @@ fn render_error(status: axum::http::StatusCode, message: &str) -> Response {
 
 /// Why a user disabled through SCIM is disabled, as the admin pages show it.
 const DEACTIVATED: &str = "Deactivated by the identity provider (SCIM)";
-
-/// Times a PATCH or PUT without `If-Match` re-reads the user when another
-/// change landed between its read and its write.
-const ATTEMPTS: usize = 3;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -336,7 +332,14 @@ async fn create_user(
     body: Result<Bytes, BytesRejection>,
 ) -> ScimResult<Response> {
     let ScimBody(body) = read_body(&headers, body)?;
-    let input = UserInput::parse(&body)?;
+    let user = new_user(UserInput::parse(&body)?);
+    let row = state.writer.create_user(&actor, user).await?;
+    Ok(user_response(StatusCode::CREATED, &row, &base))
+}
+
+/// The user a `POST /Users` creates: never an admin, without a password;
+/// active unless the body says otherwise.
+fn new_user(input: UserInput) -> NewUser {
     let active = input.active.unwrap_or(true);
     let created = UserState {
         email: input.email,
@@ -352,7 +355,7 @@ async fn create_user(
         external_id,
         ..
     } = created;
-    let user = NewUser {
+    NewUser {
         name,
         email,
         is_admin: false,
@@ -365,9 +368,7 @@ async fn create_user(
         },
         disabled_reason: (!active).then(deactivated),
         scim_profile,
-    };
-    let row = state.writer.create_user(&actor, user).await?;
-    Ok(user_response(StatusCode::CREATED, &row, &base))
+    }
 }
 
 fn deactivated() -> DisabledReason {
@@ -397,9 +398,10 @@ fn changes_between(before: &UserState, after: &UserState) -> UserChanges {
     }
 }
 
-/// Reads the user, works out its new state, and writes the difference under
-/// the version it read. Without `If-Match`, a change that landed in between
-/// makes it read again (a few times); with one, it answers 412.
+/// Moves the user to the state `next` works out from the one it is in, through
+/// the write path's read-modify-write: without `If-Match`, a change that
+/// landed in between makes it read again (a few times); with one, it answers
+/// 412.
 async fn modify(
     state: &AppState,
     actor: &Actor,
@@ -407,34 +409,20 @@ async fn modify(
     expected: ExpectedVersion,
     next: impl Fn(&UserState) -> ScimResult<UserState>,
 ) -> ScimResult<UserRow> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let row = find_user(state, id).await?;
-        if let ExpectedVersion::OneOf(versions) = &expected
-            && !versions.contains(&row.version)
-        {
-            return Err(crate::http::error::AppError::PreconditionFailed.into());
-        }
-        let before = UserState::of_row(&row)?;
+    let changes = |row: &UserRow| -> ScimResult<Option<UserChanges>> {
+        let before = UserState::of_row(row)?;
         let after = next(&before)?;
-        if after == before {
-            return Ok(row);
-        }
-        let changes = changes_between(&before, &after);
-        let read = ExpectedVersion::OneOf(vec![row.version]);
-        match state
-            .writer
-            .update_user(actor, id, changes, &read, None)
-            .await
-        {
-            Err(WriteError::VersionMismatch)
-                if expected == ExpectedVersion::Any && attempt < ATTEMPTS =>
-            {
-                continue;
-            }
-            result => return Ok(result?),
-        }
+        Ok((after != before).then(|| changes_between(&before, &after)))
+    };
+    match state
+        .writer
+        .modify_user(actor, id, &expected, changes)
+        .await
+    {
+        Ok(row) => Ok(row),
+        Err(ModifyError::Missing) => Err(ScimError::not_found()),
+        Err(ModifyError::Refused(error)) => Err(error),
+        Err(ModifyError::Write(error)) => Err(error.into()),
     }
 }
 

@@ -28,9 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::db::{self, users::Credentials};
 use crate::http::pages::Layout;
 use crate::{
-    auth::{
-        AuthError, AuthMethod, CurrentAdmin, code_throttle::CodeThrottle, recovery_codes, totp,
-    },
+    auth::{AuthError, AuthMethod, CurrentAdmin, code_throttle::CodeThrottle, totp},
     domain::{CONTROL_CHARACTERS, has_control_characters},
     http::error::{AppError, AppResult},
     http::session::{AdminSession, PendingLogin},
@@ -42,7 +40,7 @@ use crate::{
         respond::{AdminContext, html_only},
     },
     state::AppState,
-    write::{Actor, ActorKind, Attempt, Subject, Via},
+    write::{Actor, ActorKind, Attempt, Enrolment, Subject, Via},
 };
 
 /// Routes that a half-logged-in session may reach (each checks who it serves).
@@ -65,6 +63,8 @@ pub fn router() -> Router<AppState> {
 pub struct Api;
 
 const KEY_EXPIRED: &str = "That key can no longer be confirmed: a key shown for enrolment lasts 10 minutes, in the browser session that showed it. Scan the new key below and enter its code.";
+
+const WRONG_ENROLMENT_CODE: &str = "That code is not right. Enter the 6-digit code your app shows now (check that the device's clock is right).";
 
 const WRONG_CODE: &str = "That code is not right, or it was used already. Enter the current code from your app, or a recovery code.";
 
@@ -115,6 +115,23 @@ fn pending_actor(account: &Credentials, headers: &HeaderMap, address: &str) -> A
         request_id: request_id(headers),
         client_ip: Some(address.to_owned()),
         admin_id: Some(account.id),
+    }
+}
+
+/// The account of a half-done login, as its 2FA events name it.
+fn subject_of(account: &Credentials) -> Subject<'_> {
+    Subject {
+        user_id: account.id,
+        email: &account.email,
+    }
+}
+
+/// A login attempt of `account` from this request, for the trail.
+fn attempt_of<'a>(account: &'a Credentials, headers: &HeaderMap, address: &str) -> Attempt<'a> {
+    Attempt {
+        email: &account.email,
+        request_id: request_id(headers),
+        client_ip: address.to_owned(),
     }
 }
 
@@ -214,21 +231,58 @@ async fn second_step(
     Body(form): Body<CodeForm>,
 ) -> AppResult<Response> {
     html_only(format)?;
-    let Some((pending, account)) = pending_account(&state, &session).await? else {
-        return Ok(Redirect::to("/login").into_response());
+    let (pending, account, secret) = match second_step_ready(&state, &session, &form).await? {
+        Ok(ready) => ready,
+        Err(answer) => return Ok(answer),
+    };
+    let throttle = throttle(&state);
+    if let Some(retry_after_secs) = over_limit(&throttle, account.id).await? {
+        let message = too_many_message(retry_after_secs);
+        let page = second_step_page(&session, StatusCode::TOO_MANY_REQUESTS, Some(message)).await?;
+        return Ok(too_many(page, retry_after_secs));
+    }
+    let actor = pending_actor(&account, &headers, &address);
+    let attempt = attempt_of(&account, &headers, &address);
+    let subject = subject_of(&account);
+    let code = &form.code;
+    if !state
+        .writer
+        .second_step(&actor, subject, &secret, code, attempt)
+        .await?
+    {
+        tracing::info!(user_id = account.id, client = %address, "wrong second-step code");
+        return second_step_page(&session, StatusCode::UNAUTHORIZED, Some(WRONG_CODE.into())).await;
+    }
+    throttle.succeeded(account.id).await?;
+    let welcome = format!("Welcome, {}.", account.name);
+    session
+        .complete_login(account.id, account.session_epoch, welcome)
+        .await?;
+    tracing::info!(user_id = account.id, "logged in with a second factor");
+    Ok(Redirect::to(&pending.next).into_response())
+}
+
+/// What the second step checks before a code is counted: the half-done login
+/// still holds, it waits for a code (not an enrolment), the form is this
+/// session's, the code is plain text, and the admin still has a second factor
+/// (its key). Otherwise the answer to give instead.
+async fn second_step_ready(
+    state: &AppState,
+    session: &AdminSession,
+    form: &CodeForm,
+) -> AppResult<Result<(PendingLogin, Credentials, Vec<u8>), Response>> {
+    let Some((pending, account)) = pending_account(state, session).await? else {
+        return Ok(Err(Redirect::to("/login").into_response()));
     };
     if pending.enrol {
-        return Ok(Redirect::to("/account/2fa").into_response());
+        return Ok(Err(Redirect::to("/account/2fa").into_response()));
     }
     session.verify_csrf(Some(&form.csrf_token)).await?;
     if has_control_characters(&form.code, true) {
         // Refused as input, before a code is counted or checked.
-        return second_step_page(
-            &session,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some(format!("code: {CONTROL_CHARACTERS}.")),
-        )
-        .await;
+        let error = Some(format!("code: {CONTROL_CHARACTERS}."));
+        let page = second_step_page(session, StatusCode::UNPROCESSABLE_ENTITY, error).await?;
+        return Ok(Err(page));
     }
     let Some(factor) = db::two_factor::find(&state.db, account.id)
         .await?
@@ -236,53 +290,9 @@ async fn second_step(
     else {
         // Reset by another admin meanwhile: start again from the password.
         session.end().await?;
-        return Ok(Redirect::to("/login").into_response());
+        return Ok(Err(Redirect::to("/login").into_response()));
     };
-    let throttle = throttle(&state);
-    if let Some(retry_after_secs) = over_limit(&throttle, account.id).await? {
-        let page = second_step_page(
-            &session,
-            StatusCode::TOO_MANY_REQUESTS,
-            Some(too_many_message(retry_after_secs)),
-        )
-        .await?;
-        return Ok(too_many(page, retry_after_secs));
-    }
-    let actor = pending_actor(&account, &headers, &address);
-    let subject = Subject {
-        user_id: account.id,
-        email: &account.email,
-    };
-    let accepted = check_code(&state, &actor, subject, &factor.secret, &form.code).await?;
-    let attempt = Attempt {
-        email: &account.email,
-        request_id: request_id(&headers),
-        client_ip: address.clone(),
-    };
-    if !accepted {
-        tracing::info!(user_id = account.id, client = %address, "wrong second-step code");
-        let subject = Subject {
-            user_id: account.id,
-            email: &account.email,
-        };
-        state.writer.second_step_failed(subject, attempt).await?;
-        return second_step_page(&session, StatusCode::UNAUTHORIZED, Some(WRONG_CODE.into())).await;
-    }
-    throttle.succeeded(account.id).await?;
-    state
-        .writer
-        .login_succeeded(account.id, &account.email, attempt)
-        .await?;
-    // Logged in at last, under a new session id.
-    session
-        .start(
-            account.id,
-            account.session_epoch,
-            format!("Welcome, {}.", account.name),
-        )
-        .await?;
-    tracing::info!(user_id = account.id, "logged in with a second factor");
-    Ok(Redirect::to(&pending.next).into_response())
+    Ok(Ok((pending, account, factor.secret)))
 }
 
 /// Counts a code attempt; `Some(retry after)` when the admin is over the limit,
@@ -293,37 +303,6 @@ async fn over_limit(throttle: &CodeThrottle, user_id: i64) -> AppResult<Option<u
         Err(AuthError::TooManyAttempts { retry_after_secs }) => Ok(Some(retry_after_secs)),
         Err(other) => Err(other.into()),
     }
-}
-
-/// Whether `typed` is a right code, used up now: a TOTP code of a step later
-/// than any accepted before (one atomic update), or an unused recovery code.
-async fn check_code(
-    state: &AppState,
-    actor: &Actor,
-    subject: Subject<'_>,
-    secret: &[u8],
-    typed: &str,
-) -> AppResult<bool> {
-    let code: String = typed
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '-')
-        .collect();
-    if totp::is_totp_code(&code) {
-        let Some(step) = totp::matching_step(secret, &code, totp::now()) else {
-            return Ok(false);
-        };
-        let step = i64::try_from(step).unwrap_or(i64::MAX);
-        return Ok(db::two_factor::accept_step(&state.db, subject.user_id, step).await?);
-    }
-    let code = recovery_codes::normalise(typed);
-    if !recovery_codes::looks_like_one(&code) {
-        return Ok(false);
-    }
-    let digest = recovery_codes::digest(&code);
-    Ok(state
-        .writer
-        .use_recovery_code(actor, subject, &digest)
-        .await?)
 }
 
 // ---------------------------------------------------------------------------
@@ -381,6 +360,26 @@ impl Enroller {
         match self {
             Self::Admin(ctx) => &ctx.session,
             Self::Forced { session, .. } => session,
+        }
+    }
+
+    /// Who enrols, for the trail, and the login the enrolment completes (a
+    /// half-logged-in session's), if any.
+    fn acting(&self, headers: &HeaderMap, address: &str) -> (Actor, Option<Attempt<'_>>) {
+        match self {
+            Self::Admin(ctx) => (ctx.actor.clone(), None),
+            Self::Forced { account, .. } => (
+                pending_actor(account, headers, address),
+                Some(attempt_of(account, headers, address)),
+            ),
+        }
+    }
+
+    /// The admin, as the 2FA events name them.
+    fn subject(&self) -> Subject<'_> {
+        Subject {
+            user_id: self.user_id(),
+            email: self.email(),
         }
     }
 
@@ -499,117 +498,28 @@ async fn enable(
     Body(form): Body<CodeForm>,
 ) -> AppResult<Response> {
     html_only(format)?;
-    // A logged-in admin's form was checked by authentication; a half-logged-in
-    // session's is checked here.
-    if let Enroller::Forced { session, .. } = &who {
-        session.verify_csrf(Some(&form.csrf_token)).await?;
-    }
-    let user_id = who.user_id();
-    if has_control_characters(&form.code, true) {
-        return two_factor_page(
-            &state,
-            &who,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some(format!("code: {CONTROL_CHARACTERS}.")),
-        )
-        .await;
-    }
-    if db::two_factor::is_enabled(&state.db, user_id).await? {
-        return Ok(Redirect::to("/account/2fa").into_response());
-    }
-    // Only the key this session drew, while fresh, can be confirmed here.
-    let Some(secret) = who.session().drawn_enrolment_key(user_id).await? else {
-        return two_factor_page(
-            &state,
-            &who,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some(KEY_EXPIRED.into()),
-        )
-        .await;
+    let secret = match enrolment_ready(&state, &who, &form).await? {
+        Ok(secret) => secret,
+        Err(answer) => return Ok(answer),
     };
+    let user_id = who.user_id();
     let throttle = throttle(&state);
     if let Some(retry_after_secs) = over_limit(&throttle, user_id).await? {
-        let page = two_factor_page(
-            &state,
-            &who,
-            StatusCode::TOO_MANY_REQUESTS,
-            Some(too_many_message(retry_after_secs)),
-        )
-        .await?;
-        return Ok(too_many(page, retry_after_secs));
+        return two_factor_too_many(&state, &who, retry_after_secs).await;
     }
-    let code: String = form.code.chars().filter(|c| !c.is_whitespace()).collect();
-    let step = totp::is_totp_code(&code)
-        .then(|| totp::matching_step(&secret, &code, totp::now()))
-        .flatten();
-    let Some(step) = step else {
-        return two_factor_page(
-            &state,
-            &who,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some("That code is not right. Enter the 6-digit code your app shows now (check that the device's clock is right).".into()),
-        )
-        .await;
-    };
-    let codes = recovery_codes::generate();
-    let digests: Vec<Vec<u8>> = codes
-        .iter()
-        .map(|code| recovery_codes::digest(&recovery_codes::normalise(code)))
-        .collect();
-    let actor = match &who {
-        Enroller::Admin(ctx) => ctx.actor.clone(),
-        Enroller::Forced { account, .. } => pending_actor(account, &headers, &address),
-    };
-    let subject = Subject {
-        user_id,
-        email: who.email(),
-    };
-    let step = i64::try_from(step).unwrap_or(i64::MAX);
-    let Some(epoch) = state
-        .writer
-        .enable_two_factor(&actor, subject, &secret, step, &digests)
-        .await?
+    let (actor, completes) = who.acting(&headers, &address);
+    let enrolment = (state.writer)
+        .enrol_two_factor(&actor, who.subject(), &secret, &form.code, completes)
+        .await?;
+    let Enrolment::On {
+        epoch,
+        recovery_codes: codes,
+    } = enrolment
     else {
-        return Ok(Redirect::to("/account/2fa").into_response());
+        return not_enrolled(&state, &who, enrolment).await;
     };
     throttle.succeeded(user_id).await?;
-    who.session().drop_enrolment_key().await?;
-    let (layout, next) = match &who {
-        Enroller::Admin(ctx) => {
-            // This session stays logged in, under a new id; every other one
-            // of the admin has ended with the epoch.
-            ctx.session.renew(epoch).await?;
-            (
-                ctx.layout("Your recovery codes").await?,
-                "/account/2fa".to_owned(),
-            )
-        }
-        Enroller::Forced {
-            pending,
-            account,
-            session,
-        } => {
-            // Enrolled: the login is complete, under a new session id.
-            let attempt = Attempt {
-                email: &account.email,
-                request_id: request_id(&headers),
-                client_ip: address.clone(),
-            };
-            state
-                .writer
-                .login_succeeded(account.id, &account.email, attempt)
-                .await?;
-            session
-                .start(account.id, epoch, "Two-factor login is on.".into())
-                .await?;
-            let layout = Layout {
-                admin: Some(account.name.clone()),
-                admin_id: Some(account.id),
-                ..Layout::anonymous("Your recovery codes", session.csrf_token().await?)
-            };
-            (layout, pending.next.clone())
-        }
-    };
+    let (layout, next) = enrolled_session(&who, epoch).await?;
     tracing::info!(user_id, "two-factor login enabled");
     Ok(RecoveryCodesPage {
         layout,
@@ -617,6 +527,97 @@ async fn enable(
         next,
     }
     .into_response())
+}
+
+/// The answer to an enrolment that did not turn the second factor on.
+async fn not_enrolled(
+    state: &AppState,
+    who: &Enroller,
+    enrolment: Enrolment,
+) -> AppResult<Response> {
+    match enrolment {
+        Enrolment::WrongCode => {
+            let error = Some(WRONG_ENROLMENT_CODE.into());
+            two_factor_page(state, who, StatusCode::UNPROCESSABLE_ENTITY, error).await
+        }
+        // Another session confirmed first.
+        Enrolment::AlreadyOn | Enrolment::On { .. } => {
+            Ok(Redirect::to("/account/2fa").into_response())
+        }
+    }
+}
+
+/// What enrolment checks before a code is counted: the form is this session's,
+/// the code is plain text, no second factor is on yet, and this session drew
+/// a key that is still fresh (that key, the only one it can confirm).
+/// Otherwise the answer to give instead.
+async fn enrolment_ready(
+    state: &AppState,
+    who: &Enroller,
+    form: &CodeForm,
+) -> AppResult<Result<Vec<u8>, Response>> {
+    // A logged-in admin's form was checked by authentication; a half-logged-in
+    // session's is checked here.
+    if let Enroller::Forced { session, .. } = who {
+        session.verify_csrf(Some(&form.csrf_token)).await?;
+    }
+    let user_id = who.user_id();
+    if has_control_characters(&form.code, true) {
+        let error = Some(format!("code: {CONTROL_CHARACTERS}."));
+        let page = two_factor_page(state, who, StatusCode::UNPROCESSABLE_ENTITY, error).await?;
+        return Ok(Err(page));
+    }
+    if db::two_factor::is_enabled(&state.db, user_id).await? {
+        return Ok(Err(Redirect::to("/account/2fa").into_response()));
+    }
+    match who.session().drawn_enrolment_key(user_id).await? {
+        Some(secret) => Ok(Ok(secret)),
+        None => {
+            let error = Some(KEY_EXPIRED.into());
+            let page = two_factor_page(state, who, StatusCode::UNPROCESSABLE_ENTITY, error);
+            Ok(Err(page.await?))
+        }
+    }
+}
+
+/// The enrolling session once the second factor is on, and the page's layout
+/// and onward link: the key it drew is dropped; a logged-in admin stays
+/// logged in under a new id (every other session of theirs ended with the
+/// epoch); a login that waited for the enrolment is complete now.
+async fn enrolled_session(who: &Enroller, epoch: i32) -> AppResult<(Layout, String)> {
+    who.session().drop_enrolment_key().await?;
+    match who {
+        Enroller::Admin(ctx) => {
+            ctx.session.renew(epoch).await?;
+            let layout = ctx.layout("Your recovery codes").await?;
+            Ok((layout, "/account/2fa".to_owned()))
+        }
+        Enroller::Forced {
+            pending,
+            account,
+            session,
+        } => {
+            let flash = "Two-factor login is on.".to_owned();
+            session.complete_login(account.id, epoch, flash).await?;
+            let layout = Layout {
+                admin: Some(account.name.clone()),
+                admin_id: Some(account.id),
+                ..Layout::anonymous("Your recovery codes", session.csrf_token().await?)
+            };
+            Ok((layout, pending.next.clone()))
+        }
+    }
+}
+
+/// The enrolment page, answering 429 with the wait.
+async fn two_factor_too_many(
+    state: &AppState,
+    who: &Enroller,
+    retry_after_secs: u64,
+) -> AppResult<Response> {
+    let message = Some(too_many_message(retry_after_secs));
+    let page = two_factor_page(state, who, StatusCode::TOO_MANY_REQUESTS, message).await?;
+    Ok(too_many(page, retry_after_secs))
 }
 
 async fn disable(
@@ -629,59 +630,52 @@ async fn disable(
     let Enroller::Admin(ctx) = &who else {
         return Err(AppError::Unauthenticated);
     };
+    let secret = match disabling_ready(&state, &who, &form).await? {
+        Ok(secret) => secret,
+        Err(answer) => return Ok(answer),
+    };
+    let user_id = ctx.admin.user_id;
+    let throttle = throttle(&state);
+    if let Some(retry_after_secs) = over_limit(&throttle, user_id).await? {
+        return two_factor_too_many(&state, &who, retry_after_secs).await;
+    }
+    let disabled = (state.writer)
+        .disable_two_factor(&ctx.actor, who.subject(), &secret, &form.code)
+        .await?;
+    if !disabled {
+        let error = Some(WRONG_CODE.into());
+        return two_factor_page(&state, &who, StatusCode::UNPROCESSABLE_ENTITY, error).await;
+    }
+    throttle.succeeded(user_id).await?;
+    ctx.redirect_with_flash("/account/2fa", "Two-factor login is off.".into())
+        .await
+}
+
+/// What turning the second factor off checks before a code is counted: the
+/// service allows it, one is on (its key), and the code is plain text.
+/// Otherwise the answer to give instead.
+async fn disabling_ready(
+    state: &AppState,
+    who: &Enroller,
+    form: &CodeForm,
+) -> AppResult<Result<Vec<u8>, Response>> {
     if state.settings.require_2fa {
         return Err(AppError::conflict(
             "this service requires two-factor login (REQUIRE_2FA), so it cannot be turned off; another admin can reset it for you",
         ));
     }
-    let user_id = ctx.admin.user_id;
-    let Some(factor) = db::two_factor::find(&state.db, user_id)
+    let Some(factor) = db::two_factor::find(&state.db, who.user_id())
         .await?
         .filter(|f| f.is_enabled())
     else {
-        return Ok(Redirect::to("/account/2fa").into_response());
+        return Ok(Err(Redirect::to("/account/2fa").into_response()));
     };
     if has_control_characters(&form.code, true) {
-        return two_factor_page(
-            &state,
-            &who,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some(format!("code: {CONTROL_CHARACTERS}.")),
-        )
-        .await;
+        let error = Some(format!("code: {CONTROL_CHARACTERS}."));
+        let page = two_factor_page(state, who, StatusCode::UNPROCESSABLE_ENTITY, error).await?;
+        return Ok(Err(page));
     }
-    let throttle = throttle(&state);
-    if let Some(retry_after_secs) = over_limit(&throttle, user_id).await? {
-        let page = two_factor_page(
-            &state,
-            &who,
-            StatusCode::TOO_MANY_REQUESTS,
-            Some(too_many_message(retry_after_secs)),
-        )
-        .await?;
-        return Ok(too_many(page, retry_after_secs));
-    }
-    let subject = Subject {
-        user_id,
-        email: &ctx.admin.email,
-    };
-    if !check_code(&state, &ctx.actor, subject, &factor.secret, &form.code).await? {
-        return two_factor_page(
-            &state,
-            &who,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some(WRONG_CODE.into()),
-        )
-        .await;
-    }
-    throttle.succeeded(user_id).await?;
-    let subject = Subject {
-        user_id,
-        email: &ctx.admin.email,
-    };
-    state.writer.disable_two_factor(&ctx.actor, subject).await?;
-    ctx.redirect_with_flash("/account/2fa", "Two-factor login is off.".into())
-        .await
+    Ok(Ok(factor.secret))
 }
 
 // ---------------------------------------------------------------------------

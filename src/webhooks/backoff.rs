@@ -3,7 +3,7 @@
 //! deliveries of an endpoint that was down do not all come back at once. The
 //! database caps the next attempt at 24 hours after the delivery was created,
 //! and marks it failed when an attempt fails after that
-//! ([`crate::db::deliveries::record_failure`]).
+//! ([`crate::db::deliveries::bookkeeping::record_failure`]).
 
 use std::time::Duration;
 

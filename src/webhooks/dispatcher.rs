@@ -27,7 +27,10 @@ use super::{
     wake,
 };
 use crate::auth::webhook_signature as signature;
-use crate::db::deliveries::{self, ClaimedDelivery, Failure};
+use crate::db::deliveries::{
+    self, ClaimedDelivery,
+    bookkeeping::{self, Failure},
+};
 
 /// How many deliveries an instance sends at once.
 pub const CONCURRENCY: usize = 16;
@@ -116,7 +119,7 @@ impl Dispatching {
             let free = CONCURRENCY.saturating_sub(in_flight.tasks.len());
             let mut sleep = IDLE;
             if free > 0 {
-                match deliveries::claim(&this.db, free as i64).await {
+                match bookkeeping::claim(&this.db, free as i64).await {
                     Ok(batch) => {
                         // Nothing due now: sleep until the next retry is. (After a
                         // partial batch, the next notification or failed attempt
@@ -189,7 +192,7 @@ impl Dispatching {
                     duration_ms,
                     "webhook delivered"
                 );
-                deliveries::record_success(
+                bookkeeping::record_success(
                     &self.db,
                     delivery.id,
                     delivery.attempts,
@@ -206,7 +209,7 @@ impl Dispatching {
                     retry_after: backoff::wait_after(delivery.attempts),
                 };
                 let recorded =
-                    deliveries::record_failure(&self.db, delivery.id, delivery.attempts, &failure)
+                    bookkeeping::record_failure(&self.db, delivery.id, delivery.attempts, &failure)
                         .await;
                 if let Ok(gave_up) = recorded {
                     log_failure(&delivery, &failure, gave_up);
@@ -275,7 +278,7 @@ impl Dispatching {
         if unfinished.is_empty() {
             return;
         }
-        match deliveries::release(&self.db, &unfinished).await {
+        match bookkeeping::release(&self.db, &unfinished).await {
             Ok(released) => tracing::info!(released, "released unfinished webhook deliveries"),
             Err(e) => tracing::warn!(
                 error = %e,

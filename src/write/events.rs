@@ -2,9 +2,8 @@
 //! no trigger sees them. A failed login records the email tried and
 //! the address, never the password.
 
-use super::{Actor, ActorKind, Via, WriteResult, Writer};
-use crate::db::{self, audit::ServiceEvent};
-use crate::domain::AuditAction;
+use super::{Actor, ActorKind, Via, WriteResult, Writer, sql};
+use crate::{db::audit::ServiceEvent, domain::AuditAction};
 
 /// Where a login attempt came from.
 pub struct Attempt<'a> {
@@ -14,7 +13,12 @@ pub struct Attempt<'a> {
 }
 
 impl Writer {
-    pub async fn login_succeeded(
+    /// The database's part of a login that completes, whichever way it does
+    /// (the password alone, the second step, or the enrolment a login
+    /// required): the time of the login stamped on the account, and the
+    /// `login.succeeded` event. The session's part is
+    /// `AdminSession::complete_login`.
+    pub async fn complete_login(
         &self,
         user_id: i64,
         email: &str,
@@ -30,7 +34,7 @@ impl Writer {
             admin_id: Some(user_id),
         };
         let mut tx = self.begin(&actor).await?;
-        db::users::logged_in(&mut tx, user_id).await?;
+        sql::users::logged_in(&mut tx, user_id).await?;
         record_in(&mut tx, AuditAction::LoginSucceeded, Some(user_id), email).await?;
         // The time of the login shows in lists.
         self.commit(tx).await
@@ -80,7 +84,7 @@ async fn record_in(
     user_id: Option<i64>,
     label: &str,
 ) -> WriteResult<()> {
-    db::audit::record(
+    sql::audit::record(
         tx,
         ServiceEvent {
             action,

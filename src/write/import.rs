@@ -7,7 +7,7 @@
 use serde_json::json;
 use time::OffsetDateTime;
 
-use super::{Actor, Via, WriteResult, Writer};
+use super::{Actor, Via, WriteResult, Writer, sql};
 use crate::{
     db,
     import::{FileError, Plan, RowBatches, plan},
@@ -51,9 +51,9 @@ impl Writer {
             ..actor.clone()
         };
         let mut tx = self.begin(&actor).await?;
-        db::import::prepare(&mut tx).await?;
+        sql::import::prepare(&mut tx).await?;
         let applying = matches!(mode, ImportMode::Apply { .. });
-        let mut planner = plan::Planner::new(db::import::active_admins(&mut tx, applying).await?);
+        let mut planner = plan::Planner::new(sql::import::active_admins(&mut tx, applying).await?);
         while let Some(batch) = batches.next().await {
             let rows = match batch {
                 Ok(rows) => rows,
@@ -64,15 +64,15 @@ impl Writer {
             };
             let emails = plan::lookup_emails(&rows);
             let lookups: Vec<String> = emails.iter().flatten().cloned().collect();
-            let stored = db::import::stored(&mut tx, &lookups, applying).await?;
+            let stored = sql::import::stored(&mut tx, &lookups, applying).await?;
             let parsed = planner.parse(&rows, &emails, stored);
             drop(rows);
             let owners = db::import::external_id_owners(&mut tx, &parsed.external_ids()).await?;
             let writes = planner.plan(parsed, &owners);
             // Once a row has errors nothing is written; the rest is only planned.
             if applying && planner.is_valid_so_far() {
-                db::import::create(&mut tx, &writes.creations).await?;
-                db::import::alter(&mut tx, &writes.alterations).await?;
+                sql::import::create(&mut tx, &writes.creations).await?;
+                sql::import::alter(&mut tx, &writes.alterations).await?;
             }
         }
         let plan = planner.finish();
@@ -94,7 +94,7 @@ impl Writer {
             "updated": plan.counts.update,
             "unchanged": plan.counts.unchanged,
         });
-        let at = db::import::record_summary(&mut tx, source, &summary).await?;
+        let at = sql::import::record_summary(&mut tx, source, &summary).await?;
         self.commit(tx).await?;
         Ok(ImportOutcome::Applied { plan, at })
     }

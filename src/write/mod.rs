@@ -6,21 +6,29 @@
 //! password hashed off the async runtime, run in one transaction that tells the
 //! database's triggers who acts, committed, and only then announced: the cache
 //! generation moves on, so no instance serves what was true before.
+//!
+//! The statements that change something are in `sql`, visible to this
+//! module alone: nothing outside it can write but through a [`Writer`].
 
 mod actor;
 pub mod bootstrap;
+mod bulk;
 mod events;
 mod import;
+mod modify;
+mod sql;
 mod tokens;
 mod two_factor;
 mod users;
 mod webhooks;
 
 pub use actor::{Actor, ActorKind, Via};
+pub use bulk::{BulkAction, BulkOutcome};
 pub use events::Attempt;
 pub use import::{ImportMode, ImportOutcome};
+pub use modify::ModifyError;
 pub use tokens::CreatedToken;
-pub use two_factor::Subject;
+pub use two_factor::{Enrolment, Subject};
 pub use webhooks::{CreatedWebhook, WebhookChanges};
 
 use std::sync::Arc;
@@ -114,7 +122,7 @@ impl Writer {
     /// A writer for a batch of changes (a bulk action): each is committed and
     /// audited as usual, and the caches hear of them all once, when the batch
     /// calls [`Writer::announce`].
-    pub fn deferred(&self) -> Self {
+    fn deferred(&self) -> Self {
         Self {
             announce_each: false,
             ..self.clone()
@@ -128,7 +136,7 @@ impl Writer {
     pub async fn announce(&self) {
         self.generation.bump().await;
         if self.generation.is_bypassed()
-            && let Err(e) = db::actor::announce_change(&self.db).await
+            && let Err(e) = sql::actor::announce_change(&self.db).await
         {
             tracing::warn!(error = %e, "could not announce a change to other instances");
         }
@@ -145,7 +153,7 @@ impl Writer {
 
     /// A transaction that the triggers know `actor` makes.
     async fn begin(&self, actor: &Actor) -> WriteResult<Transaction<'static, Postgres>> {
-        Ok(db::actor::begin(&self.db, &actor.to_json()).await?)
+        Ok(sql::actor::begin(&self.db, &actor.to_json()).await?)
     }
 
     /// Commits, then (unless in a batch) announces the change.

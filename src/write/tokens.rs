@@ -1,7 +1,7 @@
 //! Changes to API tokens.
 
-use super::{Actor, WriteError, WriteResult, Writer};
-use crate::db::{self, tokens::TokenRow};
+use super::{Actor, WriteError, WriteResult, Writer, sql};
+use crate::db::tokens::TokenRow;
 use crate::{auth::tokens, domain::TokenLabel};
 
 /// A new token: the only time the token itself exists outside its owner's hands.
@@ -20,7 +20,7 @@ impl Writer {
         let token = tokens::generate();
         let mut tx = self.begin(actor).await?;
         let row =
-            db::tokens::insert(&mut tx, label.as_str(), &tokens::hash(&token), owner_id).await?;
+            sql::tokens::insert(&mut tx, label.as_str(), &tokens::hash(&token), owner_id).await?;
         self.commit(tx).await?;
         Ok(CreatedToken { row, token })
     }
@@ -28,10 +28,16 @@ impl Writer {
     /// Revokes a token; every instance stops trusting it at once.
     pub async fn revoke_token(&self, actor: &Actor, id: i64) -> WriteResult<TokenRow> {
         let mut tx = self.begin(actor).await?;
-        let row = db::tokens::revoke(&mut tx, id)
+        let row = sql::tokens::revoke(&mut tx, id)
             .await?
             .ok_or(WriteError::NotFound)?;
         self.commit(tx).await?;
         Ok(row)
+    }
+
+    /// Records a token's use, at most once a minute per token. Bookkeeping, not
+    /// a change anyone acts on: not audited, announced to nobody.
+    pub async fn token_used(&self, token_id: i64) -> WriteResult<()> {
+        Ok(sql::tokens::touch(&self.db, token_id).await?)
     }
 }

@@ -1,6 +1,6 @@
 //! Changes to users.
 
-use super::{Actor, WriteError, WriteResult, Writer};
+use super::{Actor, WriteError, WriteResult, Writer, sql};
 use crate::db::{
     self,
     users::{NewUserRecord, UserChangesRecord, UserRow, WriteOutcome},
@@ -13,7 +13,7 @@ use crate::domain::{
 impl Writer {
     pub async fn create_user(&self, actor: &Actor, user: NewUser) -> WriteResult<UserRow> {
         let password_hash = self.hash_if_set(user.password.as_ref()).await?;
-        let row = db::users::insert_as(
+        let row = sql::users::insert_as(
             &self.db,
             &actor.to_json(),
             NewUserRecord {
@@ -47,7 +47,7 @@ impl Writer {
         }
         let password_hash = self.hash_if_set(changes.password.as_ref()).await?;
         let mut tx = self.begin(actor).await?;
-        let outcome = db::users::update(
+        let outcome = sql::users::update(
             &mut tx,
             id,
             UserChangesRecord {
@@ -81,7 +81,7 @@ impl Writer {
         expected: &ExpectedVersion,
     ) -> WriteResult<UserRow> {
         let mut tx = self.begin(actor).await?;
-        let outcome = db::users::delete(&mut tx, id, expected.versions()).await?;
+        let outcome = sql::users::delete(&mut tx, id, expected.versions()).await?;
         self.conclude(tx, outcome).await
     }
 
@@ -119,7 +119,7 @@ impl Writer {
     /// Brings a deleted user back; `EmailTaken` when its email was reused.
     pub async fn restore_user(&self, actor: &Actor, id: i64) -> WriteResult<UserRow> {
         let mut tx = self.begin(actor).await?;
-        let outcome = db::users::restore(&mut tx, id).await?;
+        let outcome = sql::users::restore(&mut tx, id).await?;
         self.conclude(tx, outcome).await
     }
 
@@ -127,7 +127,7 @@ impl Writer {
     /// from its audit events.
     pub async fn purge_user(&self, actor: &Actor, id: i64) -> WriteResult<()> {
         let mut tx = self.begin(actor).await?;
-        match db::users::purge(&mut tx, id).await? {
+        match sql::users::purge(&mut tx, id).await? {
             WriteOutcome::Done(()) => self.commit(tx).await,
             WriteOutcome::LastAdmin => Err(WriteError::LastAdmin),
             _ => Err(WriteError::NotFound),
@@ -147,7 +147,7 @@ impl Writer {
             .await?;
         let hash = self.hash(new_password).await?;
         let mut tx = self.begin(actor).await?;
-        let epoch = db::users::set_password(&mut tx, id, &hash).await?;
+        let epoch = sql::users::set_password(&mut tx, id, &hash).await?;
         self.commit(tx).await?;
         Ok(epoch)
     }
@@ -164,7 +164,7 @@ impl Writer {
         let hash = self.hash(password).await?;
         let mut tx = self.begin(actor).await?;
         let created =
-            db::users::upsert_admin(&mut tx, name.as_str(), email.as_str(), &hash).await?;
+            sql::users::upsert_admin(&mut tx, name.as_str(), email.as_str(), &hash).await?;
         self.commit(tx).await?;
         Ok(created)
     }
@@ -179,12 +179,12 @@ impl Writer {
         password: &Password,
     ) -> WriteResult<bool> {
         let mut tx = self.begin(&Actor::system()).await?;
-        if db::users::lock_for_first_admin(&mut tx).await? {
+        if sql::users::lock_for_first_admin(&mut tx).await? {
             return Ok(false);
         }
         // Hashed under the lock: only on a first start, and never for nothing.
         let hash = self.hash(password).await?;
-        db::users::upsert_admin(&mut tx, name.as_str(), email.as_str(), &hash).await?;
+        sql::users::upsert_admin(&mut tx, name.as_str(), email.as_str(), &hash).await?;
         self.commit(tx).await?;
         Ok(true)
     }

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{Actor, WriteError, WriteResult, Writer};
+use super::{Actor, WriteError, WriteResult, Writer, sql};
 use crate::db::{self, deliveries::DeliveryRow, webhooks::WebhookRow};
 use crate::{
     auth::webhook_signature as signature,
@@ -34,7 +34,7 @@ impl Writer {
     ) -> WriteResult<CreatedWebhook> {
         let secret = signature::new_secret();
         let mut tx = self.begin(actor).await?;
-        let webhook = db::webhooks::insert(
+        let webhook = sql::webhooks::insert(
             &mut tx,
             url.as_str(),
             events.as_slice(),
@@ -53,7 +53,7 @@ impl Writer {
         changes: WebhookChanges,
     ) -> WriteResult<WebhookRow> {
         let mut tx = self.begin(actor).await?;
-        let row = db::webhooks::update(
+        let row = sql::webhooks::update(
             &mut tx,
             id,
             changes.url.as_ref().map(url::Url::as_str),
@@ -78,7 +78,7 @@ impl Writer {
     ) -> WriteResult<CreatedWebhook> {
         let secret = signature::new_secret();
         let mut tx = self.begin(actor).await?;
-        let webhook = db::webhooks::set_secret(&mut tx, id, &secret)
+        let webhook = sql::webhooks::set_secret(&mut tx, id, &secret)
             .await?
             .ok_or(WriteError::NotFound)?;
         tx.commit().await?;
@@ -87,7 +87,7 @@ impl Writer {
 
     pub async fn delete_webhook(&self, actor: &Actor, id: i64) -> WriteResult<()> {
         let mut tx = self.begin(actor).await?;
-        if !db::webhooks::delete(&mut tx, id).await? {
+        if !sql::webhooks::delete(&mut tx, id).await? {
             return Err(WriteError::NotFound);
         }
         tx.commit().await?;
@@ -97,11 +97,11 @@ impl Writer {
     /// Queues a `webhook.test` event for the endpoint.
     pub async fn send_test_event(&self, actor: &Actor, id: i64) -> WriteResult<DeliveryRow> {
         let mut tx = self.begin(actor).await?;
-        let webhook = db::webhooks::find_for_update(&mut tx, id)
+        let webhook = sql::webhooks::find_for_update(&mut tx, id)
             .await?
             .ok_or(WriteError::NotFound)?;
-        let delivery = db::deliveries::enqueue_test(&mut tx, id).await?;
-        db::webhooks::record(&mut tx, AuditAction::WebhookTested, &webhook, json!({})).await?;
+        let delivery = sql::deliveries::enqueue_test(&mut tx, id).await?;
+        sql::webhooks::record(&mut tx, AuditAction::WebhookTested, &webhook, json!({})).await?;
         tx.commit().await?;
         Ok(delivery)
     }
@@ -109,12 +109,12 @@ impl Writer {
     /// Sends a delivery again (same `webhook-id`), whatever became of it.
     pub async fn redeliver(&self, actor: &Actor, delivery_id: i64) -> WriteResult<DeliveryRow> {
         let mut tx = self.begin(actor).await?;
-        let delivery = db::deliveries::redeliver(&mut tx, delivery_id)
+        let delivery = sql::deliveries::redeliver(&mut tx, delivery_id)
             .await?
             .ok_or(WriteError::NotFound)?;
-        if let Some(webhook) = db::webhooks::find_for_update(&mut tx, delivery.webhook_id).await? {
+        if let Some(webhook) = sql::webhooks::find_for_update(&mut tx, delivery.webhook_id).await? {
             let changes = json!({"delivery": [null, delivery_id]});
-            db::webhooks::record(&mut tx, AuditAction::WebhookRedelivered, &webhook, changes)
+            sql::webhooks::record(&mut tx, AuditAction::WebhookRedelivered, &webhook, changes)
                 .await?;
         }
         tx.commit().await?;

@@ -29,7 +29,8 @@ use sqlx::PgPool;
 use tokio::{net::TcpListener, time::Instant};
 use useradmin::{
     auth::webhook_signature as signature,
-    db::deliveries::{self, DeliveryRow},
+    db::deliveries::{self, DeliveryRow, bookkeeping},
+    write::{Actor, WriteError},
 };
 
 use crate::helpers::{Options, TestApp, closed_port, database_url_for, redis_url, spawn_app_with};
@@ -745,9 +746,11 @@ async fn a_test_event_and_a_redelivery_arrive_with_their_ids() {
     let receiver = Receiver::start().await;
     let (webhook_id, secret) = register(&app.db, &receiver.url("/hook"), &["user.created"]).await;
 
-    let mut tx = app.db.begin().await.unwrap();
-    let queued = deliveries::enqueue_test(&mut tx, webhook_id).await.unwrap();
-    tx.commit().await.unwrap();
+    let tests = Actor::cli("tests");
+    let queued = (app.state.writer)
+        .send_test_event(&tests, webhook_id)
+        .await
+        .unwrap();
     assert_eq!(
         (queued.event_type.as_str(), queued.status.as_str()),
         ("webhook.test", "pending")
@@ -765,12 +768,7 @@ async fn a_test_event_and_a_redelivery_arrive_with_their_ids() {
     .await;
     assert_eq!(rows[0].id, queued.id);
 
-    let mut tx = app.db.begin().await.unwrap();
-    let again = deliveries::redeliver(&mut tx, queued.id)
-        .await
-        .unwrap()
-        .unwrap();
-    tx.commit().await.unwrap();
+    let again = app.state.writer.redeliver(&tests, queued.id).await.unwrap();
     assert_eq!((again.status.as_str(), again.attempts), ("pending", 0));
     let received = receiver.wait_for("/hook", 2, Duration::from_secs(10)).await;
     verified(&received[1], &secret);
@@ -780,13 +778,10 @@ async fn a_test_event_and_a_redelivery_arrive_with_their_ids() {
         "a redelivery is the same message"
     );
     assert_eq!(received[1].body, received[0].body);
-    let mut tx = app.db.begin().await.unwrap();
-    assert!(
-        deliveries::redeliver(&mut tx, i64::MAX)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(matches!(
+        app.state.writer.redeliver(&tests, i64::MAX).await,
+        Err(WriteError::NotFound)
+    ));
 }
 
 #[tokio::test]
@@ -799,9 +794,10 @@ async fn a_paused_endpoint_keeps_its_deliveries_until_resumed() {
         .execute(&app.db)
         .await
         .unwrap();
-    let mut tx = app.db.begin().await.unwrap();
-    deliveries::enqueue_test(&mut tx, webhook_id).await.unwrap();
-    tx.commit().await.unwrap();
+    (app.state.writer)
+        .send_test_event(&Actor::cli("tests"), webhook_id)
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rows = deliveries_of(&app.db, webhook_id).await;
     assert_eq!((rows[0].status.as_str(), rows[0].attempts), ("pending", 0));
@@ -890,7 +886,7 @@ async fn retries_end_24_hours_after_the_delivery_was_created() {
             .unwrap()
         }
     };
-    let failure = deliveries::Failure {
+    let failure = bookkeeping::Failure {
         response_code: Some(503),
         error: "answered 503 Service Unavailable",
         duration_ms: 12,
@@ -901,23 +897,23 @@ async fn retries_end_24_hours_after_the_delivery_was_created() {
     let over_a_day = insert("24 hours 1 second").await;
 
     assert!(
-        !deliveries::record_failure(&app.db, young, 7, &failure)
+        !bookkeeping::record_failure(&app.db, young, 7, &failure)
             .await
             .unwrap()
     );
     assert!(
-        !deliveries::record_failure(&app.db, nearly_a_day, 7, &failure)
+        !bookkeeping::record_failure(&app.db, nearly_a_day, 7, &failure)
             .await
             .unwrap()
     );
     assert!(
-        deliveries::record_failure(&app.db, over_a_day, 7, &failure)
+        bookkeeping::record_failure(&app.db, over_a_day, 7, &failure)
             .await
             .unwrap()
     );
     // A stale claim (another attempt count) records nothing.
     assert!(
-        !deliveries::record_failure(&app.db, young, 6, &failure)
+        !bookkeeping::record_failure(&app.db, young, 6, &failure)
             .await
             .unwrap()
     );

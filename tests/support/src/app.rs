@@ -180,7 +180,12 @@ impl TestApp {
     /// (a raw write would reach the cache later, through a notification).
     pub async fn seed_users(&self, count: usize) {
         let actor = Actor::cli("tests").to_json();
-        let mut tx = db::actor::begin(&self.db, &actor).await.unwrap();
+        let mut tx = self.db.begin().await.unwrap();
+        sqlx::query("select set_config('useradmin.actor', $1, true)")
+            .bind(&actor)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
         sqlx::query(
             "insert into users (name, email) \
              select 'user ' || lpad(n::text, 4, '0'), 'user' || n || '@example.com' \

@@ -9,7 +9,7 @@
 use sqlx::{PgPool, Postgres, Transaction};
 
 /// Begins a transaction whose changes are made by `actor` (its JSON description).
-pub async fn begin(
+pub(in crate::write) async fn begin(
     db: &PgPool,
     actor: &str,
 ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
@@ -23,7 +23,7 @@ pub async fn begin(
 
 /// Tells every instance listening that users or tokens changed (what the
 /// triggers do for changes made without the service's context).
-pub async fn announce_change(db: &PgPool) -> Result<(), sqlx::Error> {
+pub(in crate::write) async fn announce_change(db: &PgPool) -> Result<(), sqlx::Error> {
     sqlx::query("select pg_notify('useradmin_changes', 'announced')")
         .execute(db)
         .await
