@@ -1,15 +1,16 @@
 //! `/tokens`: API tokens for scripts. A new token is shown once.
 
 use axum::{
-    Json, Router,
+    Json,
     extract::{Path, State},
     http::StatusCode,
     response::{IntoResponse, Response},
-    routing::{get, post},
 };
 use serde::Serialize;
 
+use crate::domain::Permission;
 use crate::http::pages::Layout;
+use crate::http::routes::{self as r, Access, Routes};
 use crate::tokens::forms::NewToken;
 use crate::tokens::pages::TokensPage;
 use crate::views::TokenView;
@@ -21,10 +22,11 @@ use crate::{
     state::AppState,
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/tokens", get(list).post(create))
-        .route("/tokens/{id}/revoke", post(revoke))
+pub fn router() -> Routes {
+    let manage = Access::Permission(Permission::TokensManage);
+    Routes::new()
+        .route("/tokens", r::get(manage, list).post(manage, create))
+        .route("/tokens/{id}/revoke", r::post(manage, revoke))
 }
 
 /// This feature's operations in the API document, listed beside its routes.
