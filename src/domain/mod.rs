@@ -11,6 +11,7 @@ mod permission;
 pub mod scim_filter;
 mod scim_profile;
 mod text;
+pub mod token_grant;
 mod token_label;
 mod user;
 mod user_email;

@@ -228,6 +228,11 @@ async fn authenticate_token(
         }
     };
     let now = time::OffsetDateTime::now_utc();
+    // An expiry passes while a check is cached: checked on every use.
+    if owner.expired(now) {
+        state.tokens.forget(&hash);
+        return Err(AppError::Unauthenticated);
+    }
     if owner
         .last_used_at
         .is_none_or(|at| now - at > time::Duration::MINUTE)
@@ -251,8 +256,9 @@ async fn authenticate_token(
                 id: owner.token_id,
                 label: owner.token_label,
             },
-            // Every admin holds every permission today.
-            permissions: crate::domain::PermissionSet::ALL,
+            // Its scopes, within what its owner holds (every permission, as
+            // every owner is an admin today).
+            permissions: owner.scopes.intersection(crate::domain::PermissionSet::ALL),
         },
         generation,
     })

@@ -263,6 +263,40 @@ async fn serve(State(document): State<Bytes>) -> Response {
 mod tests {
     use super::*;
 
+    /// Every `$ref` names a schema the document holds (`Permission`'s, with
+    /// its hand-written schema, included).
+    #[test]
+    fn every_reference_resolves() {
+        fn refs<'a>(value: &'a serde_json::Value, found: &mut Vec<&'a str>) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    if let Some(serde_json::Value::String(target)) = map.get("$ref") {
+                        found.push(target);
+                    }
+                    map.values().for_each(|v| refs(v, found));
+                }
+                serde_json::Value::Array(items) => items.iter().for_each(|v| refs(v, found)),
+                _ => {}
+            }
+        }
+        let document: serde_json::Value = serde_json::from_slice(&document().unwrap()).unwrap();
+        let mut found = Vec::new();
+        refs(&document, &mut found);
+        assert!(
+            found.contains(&"#/components/schemas/Permission"),
+            "{found:?}"
+        );
+        for target in found {
+            let name = target.trim_start_matches("#/components/schemas/");
+            assert!(
+                document["components"]["schemas"].get(name).is_some(),
+                "{target} does not resolve"
+            );
+        }
+        let permission = &document["components"]["schemas"]["Permission"];
+        assert_eq!(permission["enum"].as_array().unwrap().len(), 11);
+    }
+
     #[test]
     fn every_limit_lands_in_the_document() {
         let document: serde_json::Value = serde_json::from_slice(&document().unwrap()).unwrap();
