@@ -476,3 +476,26 @@ async fn an_expired_token_answers_401_even_from_the_cache() {
     );
     assert_error(response, 401).await;
 }
+
+/// Purging is a DELETE like a soft delete; the handler asks for users.purge.
+#[tokio::test]
+async fn purging_needs_users_purge_beyond_users_lifecycle() {
+    let app = spawn_app().await;
+    let user = app.create_user("Gone", "gone@example.com").await;
+    let path = format!("/users/{}", user["id"]);
+    let (_, created) = new_token(
+        &app,
+        json!({"label": "helpdesk", "scopes": ["users.lifecycle", "users.read"]}),
+    )
+    .await;
+    let helpdesk = bearer(created["token"].as_str().unwrap());
+    let purge = helpdesk
+        .delete(app.url(&format!("{path}?purge=true")))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_error(purge, 403).await;
+    assert_eq!(body["permission"], "users.purge");
+    let delete = helpdesk.delete(app.url(&path)).send().await.unwrap();
+    assert_eq!(delete.status(), 200);
+}
