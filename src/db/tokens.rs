@@ -66,7 +66,7 @@ pub async fn authenticate(
     db: &PgPool,
     token_hash: &[u8],
 ) -> Result<Option<TokenOwner>, sqlx::Error> {
-    let found: Option<(TokenOwner, Option<Vec<String>>)> = sqlx::query_as::<_, ScopedOwner>(
+    let found = sqlx::query_as::<_, ScopedOwner>(
         "select t.id as token_id, t.label as token_label, u.id as user_id, u.name, u.email, \
                 t.last_used_at, t.expires_at, t.scopes \
          from api_tokens t join users u on u.id = t.created_by \
@@ -76,14 +76,14 @@ pub async fn authenticate(
     )
     .bind(token_hash)
     .fetch_optional(db)
-    .await?
-    .map(|row| (row.owner, row.scopes));
-    Ok(found.map(|(mut owner, scopes)| {
-        owner.scopes = stored_scopes(scopes.as_deref());
-        owner
+    .await?;
+    Ok(found.map(|row| TokenOwner {
+        scopes: stored_scopes(row.scopes.as_deref()),
+        ..row.owner
     }))
 }
 
+/// A [`TokenOwner`] with its scopes as stored.
 #[derive(sqlx::FromRow)]
 struct ScopedOwner {
     #[sqlx(flatten)]
