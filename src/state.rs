@@ -8,8 +8,8 @@ use sqlx::PgPool;
 
 use crate::{
     auth::{
-        PasswordHasher, login_csrf::LoginCsrf, session_store::DeploymentSessionStore,
-        throttle::Throttle,
+        PasswordHasher, access::AccessTable, login_csrf::LoginCsrf,
+        session_store::DeploymentSessionStore, throttle::Throttle,
     },
     cache::{Generation, UserListCache, token_cache::TokenCache},
     config::Settings,
@@ -62,6 +62,8 @@ pub struct Services {
     /// The login form's stateless CSRF check.
     pub login_csrf: LoginCsrf,
     pub hasher: PasswordHasher,
+    /// What every route needs, as the features declared it; the guard checks it.
+    pub access: AccessTable,
     /// `/openapi.json`, serialised once at start.
     pub openapi: Bytes,
 }

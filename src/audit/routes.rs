@@ -3,17 +3,18 @@
 //! same handlers.
 
 use axum::{
-    Json, Router,
+    Json,
     extract::{Query, State, rejection::QueryRejection},
     http::StatusCode,
     response::{IntoResponse, Response},
-    routing::get,
 };
 
 use crate::audit::pages::AuditFilters;
 use crate::audit::pages::AuditListPage;
 use crate::audit::views::AuditEventView;
 use crate::audit::views::AuditPageView;
+use crate::domain::Permission;
+use crate::http::routes::{self as r, Access, Routes};
 use crate::{
     db,
     domain::{AuditQuery, FieldErrors, RawAuditQuery},
@@ -22,10 +23,16 @@ use crate::{
     state::AppState,
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/audit", get(list))
-        .route("/users/{id}/history", get(history))
+pub fn router() -> Routes {
+    Routes::new()
+        .route(
+            "/audit",
+            r::get(Access::Permission(Permission::AuditRead), list),
+        )
+        .route(
+            "/users/{id}/history",
+            r::get(Access::Permission(Permission::UsersRead), history),
+        )
 }
 
 /// This feature's operations in the API document, listed beside its routes.

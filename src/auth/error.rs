@@ -12,6 +12,14 @@ pub enum AuthError {
     /// A check a genuine client passes failed (a forged or expired form).
     #[error("{0}")]
     Forbidden(String),
+    /// The route needs a permission the request does not hold (`None`: the
+    /// route declared nothing, so nobody may call it). `token`: the request
+    /// came with a bearer token, whose scopes may be what is missing.
+    #[error("forbidden")]
+    MissingPermission {
+        permission: Option<crate::domain::Permission>,
+        token: bool,
+    },
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }

@@ -1,5 +1,6 @@
 //! Who may do what: password hashing, API tokens and the first admin.
 
+pub mod access;
 pub mod code_throttle;
 mod error;
 pub mod login_csrf;
@@ -22,6 +23,9 @@ pub struct CurrentAdmin {
     pub name: String,
     pub email: String,
     pub via: AuthMethod,
+    /// What this request may do: the account's permissions, and for a token
+    /// their intersection with its scopes.
+    pub permissions: crate::domain::PermissionSet,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,5 +39,17 @@ pub enum AuthMethod {
 impl CurrentAdmin {
     pub fn by_session(&self) -> bool {
         self.via == AuthMethod::Session
+    }
+
+    /// `Ok` when this request holds `permission`; else the 403 that names it.
+    pub fn require(&self, permission: crate::domain::Permission) -> Result<(), AuthError> {
+        if self.permissions.contains(permission) {
+            Ok(())
+        } else {
+            Err(AuthError::MissingPermission {
+                permission: Some(permission),
+                token: !self.by_session(),
+            })
+        }
     }
 }

@@ -117,6 +117,8 @@ mod tests {
             name: "A".into(),
             email: "a@example.com".into(),
             last_used_at: None,
+            expires_at: None,
+            scopes: crate::domain::PermissionSet::ALL,
         }
     }
 

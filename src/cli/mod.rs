@@ -143,8 +143,17 @@ pub enum TokenCommand {
         #[arg(long)]
         name: String,
         /// Email of the admin who owns it (default: the first admin).
-        #[arg(long)]
+        #[arg(long = "user", alias = "owner", value_name = "EMAIL")]
         owner: Option<String>,
+        /// The permissions it may use, comma-separated, e.g.
+        /// `scim.provision` or `users.read,audit.read` (default: all of its
+        /// owner's).
+        #[arg(long, value_name = "A,B", value_delimiter = ',')]
+        scopes: Option<Vec<String>>,
+        /// Days until it expires (default and ceiling: TOKEN_MAX_DAYS; 0 means
+        /// never, only when TOKEN_MAX_DAYS=0).
+        #[arg(long, value_name = "N", allow_negative_numbers = true)]
+        expires_in_days: Option<i64>,
     },
     /// List tokens as JSON (id, label, created, last used, revoked).
     #[command(after_help = SAME_SETTINGS)]
@@ -256,6 +265,11 @@ pub const VARIABLES: &[Variable] = &[
         "USER_RESTORE_DAYS",
         "30",
         "a deleted user can be restored this long, then it is purged",
+    ),
+    var(
+        "TOKEN_MAX_DAYS",
+        "365",
+        "the longest lifetime of a new API token, and its default; 0: no ceiling, no expiry unless asked",
     ),
     var(
         "AUDIT_RETENTION_DAYS",

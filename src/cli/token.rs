@@ -7,14 +7,30 @@ use crate::views::TokenView;
 use crate::{
     config::Settings,
     db,
-    domain::TokenLabel,
-    write::{Actor, WriteError},
+    domain::{PermissionSet, TokenLabel, token_grant},
+    write::{Actor, TokenGrant, WriteError},
 };
 
 pub async fn run(settings: Settings, command: TokenCommand) -> anyhow::Result<ExitCode> {
     match command {
-        TokenCommand::Create { name, owner } => {
+        TokenCommand::Create {
+            name,
+            owner,
+            scopes,
+            expires_in_days,
+        } => {
             let label = TokenLabel::parse(&name).map_err(|e| anyhow::anyhow!("--name {e}"))?;
+            // The owner is an admin, who holds every permission today.
+            let holds = PermissionSet::ALL;
+            let grant = TokenGrant {
+                scopes: token_grant::scopes(scopes.as_deref(), holds)
+                    .map_err(|e| anyhow::anyhow!("--scopes {e}"))?,
+                lifetime_days: token_grant::lifetime_days(expires_in_days, settings.token_max_days)
+                    .map_err(|e| anyhow::anyhow!("--expires-in-days {e}"))?,
+            };
+            if let Some(missing) = token_grant::exceeds(grant.scopes, holds) {
+                anyhow::bail!("--scopes: the owner does not hold {missing}");
+            }
             let (pool, writer) = super::writer(&settings).await?;
             let owner = match owner {
                 Some(email) => db::users::find_by_email(&pool, &email)
@@ -26,7 +42,7 @@ pub async fn run(settings: Settings, command: TokenCommand) -> anyhow::Result<Ex
                 })?,
             };
             let created = writer
-                .create_token(&Actor::cli_user(), &label, owner.id)
+                .create_scoped_token(&Actor::cli_user(), &label, owner.id, &grant)
                 .await?;
             println!("{}", created.token);
         }

@@ -80,6 +80,9 @@ pub struct Settings {
     pub audit_retention: Option<Duration>,
     /// How long a deleted user can be restored before it is purged.
     pub user_restore: Duration,
+    /// The longest lifetime of a new API token, in days, and its default; 0:
+    /// no ceiling, and tokens do not expire unless asked to.
+    pub token_max_days: u32,
     /// Open client connections at most; see [`default_max_connections`].
     pub max_connections: usize,
     /// The largest file `POST /users/import` takes.
@@ -141,6 +144,7 @@ impl Settings {
                 env.positive("USER_RESTORE_DAYS", 30)?
                     .saturating_mul(86_400),
             ),
+            token_max_days: token_max_days(&env)?,
             import_max_bytes: env.positive("IMPORT_MAX_BYTES", 16 * 1024 * 1024)?,
             webhook_allow_private: env.boolean("WEBHOOK_ALLOW_PRIVATE", false)?,
             require_2fa: env.boolean("REQUIRE_2FA", false)?,
@@ -156,6 +160,15 @@ impl Settings {
     pub fn listen_address(&self) -> std::net::SocketAddr {
         std::net::SocketAddr::new(self.bind, self.port)
     }
+}
+
+/// `TOKEN_MAX_DAYS`: 0 to 36500 (a hundred years).
+fn token_max_days(env: &Env<'_>) -> Result<u32, ConfigError> {
+    let days = env.parse::<u32>("TOKEN_MAX_DAYS", 365)?;
+    if days > crate::domain::token_grant::UNBOUNDED_MAX_DAYS {
+        return Err(ConfigError::new("TOKEN_MAX_DAYS", "must be at most 36500"));
+    }
+    Ok(days)
 }
 
 /// `PORT` alone, for commands (like `healthcheck`) that need nothing else.

@@ -7,9 +7,11 @@ mod external_id;
 mod field_errors;
 mod list_query;
 mod password;
+mod permission;
 pub mod scim_filter;
 mod scim_profile;
 mod text;
+pub mod token_grant;
 mod token_label;
 mod user;
 mod user_email;
@@ -27,6 +29,7 @@ pub use list_query::{
     RawListQuery, SortKey, SortOrder, UserFilters,
 };
 pub use password::Password;
+pub use permission::{Permission, PermissionSet, UnknownPermission};
 pub use scim_profile::ScimProfile;
 pub use text::{CONTROL_CHARACTERS, has_control_characters, no_control_characters};
 pub use token_label::{TokenLabel, TokenLabelError};

@@ -1,16 +1,16 @@
 //! `/`: the original service's greeting for scripts; browsers go to the user list.
 
 use axum::{
-    Json, Router,
+    Json,
     response::{IntoResponse, Redirect, Response},
-    routing::get,
 };
 
+use crate::http::negotiate::Format;
+use crate::http::routes::{self as r, Access, Routes};
 use crate::http::views::MessageView;
-use crate::{http::negotiate::Format, state::AppState};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/", get(index))
+pub fn router() -> Routes {
+    Routes::new().route("/", r::get(Access::Public, index))
 }
 
 /// This feature's operations in the API document, listed beside its routes.

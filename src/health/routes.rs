@@ -4,23 +4,23 @@
 use std::time::Duration;
 
 use axum::{
-    Json, Router,
+    Json,
     extract::State,
     http::StatusCode,
     response::{IntoResponse, Response},
-    routing::get,
 };
 use serde::Serialize;
 
+use crate::http::routes::{self as r, Access, Routes};
 use crate::{db, redis, state::AppState};
 
 /// Each dependency gets this long to answer; both are asked at once.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/health", get(health))
-        .route("/health/live", get(live))
+pub fn router() -> Routes {
+    Routes::new()
+        .route("/health", r::get(Access::Public, health))
+        .route("/health/live", r::get(Access::Public, live))
 }
 
 /// This feature's operations in the API document, listed beside its routes.

@@ -10,7 +10,12 @@ use axum::{
 };
 use serde::Serialize;
 
-use crate::{auth::AuthError, db, domain::FieldErrors, write::WriteError};
+use crate::{
+    auth::AuthError,
+    db,
+    domain::{FieldErrors, Permission},
+    write::WriteError,
+};
 
 pub use crate::write::LAST_ADMIN;
 
@@ -22,6 +27,12 @@ pub enum AppError {
     Unauthenticated,
     #[error("{0}")]
     Forbidden(String),
+    /// See [`AuthError::MissingPermission`].
+    #[error("forbidden")]
+    MissingPermission {
+        permission: Option<Permission>,
+        token: bool,
+    },
     #[error("not found")]
     NotFound,
     #[error("{message}")]
@@ -56,6 +67,9 @@ pub struct ErrorBody {
     pub error: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fields: Option<FieldErrors>,
+    /// With a 403: the permission the request lacked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permission: Option<Permission>,
 }
 
 /// Attached to every error response, so the layer that renders HTML for browsers
@@ -71,7 +85,7 @@ impl AppError {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Forbidden(_) | Self::MissingPermission { .. } => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
@@ -118,6 +132,9 @@ impl From<AuthError> for AppError {
             }
             AuthError::Unavailable(message) => Self::Unavailable(message),
             AuthError::Forbidden(message) => Self::Forbidden(message),
+            AuthError::MissingPermission { permission, token } => {
+                Self::MissingPermission { permission, token }
+            }
             AuthError::Internal(error) => Self::Internal(error),
         }
     }
@@ -169,6 +186,10 @@ impl IntoResponse for AppError {
         if let Self::Internal(cause) = &self {
             tracing::error!(error = format!("{cause:#}"), "request failed");
         }
+        let (permission, insufficient_scope) = match &self {
+            Self::MissingPermission { permission, token } => (*permission, *token),
+            _ => (None, false),
+        };
         let (message, fields) = match self {
             Self::Validation(fields) => ("validation failed".to_owned(), Some(fields)),
             Self::Conflict { message, fields } => (message, fields),
@@ -183,6 +204,7 @@ impl IntoResponse for AppError {
             Json(ErrorBody {
                 error: message,
                 fields,
+                permission,
             }),
         )
             .into_response();
@@ -191,6 +213,12 @@ impl IntoResponse for AppError {
             headers.insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"useradmin\""),
+            );
+        }
+        if insufficient_scope {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"insufficient_scope\""),
             );
         }
         if let Some(secs) = retry_after {

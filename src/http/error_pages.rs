@@ -87,6 +87,7 @@ impl ErrorShaping {
                     Json(ErrorBody {
                         error: message.to_owned(),
                         fields: None,
+                        permission: None,
                     }),
                 )
                     .into_response()

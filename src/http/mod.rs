@@ -14,6 +14,7 @@ pub mod negotiate;
 pub mod pages;
 pub mod request_id;
 pub mod respond;
+pub mod routes;
 pub mod session;
 pub mod upload;
 pub mod views;
@@ -45,7 +46,7 @@ use tower_http::{
 
 use tower_sessions::{SessionManagerLayer, cookie::SameSite};
 
-use crate::{auth::CurrentAdmin, state::AppState};
+use crate::state::AppState;
 
 /// A request still running after this answers 503 (below the drain limit).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(8);
@@ -225,13 +226,14 @@ fn limits(max_body_bytes: usize, timeout: Duration) -> ServiceBuilder<Limits> {
 }
 
 /// [`limits`] with a guard: every route under it answers only an authenticated
-/// admin, whether or not its handler asks for the admin (the handler's own
-/// `CurrentAdmin` then costs nothing). One layer, for the reason `limits` gives.
+/// admin holding what the route declares ([`auth::Authorized`]), whether or not
+/// its handler asks for the admin (the handler's own `CurrentAdmin` then costs
+/// nothing). One layer, for the reason `limits` gives.
 pub fn guarded(
     state: &AppState,
     max_body_bytes: usize,
     timeout: Duration,
-) -> ServiceBuilder<Layers<FromExtractorLayer<CurrentAdmin, AppState>, Limits>> {
+) -> ServiceBuilder<Layers<FromExtractorLayer<auth::Authorized, AppState>, Limits>> {
     limits(max_body_bytes, timeout).layer(from_extractor_with_state(state.clone()))
 }
 

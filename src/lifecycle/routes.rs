@@ -2,14 +2,15 @@
 //! users and their restore, and bulk actions over many users at once.
 
 use axum::{
-    Json, Router,
+    Json,
     extract::{Query, State, rejection::QueryRejection},
     response::{IntoResponse, Response},
-    routing::{get, post},
 };
 use serde::{Deserialize, Serialize};
 
 use crate::db::{self, users::Scope};
+use crate::domain::Permission;
+use crate::http::routes::{self as r, Access, Routes};
 use crate::lifecycle::forms::BulkInput;
 use crate::lifecycle::forms::DisableInput;
 use crate::lifecycle::pages::BulkConfirmPage;
@@ -35,13 +36,20 @@ use crate::{
 /// The most ids one bulk action takes.
 pub const MAX_BULK_IDS: usize = 1000;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/users/deleted", get(deleted))
-        .route("/users/bulk", post(bulk))
-        .route("/users/{id}/disable", get(disable_form).post(disable))
-        .route("/users/{id}/enable", post(enable))
-        .route("/users/{id}/restore", post(restore))
+pub fn router() -> Routes {
+    let lifecycle = Access::Permission(Permission::UsersLifecycle);
+    Routes::new()
+        .route(
+            "/users/deleted",
+            r::get(Access::Permission(Permission::UsersRead), deleted),
+        )
+        .route("/users/bulk", r::post(lifecycle, bulk))
+        .route(
+            "/users/{id}/disable",
+            r::get(lifecycle, disable_form).post(lifecycle, disable),
+        )
+        .route("/users/{id}/enable", r::post(lifecycle, enable))
+        .route("/users/{id}/restore", r::post(lifecycle, restore))
 }
 
 /// This feature's operations in the API document, listed beside its routes.

@@ -2,14 +2,13 @@
 //! API tokens).
 
 use axum::{
-    Router,
     extract::{Query, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Redirect, Response},
-    routing::{get, post},
 };
 use serde::Deserialize;
 
+use crate::http::routes::{self as r, Access, Routes};
 use crate::login::pages::LoginPage;
 use crate::login::pages::PasswordPage;
 use crate::{
@@ -31,17 +30,20 @@ use crate::{
 };
 
 /// Routes anyone may reach.
-pub fn public_router() -> Router<AppState> {
-    Router::new()
-        .route("/login", get(login_form).post(login))
-        .route("/logout", post(logout))
+pub fn public_router() -> Routes {
+    Routes::new()
+        .route(
+            "/login",
+            r::get(Access::Public, login_form).post(Access::Public, login),
+        )
+        .route("/logout", r::post(Access::Login, logout))
 }
 
 /// Routes for a logged-in admin.
-pub fn router() -> Router<AppState> {
-    Router::new().route(
+pub fn router() -> Routes {
+    Routes::new().route(
         "/account/password",
-        get(password_form).post(change_password),
+        r::get(Access::Login, password_form).post(Access::Login, change_password),
     )
 }
 

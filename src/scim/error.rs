@@ -82,6 +82,13 @@ impl IntoResponse for ScimError {
                 HeaderValue::from_static("Bearer realm=\"useradmin\""),
             );
         }
+        if self.status == StatusCode::FORBIDDEN {
+            // Only bearer tokens reach SCIM: a 403 is a token's missing scope.
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"insufficient_scope\""),
+            );
+        }
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(1));
         }
@@ -108,6 +115,14 @@ impl From<AppError> for ScimError {
                 status,
                 None,
                 "authentication required: send Authorization: Bearer <token>",
+            ),
+            AppError::MissingPermission {
+                permission: Some(permission),
+                ..
+            } => Self::new(
+                status,
+                None,
+                format!("forbidden: this needs the permission {permission}"),
             ),
             AppError::Conflict { message, .. } if message.contains("already exists") => {
                 Self::new(status, Some(ScimType::Uniqueness), message)

@@ -3,17 +3,17 @@
 //! and every change through the one write path with `via: "scim"`.
 
 use axum::{
-    Router,
     body::Bytes,
     extract::{FromRequestParts, Path, Query, State, rejection::BytesRejection},
     http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts},
     response::{IntoResponse, Response},
-    routing::{get, post},
 };
 use serde_json::{Value, json};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::db::{self, users::UserRow};
+use crate::domain::Permission;
+use crate::http::routes::{self as r, Access, Routes};
 use crate::{
     auth::tokens,
     domain::{DisabledReason, ExpectedVersion, NewUser, UserChanges, UserStatus},
@@ -48,31 +48,39 @@ fn render_error(status: axum::http::StatusCode, message: &str) -> Response {
 /// Why a user disabled through SCIM is disabled, as the admin pages show it.
 const DEACTIVATED: &str = "Deactivated by the identity provider (SCIM)";
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/ServiceProviderConfig", get(service_provider_config))
-        .route("/ResourceTypes", get(resource_types))
-        .route("/ResourceTypes/{id}", get(resource_type))
-        .route("/Schemas", get(schemas))
-        .route("/Schemas/{id}", get(schema))
-        .route("/Users", get(list_users).post(create_user))
-        .route("/Users/.search", post(search_users))
-        .route("/.search", post(search_users))
+pub fn router() -> Routes {
+    let scim = Access::Permission(Permission::ScimProvision);
+    Routes::new()
+        .route(
+            "/ServiceProviderConfig",
+            r::get(scim, service_provider_config),
+        )
+        .route("/ResourceTypes", r::get(scim, resource_types))
+        .route("/ResourceTypes/{id}", r::get(scim, resource_type))
+        .route("/Schemas", r::get(scim, schemas))
+        .route("/Schemas/{id}", r::get(scim, schema))
+        .route("/Users", r::get(scim, list_users).post(scim, create_user))
+        .route("/Users/.search", r::post(scim, search_users))
+        .route("/.search", r::post(scim, search_users))
         .route(
             "/Users/{id}",
-            get(get_user)
-                .put(replace_user)
-                .patch(patch_user)
-                .delete(delete_user),
+            r::get(scim, get_user)
+                .put(scim, replace_user)
+                .patch(scim, patch_user)
+                .delete(scim, delete_user),
         )
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        // Users, tokens' owners and errors: nothing here may be kept by a cache
-        // (304s and 401s included, which the edge's JSON rule does not see).
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ))
+        .map_router(|router| {
+            router
+                .fallback(not_found)
+                .method_not_allowed_fallback(method_not_allowed)
+                // Users, tokens' owners and errors: nothing here may be kept by
+                // a cache (304s and 401s included, which the edge's JSON rule
+                // does not see).
+                .layer(SetResponseHeaderLayer::overriding(
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("no-store"),
+                ))
+        })
 }
 
 async fn not_found() -> ScimError {
@@ -102,6 +110,11 @@ impl FromRequestParts<AppState> for ScimActor {
             ));
         }
         let mut actor = Actor::from_request_parts(parts, state).await?;
+        // Public to the router (SCIM errors have their own schema): its
+        // declared access is checked here.
+        let admin = crate::auth::CurrentAdmin::from_request_parts(parts, state).await?;
+        crate::http::auth::authorize(&admin, parts, state)
+            .map_err(crate::http::error::AppError::from)?;
         actor.via = Via::Scim;
         Ok(Self(actor))
     }

@@ -3,11 +3,9 @@
 //! operation is declared on its handler, so the document moves with the code.
 
 use axum::{
-    Router,
     extract::State,
-    http::{HeaderValue, header},
+    http::{HeaderValue, Method, header},
     response::{IntoResponse, Response},
-    routing::get,
 };
 use bytes::Bytes;
 use utoipa::{
@@ -22,9 +20,10 @@ use crate::domain::{
     DisabledReason, MAX_SEARCH_CHARS, Password, TokenLabel, UserEmail, UserName,
     WEBHOOK_URL_MAX_CHARS,
 };
+use crate::http::routes::{self as r, Access, AccessTable, Routes};
 use crate::{
     audit, domain::FieldErrors, health, http::error::ErrorBody, http::views::MessageView,
-    lifecycle, state::AppState, tokens, transfer, two_factor, users, webhooks,
+    lifecycle, tokens, transfer, two_factor, users, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -176,8 +175,51 @@ impl Modify for Throttled {
     }
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/openapi.json", get(serve))
+/// Every operation whose route needs a permission may answer 403, naming it
+/// (the route table is the one that decides, so the document follows it).
+struct Forbidden<'a>(&'a AccessTable);
+
+impl Modify for Forbidden<'_> {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in &mut openapi.paths.paths {
+            let operations = [
+                (Method::GET, &mut item.get),
+                (Method::PUT, &mut item.put),
+                (Method::POST, &mut item.post),
+                (Method::DELETE, &mut item.delete),
+                (Method::PATCH, &mut item.patch),
+            ];
+            for (method, operation) in operations {
+                let (Some(operation), Some(Access::Permission(permission))) =
+                    (operation, self.0.access(&method, path))
+                else {
+                    continue;
+                };
+                let forbidden = ResponseBuilder::new()
+                    .description(format!(
+                        "`{permission}` is needed, and neither the account nor the token's \
+                         scopes hold it: `{{\"error\": \"forbidden\", \"permission\": \"{permission}\"}}` \
+                         (a token also gets `WWW-Authenticate: Bearer error=\"insufficient_scope\"`)"
+                    ))
+                    .content(
+                        "application/json",
+                        ContentBuilder::new()
+                            .schema(Some(Ref::from_schema_name("ErrorBody")))
+                            .build(),
+                    )
+                    .build();
+                operation
+                    .responses
+                    .responses
+                    .entry("403".into())
+                    .or_insert_with(|| forbidden.into());
+            }
+        }
+    }
+}
+
+pub fn router() -> Routes {
+    Routes::new().route("/openapi.json", r::get(Access::Public, serve))
 }
 
 /// The document as served, built once at start: it cannot change while the
@@ -201,6 +243,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .merge_from(transfer::import_routes::Api::openapi())
         .merge_from(webhooks::routes::Api::openapi());
     Throttled.modify(&mut document);
+    Forbidden(&super::router::access_table()).modify(&mut document);
     Limits.modify(&mut document);
     document
 }
@@ -219,6 +262,40 @@ async fn serve(State(document): State<Bytes>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every `$ref` names a schema the document holds (`Permission`'s, with
+    /// its hand-written schema, included).
+    #[test]
+    fn every_reference_resolves() {
+        fn refs<'a>(value: &'a serde_json::Value, found: &mut Vec<&'a str>) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    if let Some(serde_json::Value::String(target)) = map.get("$ref") {
+                        found.push(target);
+                    }
+                    map.values().for_each(|v| refs(v, found));
+                }
+                serde_json::Value::Array(items) => items.iter().for_each(|v| refs(v, found)),
+                _ => {}
+            }
+        }
+        let document: serde_json::Value = serde_json::from_slice(&document().unwrap()).unwrap();
+        let mut found = Vec::new();
+        refs(&document, &mut found);
+        assert!(
+            found.contains(&"#/components/schemas/Permission"),
+            "{found:?}"
+        );
+        for target in found {
+            let name = target.trim_start_matches("#/components/schemas/");
+            assert!(
+                document["components"]["schemas"].get(name).is_some(),
+                "{target} does not resolve"
+            );
+        }
+        let permission = &document["components"]["schemas"]["Permission"];
+        assert_eq!(permission["enum"].as_array().unwrap().len(), 11);
+    }
 
     #[test]
     fn every_limit_lands_in_the_document() {

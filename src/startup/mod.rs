@@ -130,6 +130,7 @@ impl Application {
             redis,
             hasher,
             openapi: api_doc::document()?,
+            access: router::access_table(),
             settings: Arc::new(settings),
         });
         bootstrap::ensure_first_admin(&state.writer, &state.settings.admin).await?;

@@ -1,11 +1,14 @@
 //! The service's routes: every feature's router, registered here and nowhere
-//! else. A new feature adds one line to the list it belongs to.
-
-use axum::Router;
+//! else. A new feature adds one line to the list it belongs to. Each route
+//! declares what it needs ([`http::routes::Access`]); [`access_table`] gathers
+//! those declarations into the one table the guard checks.
 
 use crate::{
-    audit, health, http, lifecycle, login, scim, state::AppState, tokens, transfer, two_factor,
-    users, webhooks,
+    audit, health, http,
+    http::routes::{AccessTable, Entry, Routes},
+    lifecycle, login, scim,
+    state::AppState,
+    tokens, transfer, two_factor, users, webhooks,
 };
 
 use super::api_doc;
@@ -13,9 +16,16 @@ use super::api_doc;
 /// Parts of the service whose errors keep a schema of their own.
 static ERROR_DIALECTS: [http::error_pages::ErrorDialect; 1] = [scim::routes::ERROR_DIALECT];
 
-pub fn features(state: &AppState) -> http::Features {
-    http::Features {
-        public: Router::new()
+/// Every feature's routes, before layers.
+struct AllRoutes {
+    public: Routes,
+    protected: Routes,
+    uploads: Routes,
+}
+
+fn all_routes() -> AllRoutes {
+    AllRoutes {
+        public: Routes::new()
             .merge(health::root::router())
             .merge(health::routes::router())
             .merge(api_doc::router())
@@ -23,7 +33,7 @@ pub fn features(state: &AppState) -> http::Features {
             // Their handlers decide whom they serve (a half-logged-in session, too).
             .merge(two_factor::routes::public_router())
             .nest(scim::routes::PREFIX, scim::routes::router()),
-        protected: Router::new()
+        protected: Routes::new()
             .merge(users::routes::router())
             .merge(tokens::routes::router())
             .merge(audit::routes::router())
@@ -33,7 +43,30 @@ pub fn features(state: &AppState) -> http::Features {
             .merge(webhooks::routes::router())
             .merge(login::routes::router())
             .merge(two_factor::routes::router()),
-        uploads: transfer::import_routes::upload_router(state),
+        uploads: transfer::import_routes::upload_routes(),
+    }
+}
+
+/// Every route's declared access, as the features declared it.
+pub fn access_entries() -> Vec<Entry> {
+    let routes = all_routes();
+    [routes.public, routes.protected, routes.uploads]
+        .into_iter()
+        .flat_map(|routes| routes.into_parts().1)
+        .collect()
+}
+
+/// The table the guard checks every authenticated request against.
+pub fn access_table() -> AccessTable {
+    AccessTable::new(access_entries())
+}
+
+pub fn features(state: &AppState) -> http::Features {
+    let routes = all_routes();
+    http::Features {
+        public: routes.public.into_router(),
+        protected: routes.protected.into_router(),
+        uploads: transfer::import_routes::upload_router(state, routes.uploads),
         dialects: &ERROR_DIALECTS,
     }
 }
@@ -42,4 +75,29 @@ pub fn features(state: &AppState) -> http::Features {
 pub fn app(state: AppState) -> http::App {
     let features = features(&state);
     http::router(state, features)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::routes::Access;
+
+    #[test]
+    fn every_guarded_route_needs_at_least_a_login() {
+        let routes = all_routes();
+        for entry in routes
+            .protected
+            .entries()
+            .iter()
+            .chain(routes.uploads.entries())
+        {
+            assert_ne!(
+                entry.access,
+                Access::Public,
+                "{} {}",
+                entry.method,
+                entry.path
+            );
+        }
+    }
 }

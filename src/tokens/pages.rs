@@ -1,8 +1,9 @@
 use askama::Template;
 use askama_web::WebTemplate;
 
-use crate::domain::FieldErrors;
+use crate::domain::{FieldErrors, Permission};
 use crate::http::pages::Layout;
+use crate::tokens::forms::NewToken;
 use crate::views::TokenView;
 
 #[derive(Template, WebTemplate)]
@@ -12,6 +13,27 @@ pub struct TokensPage {
     pub tokens: Vec<TokenView>,
     /// A token just created: shown once, never again.
     pub new_token: Option<String>,
-    pub label: String,
+    /// The form as filled in (empty: a fresh form, every scope ticked).
+    pub input: NewToken,
     pub errors: FieldErrors,
+    /// `TOKEN_MAX_DAYS`.
+    pub max_days: u32,
+}
+
+impl TokensPage {
+    pub fn all_permissions(&self) -> [Permission; 11] {
+        Permission::ALL
+    }
+
+    /// Whether the form ticks `permission`: every one on a fresh form.
+    pub fn is_scope_chosen(&self, permission: &Permission) -> bool {
+        self.input
+            .scopes
+            .as_ref()
+            .is_none_or(|chosen| chosen.iter().any(|name| name == permission.as_str()))
+    }
+
+    pub fn expires_in_days(&self) -> String {
+        self.input.expires_in_days.clone().unwrap_or_default()
+    }
 }

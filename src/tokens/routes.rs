@@ -1,30 +1,32 @@
 //! `/tokens`: API tokens for scripts. A new token is shown once.
 
 use axum::{
-    Json, Router,
+    Json,
     extract::{Path, State},
     http::StatusCode,
     response::{IntoResponse, Response},
-    routing::{get, post},
 };
 use serde::Serialize;
 
+use crate::domain::Permission;
 use crate::http::pages::Layout;
+use crate::http::routes::{self as r, Access, Routes};
 use crate::tokens::forms::NewToken;
 use crate::tokens::pages::TokensPage;
 use crate::views::TokenView;
 use crate::{
     db,
-    domain::{FieldErrors, TokenLabel},
+    domain::{FieldErrors, token_grant},
     http::error::{AppError, AppResult, ErrorBody},
     http::{body::Body, negotiate::Format, respond::AdminContext},
     state::AppState,
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/tokens", get(list).post(create))
-        .route("/tokens/{id}/revoke", post(revoke))
+pub fn router() -> Routes {
+    let manage = Access::Permission(Permission::TokensManage);
+    Routes::new()
+        .route("/tokens", r::get(manage, list).post(manage, create))
+        .route("/tokens/{id}/revoke", r::post(manage, revoke))
 }
 
 /// This feature's operations in the API document, listed beside its routes.
@@ -49,7 +51,12 @@ pub async fn list(State(state): State<AppState>, ctx: AdminContext) -> AppResult
     let tokens = all_tokens(&state).await?;
     match ctx.format {
         Format::Json => Ok(Json(tokens).into_response()),
-        Format::Html => Ok(tokens_page(ctx.layout("API tokens").await?, tokens).into_response()),
+        Format::Html => Ok(tokens_page(
+            ctx.layout("API tokens").await?,
+            tokens,
+            state.settings.token_max_days,
+        )
+        .into_response()),
     }
 }
 
@@ -61,12 +68,13 @@ async fn all_tokens(state: &AppState) -> AppResult<Vec<TokenView>> {
         .collect())
 }
 
-fn tokens_page(layout: Layout, tokens: Vec<TokenView>) -> TokensPage {
+fn tokens_page(layout: Layout, tokens: Vec<TokenView>, max_days: u32) -> TokensPage {
     TokensPage {
+        max_days,
         layout,
         tokens,
         new_token: None,
-        label: String::new(),
+        input: NewToken::default(),
         errors: FieldErrors::default(),
     }
 }
@@ -88,8 +96,10 @@ pub struct CreatedToken {
     responses(
         (status = 201, description = "the new token: shown this once", body = CreatedToken),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "`tokens.manage` is missing, or a scope asked for is one the creator does not hold (`permission` names it)", body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
-        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody),
+        (status = 422, description = "a bad label, an unknown scope, or a lifetime over `TOKEN_MAX_DAYS`", body = ErrorBody),
+        (status = 503, body = ErrorBody),
     )
 )]
 pub async fn create(
@@ -97,16 +107,21 @@ pub async fn create(
     ctx: AdminContext,
     Body(input): Body<NewToken>,
 ) -> AppResult<Response> {
-    let label = match TokenLabel::parse(&input.label) {
-        Ok(label) => label,
-        Err(problem) => {
-            let errors = FieldErrors::single("label", problem.to_string());
-            return label_again(&state, &ctx, input.label, errors).await;
-        }
+    let creator = ctx.admin.permissions;
+    let parsed = match input.parse(creator, state.settings.token_max_days) {
+        Ok(parsed) => parsed,
+        Err(errors) => return input_again(&state, &ctx, input, errors).await,
     };
+    // No escalation: a token gets no permission its creator lacks.
+    if let Some(permission) = token_grant::exceeds(parsed.grant.scopes, creator) {
+        return Err(AppError::MissingPermission {
+            permission: Some(permission),
+            token: false,
+        });
+    }
     let created = state
         .writer
-        .create_token(&ctx.actor, &label, ctx.admin.user_id)
+        .create_scoped_token(&ctx.actor, &parsed.label, ctx.admin.user_id, &parsed.grant)
         .await?;
     match ctx.format {
         Format::Json => Ok((
@@ -123,28 +138,36 @@ pub async fn create(
             StatusCode::CREATED,
             TokensPage {
                 new_token: Some(created.token),
-                ..tokens_page(ctx.layout("API tokens").await?, all_tokens(&state).await?)
+                ..tokens_page(
+                    ctx.layout("API tokens").await?,
+                    all_tokens(&state).await?,
+                    state.settings.token_max_days,
+                )
             },
         )
             .into_response()),
     }
 }
 
-/// A label that does not parse: 422 with the errors, or the tokens page again
-/// with the label as typed.
-async fn label_again(
+/// Input that does not parse: 422 with the errors, or the tokens page again
+/// with the form as filled in.
+async fn input_again(
     state: &AppState,
     ctx: &AdminContext,
-    label: String,
+    input: NewToken,
     errors: FieldErrors,
 ) -> AppResult<Response> {
     if !ctx.format.is_html() {
         return Err(AppError::Validation(errors));
     }
     let page = TokensPage {
-        label,
+        input,
         errors,
-        ..tokens_page(ctx.layout("API tokens").await?, all_tokens(state).await?)
+        ..tokens_page(
+            ctx.layout("API tokens").await?,
+            all_tokens(state).await?,
+            state.settings.token_max_days,
+        )
     };
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
 }

@@ -5,16 +5,16 @@
 //! `GET /users/export?format=csv|ndjson&…` with the list's parameters.
 
 use axum::{
-    Router,
     body::Body,
     extract::{Query, State, rejection::QueryRejection},
     http::{HeaderValue, header},
     response::{IntoResponse, Response},
-    routing::get,
 };
 use bytes::Bytes;
 use serde::Deserialize;
 
+use crate::domain::Permission;
+use crate::http::routes::{self as r, Access, Routes};
 pub use crate::transfer::export::ExportFormat;
 use crate::{
     db,
@@ -25,8 +25,11 @@ use crate::{
     transfer::export::produce,
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/users/export", get(export))
+pub fn router() -> Routes {
+    Routes::new().route(
+        "/users/export",
+        r::get(Access::Permission(Permission::UsersRead), export),
+    )
 }
 
 /// This feature's operations in the API document, listed beside its routes.

@@ -8,13 +8,14 @@ use axum::{
     http::{StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Redirect, Response},
-    routing::{get, post},
 };
 use bytes::Bytes;
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 
+use crate::domain::Permission;
+use crate::http::routes::{self as r, Access, Routes};
 use crate::transfer::pages::ImportPage;
 use crate::transfer::pages::ImportPreviewPage;
 use crate::transfer::pages::ImportResultPage;
@@ -46,13 +47,20 @@ pub const FORM_OVERHEAD: u64 = 64 * 1024;
 /// The upload and its confirmation, with the import's own body limit and
 /// timeout: confirming applies the whole file.
 /// Guarded here, not with the other protected routes, for those limits.
-pub fn upload_router(state: &AppState) -> Router<AppState> {
+pub fn upload_routes() -> Routes {
+    let write = Access::Permission(Permission::UsersWrite);
+    Routes::new()
+        .route("/users/import", r::get(write, page).post(write, import))
+        .route("/users/import/confirm", r::post(write, confirm))
+}
+
+/// [`upload_routes`] with their guard and limits.
+pub fn upload_router(state: &AppState, routes: Routes) -> Router<AppState> {
     let import_limit = usize::try_from(state.settings.import_max_bytes)
         .unwrap_or(usize::MAX)
         .saturating_add(FORM_OVERHEAD as usize);
-    Router::new()
-        .route("/users/import", get(page).post(import))
-        .route("/users/import/confirm", post(confirm))
+    routes
+        .into_router()
         .route_layer(http::guarded(state, import_limit, http::IMPORT_TIMEOUT))
         .route_layer(axum::middleware::from_fn_with_state(
             state.settings.import_max_bytes,
@@ -61,8 +69,11 @@ pub fn upload_router(state: &AppState) -> Router<AppState> {
 }
 
 /// The result page, like any other.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/users/import/done", get(done))
+pub fn router() -> Routes {
+    Routes::new().route(
+        "/users/import/done",
+        r::get(Access::Permission(Permission::UsersWrite), done),
+    )
 }
 
 /// This feature's operations in the API document, listed beside its routes.

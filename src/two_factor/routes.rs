@@ -15,10 +15,8 @@
 //! opened with a stolen password before enrolment does not outlive it.
 
 use axum::{
-    Router,
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Redirect, Response},
-    routing::{get, post},
 };
 
 use super::{
@@ -27,6 +25,8 @@ use super::{
     second_step::{second_step, second_step_form},
 };
 use crate::db::{self, users::Credentials};
+use crate::domain::Permission;
+use crate::http::routes::{self as r, Access, Routes};
 use crate::{
     auth::code_throttle::CodeThrottle,
     http::error::AppResult,
@@ -36,17 +36,23 @@ use crate::{
 };
 
 /// Routes that a half-logged-in session may reach (each checks who it serves).
-pub fn public_router() -> Router<AppState> {
-    Router::new()
-        .route("/login/2fa", get(second_step_form).post(second_step))
-        .route("/account/2fa", get(account_page))
-        .route("/account/2fa/enable", post(enable))
-        .route("/account/2fa/disable", post(disable))
+pub fn public_router() -> Routes {
+    Routes::new()
+        .route(
+            "/login/2fa",
+            r::get(Access::Public, second_step_form).post(Access::Public, second_step),
+        )
+        .route("/account/2fa", r::get(Access::Login, account_page))
+        .route("/account/2fa/enable", r::post(Access::Login, enable))
+        .route("/account/2fa/disable", r::post(Access::Login, disable))
 }
 
 /// Routes for a logged-in admin (or a bearer token).
-pub fn router() -> Router<AppState> {
-    Router::new().route("/users/{id}/2fa/reset", post(reset))
+pub fn router() -> Routes {
+    Routes::new().route(
+        "/users/{id}/2fa/reset",
+        r::post(Access::Permission(Permission::CredentialsReset), reset),
+    )
 }
 
 /// This feature's operations in the API document, listed beside its routes.

@@ -2,16 +2,17 @@
 //! same handlers. Each reads as parse → write (or read) → respond.
 
 use axum::{
-    Json, Router,
+    Json,
     extract::{Query, State},
     http::StatusCode,
     response::{IntoResponse, Response},
-    routing::get,
 };
 use bytes::Bytes;
 
 use crate::audit::views::AuditEventView;
+use crate::domain::Permission;
 use crate::http::pages::Layout;
+use crate::http::routes::{self as r, Access, Routes};
 use crate::http::views::MessageView;
 use crate::http::{
     auth::KnownGeneration,
@@ -50,20 +51,30 @@ use crate::{
 /// How many of a user's latest events its page shows.
 const RECENT_HISTORY: u32 = 10;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/users", get(list).post(create))
-        .route("/users/new", get(new_form))
+pub fn router() -> Routes {
+    let (read, write) = (
+        Access::Permission(Permission::UsersRead),
+        Access::Permission(Permission::UsersWrite),
+    );
+    // Deleting; purging (`?purge=true`) also needs users.purge, checked by
+    // the handler (the table cannot tell a query apart).
+    let lifecycle = Access::Permission(Permission::UsersLifecycle);
+    Routes::new()
+        .route("/users", r::get(read, list).post(write, create))
+        .route("/users/new", r::get(write, new_form))
         .route(
             "/users/{id}",
-            get(show)
-                .put(update)
-                .patch(update)
-                .post(update)
-                .delete(destroy),
+            r::get(read, show)
+                .put(write, update)
+                .patch(write, update)
+                .post(write, update)
+                .delete(lifecycle, destroy),
         )
-        .route("/users/{id}/edit", get(edit_form))
-        .route("/users/{id}/delete", get(delete_form).post(destroy))
+        .route("/users/{id}/edit", r::get(write, edit_form))
+        .route(
+            "/users/{id}/delete",
+            r::get(lifecycle, delete_form).post(lifecycle, destroy),
+        )
 }
 
 /// This feature's operations in the API document, listed beside its routes.
@@ -442,6 +453,7 @@ async fn delete_form(
     responses(
         (status = 200, body = MessageView),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "`users.lifecycle` is missing, or `users.purge` with `?purge=true` (`permission` names it)", body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "the last admin", body = ErrorBody),
         (status = 412, body = ErrorBody), (status = 503, body = ErrorBody),
@@ -487,6 +499,8 @@ pub async fn destroy(
 /// `DELETE /users/{id}?purge=true`, for good: the row goes, and its name and
 /// email leave the audit trail.
 async fn purge_user(state: &AppState, ctx: &AdminContext, id: i64) -> AppResult<Response> {
+    // The route table names users.lifecycle for DELETE; purging needs more.
+    ctx.admin.require(Permission::UsersPurge)?;
     state.writer.purge_user(&ctx.actor, id).await?;
     let body = Json(MessageView {
         message: format!("user {id} purged"),

@@ -192,6 +192,11 @@ struct StoredToken {
     last_used_at: Option<OffsetDateTime>,
     #[serde(default, with = "time::serde::rfc3339::option")]
     revoked_at: Option<OffsetDateTime>,
+    /// Absent in events stored before tokens had scopes (0017).
+    #[serde(default)]
+    scopes: Option<Vec<String>>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    expires_at: Option<OffsetDateTime>,
 }
 
 impl From<StoredToken> for TokenRow {
@@ -203,6 +208,8 @@ impl From<StoredToken> for TokenRow {
             created_at: utc(token.created_at),
             last_used_at: token.last_used_at.map(utc),
             revoked_at: token.revoked_at.map(utc),
+            scopes: token.scopes,
+            expires_at: token.expires_at.map(utc),
         }
     }
 }
@@ -277,11 +284,25 @@ mod tests {
             "changes": {"revoked_at": [null, "2026-12-02T06:29:33+00:00"]}
         });
         let body = rendered("token.revoked", stored);
+        // Stored before tokens had scopes (0017): both null.
         assert_eq!(
             body["data"]["token"],
             json!({"id": 3, "label": "sync", "created_at": "2026-12-01T06:29:33Z",
-                   "last_used_at": null, "revoked_at": "2026-12-02T06:29:33Z"})
+                   "last_used_at": null, "revoked_at": "2026-12-02T06:29:33Z",
+                   "scopes": null, "expires_at": null})
         );
+        let stored = json!({
+            "token": {
+                "id": 4, "label": "idp", "created_by": 1,
+                "created_at": "2026-12-01T06:29:33+00:00", "last_used_at": null,
+                "revoked_at": null, "scopes": ["scim.provision"],
+                "expires_at": "2027-12-01T06:29:33+00:00"
+            },
+            "changes": {}
+        });
+        let token = &rendered("token.created", stored)["data"]["token"];
+        assert_eq!(token["scopes"], json!(["scim.provision"]));
+        assert_eq!(token["expires_at"], "2027-12-01T06:29:33Z");
     }
 
     #[test]

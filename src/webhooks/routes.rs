@@ -2,15 +2,16 @@
 //! delivery logs, a test event and redelivery. A new secret is shown once.
 
 use axum::{
-    Json, Router,
+    Json,
     body::Bytes,
     extract::{Path, Query, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
-    routing::{get, post},
 };
 use serde::{Deserialize, Serialize};
 
+use crate::domain::Permission;
+use crate::http::routes::{self as r, Access, Routes};
 use crate::webhooks::pages::WebhookPage;
 use crate::webhooks::pages::WebhooksPage;
 use crate::webhooks::views::DeliveryPageView;
@@ -29,16 +30,28 @@ use crate::{
 /// Deliveries per page of a log.
 const DELIVERIES_PER_PAGE: i64 = 50;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/webhooks", get(list).post(create))
-        .route("/webhooks/{id}", get(show).patch(update).delete(destroy))
-        .route("/webhooks/{id}/update", post(update))
-        .route("/webhooks/{id}/delete", post(destroy))
-        .route("/webhooks/{id}/rotate-secret", post(rotate_secret))
-        .route("/webhooks/{id}/test", post(test))
-        .route("/webhooks/{id}/deliveries", get(deliveries))
-        .route("/webhooks/deliveries/{id}/redeliver", post(redeliver))
+pub fn router() -> Routes {
+    let manage = Access::Permission(Permission::WebhooksManage);
+    Routes::new()
+        .route("/webhooks", r::get(manage, list).post(manage, create))
+        .route(
+            "/webhooks/{id}",
+            r::get(manage, show)
+                .patch(manage, update)
+                .delete(manage, destroy),
+        )
+        .route("/webhooks/{id}/update", r::post(manage, update))
+        .route("/webhooks/{id}/delete", r::post(manage, destroy))
+        .route(
+            "/webhooks/{id}/rotate-secret",
+            r::post(manage, rotate_secret),
+        )
+        .route("/webhooks/{id}/test", r::post(manage, test))
+        .route("/webhooks/{id}/deliveries", r::get(manage, deliveries))
+        .route(
+            "/webhooks/deliveries/{id}/redeliver",
+            r::post(manage, redeliver),
+        )
 }
 
 /// This feature's operations in the API document, listed beside its routes.

@@ -27,7 +27,7 @@ pub use bulk::{BulkAction, BulkOutcome};
 pub use events::Attempt;
 pub use import::{ImportMode, ImportOutcome};
 pub use modify::ModifyError;
-pub use tokens::CreatedToken;
+pub use tokens::{CreatedToken, TokenGrant};
 pub use two_factor::{Enrolment, Subject};
 pub use webhooks::{CreatedWebhook, WebhookChanges};
 

@@ -2,7 +2,10 @@
 
 use super::{Actor, WriteError, WriteResult, Writer, sql};
 use crate::db::tokens::TokenRow;
-use crate::{auth::tokens, domain::TokenLabel};
+use crate::{
+    auth::tokens,
+    domain::{PermissionSet, TokenLabel},
+};
 
 /// A new token: the only time the token itself exists outside its owner's hands.
 pub struct CreatedToken {
@@ -10,17 +13,59 @@ pub struct CreatedToken {
     pub token: String,
 }
 
+/// What a new token may do, and until when.
+#[derive(Debug, Clone)]
+pub struct TokenGrant {
+    /// Stored as the explicit list, even when it is every permission.
+    pub scopes: PermissionSet,
+    /// `None`: it never expires.
+    pub lifetime_days: Option<u32>,
+}
+
+impl TokenGrant {
+    /// Every permission, for ever (the token of the first admin's scripts,
+    /// and of tests).
+    pub const UNLIMITED: Self = Self {
+        scopes: PermissionSet::ALL,
+        lifetime_days: None,
+    };
+}
+
 impl Writer {
+    /// A token with every permission that never expires.
     pub async fn create_token(
         &self,
         actor: &Actor,
         label: &TokenLabel,
         owner_id: i64,
     ) -> WriteResult<CreatedToken> {
+        self.create_scoped_token(actor, label, owner_id, &TokenGrant::UNLIMITED)
+            .await
+    }
+
+    /// A token limited to `grant` (the caller has checked that its creator
+    /// holds every scope).
+    pub async fn create_scoped_token(
+        &self,
+        actor: &Actor,
+        label: &TokenLabel,
+        owner_id: i64,
+        grant: &TokenGrant,
+    ) -> WriteResult<CreatedToken> {
         let token = tokens::generate();
+        let expires_at = grant
+            .lifetime_days
+            .map(|days| time::OffsetDateTime::now_utc() + time::Duration::days(i64::from(days)));
         let mut tx = self.begin(actor).await?;
-        let row =
-            sql::tokens::insert(&mut tx, label.as_str(), &tokens::hash(&token), owner_id).await?;
+        let row = sql::tokens::insert(
+            &mut tx,
+            label.as_str(),
+            &tokens::hash(&token),
+            owner_id,
+            &grant.scopes.names(),
+            expires_at,
+        )
+        .await?;
         self.commit(tx).await?;
         Ok(CreatedToken { row, token })
     }

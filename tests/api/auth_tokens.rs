@@ -280,3 +280,222 @@ async fn failing_bearer_tokens_are_counted_per_64() {
         .unwrap();
     assert_eq!(response.status(), 401);
 }
+
+/// POST /tokens with these fields; (status, body).
+async fn new_token(app: &TestApp, body: serde_json::Value) -> (u16, serde_json::Value) {
+    json_of(
+        app.api
+            .post(app.url("/tokens"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+fn bearer(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+/// SPEC §14: a token acts with its scopes; beyond them, 403 naming the
+/// permission, with `insufficient_scope`.
+#[tokio::test]
+async fn a_token_scoped_to_users_read_reads_users_and_may_not_create_one() {
+    let app = spawn_app().await;
+    let (status, created) =
+        new_token(&app, json!({"label": "reader", "scopes": ["users.read"]})).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["scopes"], json!(["users.read"]));
+    let reader = bearer(created["token"].as_str().unwrap());
+    let listed = reader.get(app.url("/users")).send().await.unwrap();
+    assert_eq!(listed.status(), 200);
+    let refused = reader
+        .post(app.url("/users"))
+        .json(&json!({"name": "Nope", "email": "nope@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    assert_eq!(
+        refused.headers()["www-authenticate"],
+        "Bearer error=\"insufficient_scope\""
+    );
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"error": "forbidden", "permission": "users.write"})
+    );
+    for (method, path, permission) in [
+        (reqwest::Method::GET, "/tokens", "tokens.manage"),
+        (reqwest::Method::GET, "/audit", "audit.read"),
+        (reqwest::Method::GET, "/webhooks", "webhooks.manage"),
+        (reqwest::Method::GET, "/scim/v2/Users", "scim.provision"),
+    ] {
+        let response = reader.request(method, app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 403, "{path}");
+        let text = response.text().await.unwrap();
+        assert!(text.contains(permission), "{path}: {text}");
+    }
+    assert_eq!(app.user_count().await, 1, "nothing was created");
+    // The audit trail records what the token may do.
+    let event = audit_events(&app, "action=token.created")
+        .await
+        .into_iter()
+        .find(|e| e["subject"]["label"] == "reader")
+        .expect("the creation is audited");
+    assert_eq!(
+        event["changes"]["scopes"],
+        json!([null, ["users.read"]]),
+        "{event}"
+    );
+    assert!(event["changes"]["expires_at"][1].is_string(), "{event}");
+}
+
+/// Tokens made without scopes keep every permission; a scope-limited token
+/// cannot make a token with more than it holds.
+#[tokio::test]
+async fn scopes_default_to_the_creators_and_may_not_exceed_them() {
+    let app = spawn_app().await;
+    let (status, full) = new_token(&app, json!({"label": "full"})).await;
+    assert_eq!(status, 201);
+    assert_eq!(full["scopes"].as_array().unwrap().len(), 11);
+    let (status, limited) = new_token(
+        &app,
+        json!({"label": "limited", "scopes": ["tokens.manage", "users.read"]}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let limited = bearer(limited["token"].as_str().unwrap());
+    let escalate = limited
+        .post(app.url("/tokens"))
+        .json(&json!({"label": "more", "scopes": ["users.read", "users.write"]}))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_error(escalate, 403).await;
+    assert_eq!(body["permission"], "users.write");
+    let (_, inherited) = json_of(
+        limited
+            .post(app.url("/tokens"))
+            .json(&json!({"label": "inherits"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(inherited["scopes"], json!(["tokens.manage", "users.read"]));
+    let (status, bad) = new_token(
+        &app,
+        json!({"label": "bad", "scopes": ["users.read", "users.everything"]}),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(
+        bad["fields"]["scopes"][0]
+            .as_str()
+            .unwrap()
+            .contains("users.everything")
+    );
+    let (status, _) = new_token(&app, json!({"label": "none", "scopes": []})).await;
+    assert_eq!(status, 422);
+}
+
+#[tokio::test]
+async fn token_lifetimes_default_to_and_stop_at_token_max_days() {
+    let app = spawn_app().await;
+    let (status, created) = new_token(&app, json!({"label": "yearly"})).await;
+    assert_eq!(status, 201);
+    let expires = time::OffsetDateTime::parse(
+        created["expires_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let days = (expires - time::OffsetDateTime::now_utc()).whole_hours();
+    assert!((365 * 24 - 1..=365 * 24).contains(&days), "{days} hours");
+    let (status, short) = new_token(&app, json!({"label": "short", "expires_in_days": 7})).await;
+    assert_eq!(status, 201, "{short}");
+    for too_long in [json!(366), json!(0), json!(-1), json!("soon")] {
+        let (status, body) =
+            new_token(&app, json!({"label": "long", "expires_in_days": too_long})).await;
+        assert_eq!(status, 422, "{too_long}: {body}");
+        assert!(!body["fields"]["expires_in_days"].is_null(), "{body}");
+    }
+    let (_, listed) = app.get_json("/tokens").await;
+    let short_listed = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["label"] == "short")
+        .unwrap();
+    assert_eq!(short_listed["expires_at"], short["expires_at"]);
+
+    let unbounded = spawn_app_with(Options {
+        env: vec![("TOKEN_MAX_DAYS", "0".into())],
+        ..Options::default()
+    })
+    .await;
+    let (status, forever) = new_token(&unbounded, json!({"label": "forever"})).await;
+    assert_eq!(status, 201);
+    assert!(forever["expires_at"].is_null());
+    let (status, _) = new_token(&unbounded, json!({"label": "zero", "expires_in_days": 0})).await;
+    assert_eq!(status, 201);
+}
+
+/// An expiry that passes while this instance trusts a cached check still
+/// ends the token: expiry is checked on every use.
+#[tokio::test]
+async fn an_expired_token_answers_401_even_from_the_cache() {
+    let app = spawn_app().await;
+    let (_, created) = new_token(&app, json!({"label": "brief"})).await;
+    let token = created["token"].as_str().unwrap().to_owned();
+    sqlx::query(
+        "update api_tokens set expires_at = now() + interval '2 seconds' where label = 'brief'",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let client = bearer(&token);
+    within(Duration::from_secs(2), async || {
+        client.get(app.url("/users")).send().await.unwrap().status() == 200
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let response = client.get(app.url("/users")).send().await.unwrap();
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        "Bearer realm=\"useradmin\""
+    );
+    assert_error(response, 401).await;
+}
+
+/// Purging is a DELETE like a soft delete; the handler asks for users.purge.
+#[tokio::test]
+async fn purging_needs_users_purge_beyond_users_lifecycle() {
+    let app = spawn_app().await;
+    let user = app.create_user("Gone", "gone@example.com").await;
+    let path = format!("/users/{}", user["id"]);
+    let (_, created) = new_token(
+        &app,
+        json!({"label": "helpdesk", "scopes": ["users.lifecycle", "users.read"]}),
+    )
+    .await;
+    let helpdesk = bearer(created["token"].as_str().unwrap());
+    let purge = helpdesk
+        .delete(app.url(&format!("{path}?purge=true")))
+        .send()
+        .await
+        .unwrap();
+    let body = assert_error(purge, 403).await;
+    assert_eq!(body["permission"], "users.purge");
+    let delete = helpdesk.delete(app.url(&path)).send().await.unwrap();
+    assert_eq!(delete.status(), 200);
+}

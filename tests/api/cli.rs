@@ -512,3 +512,71 @@ fn a_malformed_setting_is_printed_once() {
     assert_eq!(text.matches("PORT").count(), 1, "{text}");
     assert_eq!(text.matches("invalid digit").count(), 1, "{text}");
 }
+
+/// `token create --scopes --expires-in-days --user`: an identity provider's
+/// token that may only provision through SCIM.
+#[tokio::test]
+async fn token_create_takes_scopes_an_expiry_and_an_owner() {
+    let app = spawn_app().await;
+    let db = database_url_for(&app.database_name);
+    let prefix = app.key_prefix.clone();
+    let env = [("REDIS_KEY_PREFIX", prefix.as_str())];
+    let args = [
+        "token",
+        "create",
+        "--name",
+        "identity provider",
+        "--user",
+        ADMIN_EMAIL,
+        "--scopes",
+        "scim.provision",
+        "--expires-in-days",
+        "30",
+    ];
+    let output = useradmin(&db, &env, &args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let token = stdout(&output).trim().to_owned();
+    let client = reqwest::Client::new();
+    let scim = client
+        .get(app.url("/scim/v2/Users"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scim.status(), 200);
+    let users = client
+        .get(app.url("/users"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(users.status(), 403);
+
+    let output = useradmin(&db, &env, &["token", "list"]);
+    let list: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let listed = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["label"] == "identity provider")
+        .unwrap();
+    assert_eq!(listed["scopes"], serde_json::json!(["scim.provision"]));
+    assert!(listed["expires_at"].is_string());
+
+    // The old flag still names the owner.
+    let owner = [
+        "token",
+        "create",
+        "--name",
+        "old flag",
+        "--owner",
+        ADMIN_EMAIL,
+    ];
+    assert!(useradmin(&db, &env, &owner).status.success());
+    for (flag, value) in [("--scopes", "users.nope"), ("--expires-in-days", "400")] {
+        let args = ["token", "create", "--name", "refused", flag, value];
+        let output = useradmin(&db, &env, &args);
+        assert!(!output.status.success(), "{flag} {value}");
+        assert!(stderr(&output).contains(flag), "{}", stderr(&output));
+    }
+}

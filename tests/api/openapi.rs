@@ -90,3 +90,92 @@ async fn the_documented_list_shape_is_the_one_sent() {
         assert!(matches!(page["data"], Value::Array(_)));
     }
 }
+
+/// SPEC §14: every route declares what it needs, in the one table the guard
+/// checks; an operation the document lists without an entry would answer 403
+/// to everyone (the guard fails closed), so this test refuses it first.
+#[tokio::test]
+async fn every_operation_in_the_document_and_every_registered_route_declares_its_access() {
+    use useradmin::http::routes::Access;
+    use useradmin::startup::router::{access_entries, access_table};
+
+    let app = spawn_app().await;
+    let (_, doc) = json_of(
+        app.anonymous
+            .get(app.url("/openapi.json"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let table = access_table();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in ["get", "put", "post", "patch", "delete"] {
+            if item.get(method).is_none() {
+                continue;
+            }
+            let method_ = method.to_uppercase().parse().unwrap();
+            let access = table.access(&method_, path);
+            assert!(access.is_some(), "{method} {path} declares no access");
+            let answers_403 = item[method]["responses"].get("403").is_some();
+            assert_eq!(
+                answers_403,
+                matches!(access, Some(Access::Permission(_))),
+                "{method} {path}: a 403 in the document exactly where a permission is needed"
+            );
+        }
+    }
+    let entries = access_entries();
+    assert!(entries.len() >= 50, "{} routes", entries.len());
+    for entry in &entries {
+        assert_eq!(
+            table.access(&entry.method, &entry.path),
+            Some(entry.access),
+            "{} {} is declared twice, differently",
+            entry.method,
+            entry.path
+        );
+    }
+    // Spot checks of SPEC §14's mapping.
+    for (method, path, expected) in [
+        ("GET", "/users", "users.read"),
+        ("POST", "/users", "users.write"),
+        ("PATCH", "/users/{id}", "users.write"),
+        ("DELETE", "/users/{id}", "users.lifecycle"),
+        ("POST", "/users/bulk", "users.lifecycle"),
+        ("GET", "/users/export", "users.read"),
+        ("POST", "/users/import", "users.write"),
+        ("GET", "/users/{id}/history", "users.read"),
+        ("GET", "/users/deleted", "users.read"),
+        ("POST", "/users/{id}/2fa/reset", "credentials.reset"),
+        ("POST", "/tokens", "tokens.manage"),
+        ("POST", "/webhooks/{id}/test", "webhooks.manage"),
+        ("GET", "/audit", "audit.read"),
+        ("PATCH", "/scim/v2/Users/{id}", "scim.provision"),
+    ] {
+        match table.access(&method.parse().unwrap(), path) {
+            Some(Access::Permission(p)) => assert_eq!(p.as_str(), expected, "{method} {path}"),
+            other => panic!("{method} {path}: {other:?}"),
+        }
+    }
+    for (method, path) in [
+        ("POST", "/account/password"),
+        ("POST", "/account/2fa/enable"),
+        ("POST", "/logout"),
+    ] {
+        assert_eq!(
+            table.access(&method.parse().unwrap(), path),
+            Some(Access::Login)
+        );
+    }
+    for (method, path) in [
+        ("GET", "/login"),
+        ("GET", "/health"),
+        ("GET", "/openapi.json"),
+    ] {
+        assert_eq!(
+            table.access(&method.parse().unwrap(), path),
+            Some(Access::Public)
+        );
+    }
+}

@@ -11,14 +11,19 @@ pub(in crate::write) async fn insert(
     label: &str,
     token_hash: &[u8],
     owner: i64,
+    scopes: &[String],
+    expires_at: Option<time::OffsetDateTime>,
 ) -> Result<TokenRow, sqlx::Error> {
     sqlx::query_as(concat!(
-        "insert into api_tokens (label, token_hash, created_by) values ($1, $2, $3) returning ",
+        "insert into api_tokens (label, token_hash, created_by, scopes, expires_at) \
+         values ($1, $2, $3, $4, $5) returning ",
         columns!()
     ))
     .bind(label)
     .bind(token_hash)
     .bind(owner)
+    .bind(scopes)
+    .bind(expires_at)
     .fetch_one(tx)
     .await
 }
