@@ -123,6 +123,15 @@ pub async fn create(
         .writer
         .create_scoped_token(&ctx.actor, &parsed.label, ctx.admin.user_id, &parsed.grant)
         .await?;
+    created_answer(&state, &ctx, created).await
+}
+
+/// 201 with the new token, shown this once: as JSON, or on the tokens page.
+async fn created_answer(
+    state: &AppState,
+    ctx: &AdminContext,
+    created: crate::write::CreatedToken,
+) -> AppResult<Response> {
     match ctx.format {
         Format::Json => Ok((
             StatusCode::CREATED,
@@ -140,7 +149,7 @@ pub async fn create(
                 new_token: Some(created.token),
                 ..tokens_page(
                     ctx.layout("API tokens").await?,
-                    all_tokens(&state).await?,
+                    all_tokens(state).await?,
                     state.settings.token_max_days,
                 )
             },
