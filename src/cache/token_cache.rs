@@ -119,6 +119,7 @@ mod tests {
             last_used_at: None,
             expires_at: None,
             scopes: crate::domain::PermissionSet::ALL,
+            permissions: crate::domain::PermissionSet::ALL,
         }
     }
 

@@ -10,9 +10,11 @@
 
 pub mod audit;
 pub mod deliveries;
+pub mod groups;
 pub mod import;
 pub mod jobs;
 pub mod listen;
+pub mod roles;
 pub mod scim;
 pub mod secrets;
 pub mod seed;
@@ -122,6 +124,14 @@ pub fn is_unavailable(error: &sqlx::Error) -> bool {
 pub fn violated_unique_constraint(error: &sqlx::Error) -> Option<&str> {
     match error {
         sqlx::Error::Database(db) if db.is_unique_violation() => db.constraint(),
+        _ => None,
+    }
+}
+
+/// The SQLSTATE of a database error (`UA409` is the last-admin rule's).
+pub fn error_code(error: &sqlx::Error) -> Option<String> {
+    match error {
+        sqlx::Error::Database(db) => db.code().map(|code| code.into_owned()),
         _ => None,
     }
 }

@@ -42,6 +42,9 @@ pub struct TokenOwner {
     /// The stored scopes, parsed once when the token is looked up.
     #[sqlx(skip)]
     pub scopes: PermissionSet,
+    /// The owner's effective permissions when the token was looked up.
+    #[sqlx(skip)]
+    pub permissions: PermissionSet,
 }
 
 impl TokenOwner {
@@ -60,17 +63,17 @@ pub async fn list(db: &PgPool) -> Result<Vec<TokenRow>, sqlx::Error> {
     .await
 }
 
-/// The owner of a live token: not revoked, not expired, and its owner still an
-/// admin.
+/// The owner of a live token (not revoked, not expired, its owner active),
+/// with the owner's effective permissions.
 pub async fn authenticate(
     db: &PgPool,
     token_hash: &[u8],
 ) -> Result<Option<TokenOwner>, sqlx::Error> {
     let found = sqlx::query_as::<_, ScopedOwner>(
         "select t.id as token_id, t.label as token_label, u.id as user_id, u.name, u.email, \
-                t.last_used_at, t.expires_at, t.scopes \
+                t.last_used_at, t.expires_at, t.scopes, user_permissions(u.id) as permissions \
          from api_tokens t join users u on u.id = t.created_by \
-         where t.token_hash = $1 and t.revoked_at is null and u.is_admin \
+         where t.token_hash = $1 and t.revoked_at is null \
            and (t.expires_at is null or t.expires_at > now()) \
            and u.status = 'active' and u.deleted_at is null",
     )
@@ -79,6 +82,7 @@ pub async fn authenticate(
     .await?;
     Ok(found.map(|row| TokenOwner {
         scopes: stored_scopes(row.scopes.as_deref()),
+        permissions: PermissionSet::parse_known(&row.permissions),
         ..row.owner
     }))
 }
@@ -89,6 +93,7 @@ struct ScopedOwner {
     #[sqlx(flatten)]
     owner: TokenOwner,
     scopes: Option<Vec<String>>,
+    permissions: Vec<String>,
 }
 
 /// Stored scopes as a set: `None` is every permission; a name that is no

@@ -23,13 +23,35 @@ pub struct UserRow {
     pub external_id: Option<String>,
     /// What SCIM wrote beside the name and email (`domain::ScimProfile`), as stored.
     pub scim_profile: Option<serde_json::Value>,
+    /// The direct roles' names, in name order (SPEC §14).
+    pub roles: Vec<String>,
+    /// The groups the user is in, in name order.
+    pub groups: sqlx::types::Json<Vec<GroupRef>>,
+    /// The effective permissions' names, sorted.
+    pub permissions: Vec<String>,
+}
+
+/// A group as a user object names it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct GroupRef {
+    pub id: i64,
+    pub name: String,
+}
+
+impl UserRow {
+    /// The effective permissions as a set (a name no longer known grants nothing).
+    pub fn permission_set(&self) -> crate::domain::PermissionSet {
+        crate::domain::PermissionSet::parse_known(&self.permissions)
+    }
 }
 
 /// The columns of a [`UserRow`], in every query that reads one.
 macro_rules! columns {
     () => {
         "id, name, email, is_admin, created_at, updated_at, version, status, disabled_reason, \
-         disabled_at, deleted_at, last_login_at, external_id, scim_profile"
+         disabled_at, deleted_at, last_login_at, external_id, scim_profile, \
+         user_role_names(id) as roles, user_group_refs(id) as groups, \
+         user_permissions(id) as permissions"
     };
 }
 pub(crate) use columns;
@@ -119,13 +141,21 @@ pub struct Credentials {
     pub is_admin: bool,
     pub password_hash: Option<String>,
     pub session_epoch: i32,
-    /// An admin that is active and not deleted: the only kind that may log in.
+    /// Active and not deleted.
     pub can_log_in: bool,
+    /// The effective permissions' names.
+    pub permissions: Vec<String>,
 }
 
 impl Credentials {
-    pub fn is_active_admin(&self) -> bool {
-        self.is_admin && self.can_log_in
+    /// Who may log in (SPEC §14): an active user with a password who holds at
+    /// least one permission.
+    pub fn may_log_in(&self) -> bool {
+        self.can_log_in && self.password_hash.is_some() && !self.permission_set().is_empty()
+    }
+
+    pub fn permission_set(&self) -> crate::domain::PermissionSet {
+        crate::domain::PermissionSet::parse_known(&self.permissions)
     }
 }
 
@@ -144,7 +174,8 @@ pub async fn credentials_by_email(
 ) -> Result<Option<Credentials>, sqlx::Error> {
     sqlx::query_as(
         "select id, name, email, is_admin, password_hash, session_epoch, \
-                (status = 'active' and deleted_at is null) as can_log_in \
+                (status = 'active' and deleted_at is null) as can_log_in, \
+                user_permissions(id) as permissions \
          from users where lower(email) = lower($1) and deleted_at is null",
     )
     .bind(email)
@@ -158,7 +189,8 @@ pub async fn credentials_by_id(
 ) -> Result<Option<Credentials>, sqlx::Error> {
     sqlx::query_as(
         "select id, name, email, is_admin, password_hash, session_epoch, \
-                (status = 'active' and deleted_at is null) as can_log_in \
+                (status = 'active' and deleted_at is null) as can_log_in, \
+                user_permissions(id) as permissions \
          from users where id = $1",
     )
     .bind(id)
@@ -382,6 +414,25 @@ fn push_filters(sql: &mut QueryBuilder<Postgres>, filters: &UserFilters) {
     }
     if let Some(is_admin) = filters.is_admin {
         sql.push(" and is_admin = ").push_bind(is_admin);
+    }
+    if let Some(group) = filters.group {
+        sql.push(" and id in (select user_id from group_members where group_id = ")
+            .push_bind(group)
+            .push(")");
+    }
+    if let Some(role) = &filters.role {
+        sql.push(
+            " and id in (select ur.user_id from user_roles ur join roles r on r.id = ur.role_id \
+             where lower(r.name) = ",
+        )
+        .push_bind(role.clone())
+        .push(
+            " union all select gm.user_id from group_members gm \
+             join group_roles gr on gr.group_id = gm.group_id \
+             join roles r on r.id = gr.role_id where lower(r.name) = ",
+        )
+        .push_bind(role.clone())
+        .push(")");
     }
     if let Some(at) = filters.created_after {
         sql.push(" and created_at > ").push_bind(at);

@@ -27,6 +27,16 @@ pub enum AuditAction {
     WebhookPaused,
     WebhookResumed,
     WebhookSecretRotated,
+    // Written by the triggers on roles and groups (0018).
+    RoleCreated,
+    RoleUpdated,
+    RoleDeleted,
+    GroupCreated,
+    GroupUpdated,
+    GroupDeleted,
+    GroupMemberAdded,
+    GroupMemberRemoved,
+    UserRolesChanged,
     // Written by the service.
     WebhookTested,
     WebhookRedelivered,
@@ -42,7 +52,7 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
-    pub const ALL: [Self; 29] = [
+    pub const ALL: [Self; 38] = [
         Self::UserCreated,
         Self::UserUpdated,
         Self::UserDisabled,
@@ -61,6 +71,15 @@ impl AuditAction {
         Self::WebhookPaused,
         Self::WebhookResumed,
         Self::WebhookSecretRotated,
+        Self::RoleCreated,
+        Self::RoleUpdated,
+        Self::RoleDeleted,
+        Self::GroupCreated,
+        Self::GroupUpdated,
+        Self::GroupDeleted,
+        Self::GroupMemberAdded,
+        Self::GroupMemberRemoved,
+        Self::UserRolesChanged,
         Self::WebhookTested,
         Self::WebhookRedelivered,
         Self::UsersImported,
@@ -94,6 +113,15 @@ impl AuditAction {
             Self::WebhookPaused => "webhook.paused",
             Self::WebhookResumed => "webhook.resumed",
             Self::WebhookSecretRotated => "webhook.secret_rotated",
+            Self::RoleCreated => "role.created",
+            Self::RoleUpdated => "role.updated",
+            Self::RoleDeleted => "role.deleted",
+            Self::GroupCreated => "group.created",
+            Self::GroupUpdated => "group.updated",
+            Self::GroupDeleted => "group.deleted",
+            Self::GroupMemberAdded => "group.member_added",
+            Self::GroupMemberRemoved => "group.member_removed",
+            Self::UserRolesChanged => "user.roles_changed",
             Self::WebhookTested => "webhook.tested",
             Self::WebhookRedelivered => "webhook.redelivered",
             Self::UsersImported => "users.imported",
@@ -163,7 +191,9 @@ mod tests {
                         c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.'
                     })
             });
-            if quoted && shaped && !literal.starts_with("useradmin.") {
+            // Permission names (`users.read`) are shaped alike.
+            let permission = crate::domain::Permission::parse(literal).is_ok();
+            if quoted && shaped && !permission && !literal.starts_with("useradmin.") {
                 found.insert(literal.to_owned());
             }
         }

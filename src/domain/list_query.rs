@@ -93,6 +93,8 @@ pub struct RawListQuery {
     pub created_after: Option<String>,
     pub created_before: Option<String>,
     pub last_login_before: Option<String>,
+    pub group: Option<String>,
+    pub role: Option<String>,
 }
 
 /// Which users a list shows, beside the search (deleted users never).
@@ -104,6 +106,11 @@ pub struct UserFilters {
     pub created_before: Option<OffsetDateTime>,
     /// Dormant accounts: last logged in before this time, or never.
     pub last_login_before: Option<OffsetDateTime>,
+    /// Members of this group (SPEC §14).
+    pub group: Option<i64>,
+    /// Holders of the role with this name (directly or through a group),
+    /// lower-cased as names compare.
+    pub role: Option<String>,
 }
 
 impl UserFilters {
@@ -139,9 +146,26 @@ impl UserFilters {
                 })
                 .transpose()
         };
+        let group = present(raw.group.take())
+            .map(|v| {
+                v.parse::<i64>()
+                    .ok()
+                    .filter(|id| *id > 0)
+                    .ok_or_else(|| ListQueryError("group must be a group's id".into()))
+            })
+            .transpose()?;
+        let role = present(raw.role.take())
+            .map(|v| {
+                super::access::RoleName::parse(&v)
+                    .map(|name| name.as_str().to_lowercase())
+                    .map_err(|e| ListQueryError(format!("role {e}")))
+            })
+            .transpose()?;
         Ok(Self {
             status,
             is_admin,
+            group,
+            role,
             created_after: time("created_after", raw.created_after.take())?,
             created_before: time("created_before", raw.created_before.take())?,
             last_login_before: time("last_login_before", raw.last_login_before.take())?,
@@ -157,6 +181,12 @@ impl UserFilters {
         }
         if let Some(is_admin) = self.is_admin {
             pairs.push(("is_admin", is_admin.to_string()));
+        }
+        if let Some(group) = self.group {
+            pairs.push(("group", group.to_string()));
+        }
+        if let Some(role) = &self.role {
+            pairs.push(("role", role.clone()));
         }
         for (name, at) in [
             ("created_after", self.created_after),
@@ -397,6 +427,8 @@ mod tests {
                 "created_after" => raw.created_after = v,
                 "created_before" => raw.created_before = v,
                 "last_login_before" => raw.last_login_before = v,
+                "group" => raw.group = v,
+                "role" => raw.role = v,
                 _ => unreachable!(),
             }
         }
@@ -550,6 +582,23 @@ mod tests {
     }
 
     #[test]
+    fn group_and_role_filters_parse_and_canonicalise() {
+        let q = parse(&[("group", "7"), ("role", " HelpDesk ")]).unwrap();
+        assert_eq!(q.filters.group, Some(7));
+        assert_eq!(q.filters.role.as_deref(), Some("helpdesk"));
+        assert_eq!(
+            q.canonical(),
+            parse(&[("role", "helpdesk"), ("group", "7")])
+                .unwrap()
+                .canonical()
+        );
+        for bad in ["0", "-1", "x", "1.5"] {
+            assert!(parse(&[("group", bad)]).is_err(), "{bad}");
+        }
+        assert!(parse(&[("role", &"r".repeat(101))]).is_err());
+    }
+
+    #[test]
     fn blank_filters_are_no_filters() {
         let q = parse(&[
             ("status", ""),
@@ -557,6 +606,8 @@ mod tests {
             ("created_after", ""),
             ("created_before", ""),
             ("last_login_before", ""),
+            ("group", ""),
+            ("role", " "),
         ])
         .unwrap();
         assert!(q.filters.is_empty());

@@ -1,6 +1,7 @@
 //! Parsed values: once one of these exists, it is valid. Handlers turn raw input
 //! into these at the boundary and never pass raw strings further in.
 
+pub mod access;
 mod audit_action;
 mod audit_query;
 mod external_id;
@@ -20,6 +21,7 @@ mod user_name;
 mod version;
 mod webhook_events;
 
+pub use access::{AccessTextError, Description, GroupFields, GroupName, RoleFields, RoleName};
 pub use audit_action::AuditAction;
 pub use audit_query::{AuditActorFilter, AuditQuery, AuditQueryError, RawAuditQuery};
 pub use external_id::{ExternalId, ExternalIdError};

@@ -176,6 +176,15 @@ impl PermissionSet {
         self.iter().map(|p| p.as_str().to_owned()).collect()
     }
 
+    /// The permissions among these names, ignoring any that is no permission
+    /// (a name stored by hand grants nothing).
+    pub fn parse_known<S: AsRef<str>>(names: &[S]) -> Self {
+        names
+            .iter()
+            .filter_map(|name| Permission::parse(name.as_ref()).ok())
+            .collect()
+    }
+
     /// Parses every name; the first unknown one is the error.
     pub fn parse_all<S: AsRef<str>>(names: &[S]) -> Result<Self, UnknownPermission> {
         names

@@ -1,8 +1,8 @@
 use super::AuditAction;
 
-/// The events an endpoint can subscribe to: the audit trail's user and token
-/// actions, one by one or by family.
-pub const WEBHOOK_EVENTS: [&str; 14] = [
+/// The events an endpoint can subscribe to: the audit trail's user, token,
+/// role and group actions, one by one or by family.
+pub const WEBHOOK_EVENTS: [&str; 25] = [
     "user.*",
     AuditAction::UserCreated.as_str(),
     AuditAction::UserUpdated.as_str(),
@@ -12,11 +12,22 @@ pub const WEBHOOK_EVENTS: [&str; 14] = [
     AuditAction::UserRestored.as_str(),
     AuditAction::UserPurged.as_str(),
     AuditAction::PasswordChanged.as_str(),
+    AuditAction::UserRolesChanged.as_str(),
     "token.*",
     AuditAction::TokenCreated.as_str(),
     AuditAction::TokenUpdated.as_str(),
     AuditAction::TokenRevoked.as_str(),
     AuditAction::TokenDeleted.as_str(),
+    "role.*",
+    AuditAction::RoleCreated.as_str(),
+    AuditAction::RoleUpdated.as_str(),
+    AuditAction::RoleDeleted.as_str(),
+    "group.*",
+    AuditAction::GroupCreated.as_str(),
+    AuditAction::GroupUpdated.as_str(),
+    AuditAction::GroupDeleted.as_str(),
+    AuditAction::GroupMemberAdded.as_str(),
+    AuditAction::GroupMemberRemoved.as_str(),
 ];
 
 /// A webhook's subscriptions: known events, at least one, each once, in the

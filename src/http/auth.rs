@@ -127,6 +127,7 @@ impl FromRequestParts<AppState> for Actor {
             request_id,
             client_ip: Some(client_ip),
             admin_id: Some(admin.user_id),
+            scope: admin.permissions,
         })
     }
 }
@@ -256,9 +257,9 @@ async fn authenticate_token(
                 id: owner.token_id,
                 label: owner.token_label,
             },
-            // Its scopes, within what its owner holds (every permission, as
-            // every owner is an admin today).
-            permissions: owner.scopes.intersection(crate::domain::PermissionSet::ALL),
+            // Its scopes, within what its owner holds now (the cached check is
+            // dropped when anyone's roles or groups change).
+            permissions: owner.scopes.intersection(owner.permissions),
         },
         generation,
     })
@@ -278,15 +279,15 @@ async fn authenticate_session(
         return Err(AppError::Unauthenticated);
     }
     match db::users::credentials_by_id(&state.db, login.user_id).await? {
-        Some(account) if account.is_active_admin() && account.session_epoch == login.epoch => {
+        Some(account) if account.may_log_in() && account.session_epoch == login.epoch => {
             session.keep_alive(&state.settings).await?;
+            let permissions = account.permission_set();
             Ok(CurrentAdmin {
                 user_id: account.id,
                 name: account.name,
                 email: account.email,
                 via: AuthMethod::Session,
-                // Every admin holds every permission today.
-                permissions: crate::domain::PermissionSet::ALL,
+                permissions,
             })
         }
         _ => {

@@ -167,6 +167,15 @@ impl From<WriteError> for AppError {
                     "is already used by another user",
                 )),
             },
+            WriteError::Escalation(permission) => Self::MissingPermission {
+                permission: Some(permission),
+                token: false,
+            },
+            WriteError::Taken { field, message } => Self::Conflict {
+                message: message.into(),
+                fields: Some(FieldErrors::single(field, "is already used")),
+            },
+            WriteError::Conflict(message) => Self::conflict(message),
             WriteError::Invalid(fields) => Self::Validation(fields),
             WriteError::Database(error) => error.into(),
             WriteError::Hashing(error) => Self::Internal(error),

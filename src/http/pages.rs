@@ -4,6 +4,8 @@
 use askama::Template;
 use askama_web::WebTemplate;
 
+use crate::domain::{Permission, PermissionSet};
+
 /// What `base.html` needs.
 pub struct Layout {
     pub title: String,
@@ -13,9 +15,18 @@ pub struct Layout {
     pub admin_id: Option<i64>,
     pub csrf: String,
     pub flash: Option<String>,
+    /// What the logged-in account may do: the navigation and every page show
+    /// only what it may (SPEC §14). Empty without one.
+    pub permissions: PermissionSet,
 }
 
 impl Layout {
+    /// Whether the account holds the permission named (`"users.write"`), for
+    /// templates; an unknown name is a typo and holds nothing.
+    pub fn may(&self, permission: &str) -> bool {
+        Permission::parse(permission).is_ok_and(|p| self.permissions.contains(p))
+    }
+
     /// For pages shown without a logged-in admin.
     pub fn anonymous(title: impl Into<String>, csrf: String) -> Self {
         Self {
@@ -24,6 +35,7 @@ impl Layout {
             admin_id: None,
             csrf,
             flash: None,
+            permissions: PermissionSet::EMPTY,
         }
     }
 }

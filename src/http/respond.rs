@@ -56,6 +56,7 @@ impl AdminContext {
             admin_id: Some(self.admin.user_id),
             csrf: self.session.csrf_token().await?,
             flash: self.session.take_flash().await?,
+            permissions: self.admin.permissions,
         })
     }
 

@@ -569,6 +569,9 @@ mod tests {
             last_login_at: None,
             external_id: None,
             scim_profile: None,
+            roles: vec![],
+            groups: sqlx::types::Json(vec![]),
+            permissions: vec![],
         }
     }
 

@@ -440,7 +440,9 @@ fn column_index(name: &str) -> Result<Option<usize>, String> {
     if let Some(index) = WRITTEN.iter().position(|field| *field == name) {
         return Ok(Some(index));
     }
-    if IGNORED.contains(&name) {
+    // What a user holds is granted on its own (roles, groups), not by a file;
+    // an export's JSON carries it, and reads back in without it.
+    if IGNORED.contains(&name) || crate::views::ACCESS_KEYS.contains(&name) {
         return Ok(None);
     }
     if name == "password" {

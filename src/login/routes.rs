@@ -230,7 +230,7 @@ async fn password_login(
     // Unknown emails are verified against a dummy hash: same work, same timing.
     let password_ok = state.hasher.verify(password, stored_hash).await?;
     let named = account.as_ref().map(|a| a.id);
-    let account = account.filter(|a| password_ok && a.is_active_admin());
+    let account = account.filter(|a| password_ok && a.may_log_in());
     if account.is_none() {
         state.writer.login_failed(named, attempt).await?;
     }

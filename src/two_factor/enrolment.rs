@@ -326,6 +326,7 @@ pub(super) async fn enrolled_session(who: &Enroller, epoch: i32) -> AppResult<(L
             let layout = Layout {
                 admin: Some(account.name.clone()),
                 admin_id: Some(account.id),
+                permissions: account.permission_set(),
                 ..Layout::anonymous("Your recovery codes", session.csrf_token().await?)
             };
             Ok((layout, pending.next.clone()))

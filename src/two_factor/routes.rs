@@ -113,6 +113,7 @@ pub(super) fn pending_actor(account: &Credentials, headers: &HeaderMap, address:
         request_id: request_id(headers),
         client_ip: Some(address.to_owned()),
         admin_id: Some(account.id),
+        scope: crate::domain::PermissionSet::ALL,
     }
 }
 
@@ -148,7 +149,7 @@ pub(super) async fn pending_account(
         return Ok(None);
     };
     match db::users::credentials_by_id(&state.db, pending.user_id).await? {
-        Some(account) if account.is_active_admin() && account.session_epoch == pending.epoch => {
+        Some(account) if account.may_log_in() && account.session_epoch == pending.epoch => {
             Ok(Some((pending, account)))
         }
         _ => {

@@ -6,7 +6,7 @@ mod token;
 mod user;
 
 pub use token::TokenView;
-pub use user::{DeletedUserView, UserView};
+pub use user::{ACCESS_KEYS, DeletedUserView, UserView};
 
 use time::OffsetDateTime;
 

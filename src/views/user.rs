@@ -2,7 +2,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::{display, iso};
-use crate::db::users::UserRow;
+use crate::db::users::{GroupRef, UserRow};
 use crate::domain::UserStatus;
 
 /// A user in JSON.
@@ -26,7 +26,17 @@ pub struct UserView {
     #[serde(with = "time::serde::rfc3339::option")]
     pub last_login_at: Option<OffsetDateTime>,
     pub external_id: Option<String>,
+    /// The roles granted to the user directly (SPEC §14).
+    pub roles: Vec<String>,
+    /// The groups the user is in.
+    pub groups: Vec<GroupRef>,
+    /// What the user may do: its roles' and its groups' roles' permissions, sorted.
+    pub permissions: Vec<String>,
 }
+
+/// The keys of a user object that say what the user may do, beside its
+/// fields (`domain::user_fields`): they are kept in their own tables.
+pub const ACCESS_KEYS: [&str; 3] = ["roles", "groups", "permissions"];
 
 impl From<UserRow> for UserView {
     fn from(row: UserRow) -> Self {
@@ -43,6 +53,9 @@ impl From<UserRow> for UserView {
             disabled_at: row.disabled_at,
             last_login_at: row.last_login_at,
             external_id: row.external_id,
+            roles: row.roles,
+            groups: row.groups.0,
+            permissions: row.permissions,
         }
     }
 }
@@ -110,6 +123,9 @@ mod tests {
             disabled_at: None,
             last_login_at: None,
             external_id: None,
+            roles: vec![],
+            groups: vec![],
+            permissions: vec![],
         };
         let json = serde_json::to_value(&view).unwrap();
         assert_eq!(json["status"], "active");
@@ -118,6 +134,7 @@ mod tests {
             .unwrap()
             .keys()
             .map(String::as_str)
+            .filter(|key| !ACCESS_KEYS.contains(key))
             .collect();
         let mut named: Vec<&str> = USER_FIELDS
             .iter()

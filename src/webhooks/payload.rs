@@ -176,6 +176,12 @@ impl From<StoredUser> for UserRow {
             last_login_at: user.last_login_at.map(utc),
             external_id: user.external_id,
             scim_profile: user.scim_profile,
+            // The stored snapshot is the users row alone: what the user held
+            // is in the roles tables, and in the user.roles_changed and
+            // group.* events.
+            roles: Vec::new(),
+            groups: sqlx::types::Json(Vec::new()),
+            permissions: Vec::new(),
         }
     }
 }

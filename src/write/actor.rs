@@ -41,6 +41,11 @@ pub struct Actor {
     /// own password needs the current one applies to them.
     #[serde(skip)]
     pub admin_id: Option<i64>,
+    /// What the request may use of its admin's permissions: a token's scopes
+    /// (every permission for a session, the command line and the service).
+    /// Checks made inside a write intersect it with what the admin holds then.
+    #[serde(skip)]
+    pub scope: crate::domain::PermissionSet,
 }
 
 impl Actor {
@@ -54,6 +59,7 @@ impl Actor {
             request_id: None,
             client_ip: None,
             admin_id: None,
+            scope: crate::domain::PermissionSet::ALL,
         }
     }
 
@@ -67,6 +73,7 @@ impl Actor {
             request_id: None,
             client_ip: None,
             admin_id: None,
+            scope: crate::domain::PermissionSet::ALL,
         }
     }
 

@@ -32,6 +32,7 @@ impl Writer {
             request_id: attempt.request_id,
             client_ip: Some(attempt.client_ip),
             admin_id: Some(user_id),
+            scope: crate::domain::PermissionSet::ALL,
         };
         let mut tx = self.begin(&actor).await?;
         sql::users::logged_in(&mut tx, user_id).await?;
@@ -54,6 +55,7 @@ impl Writer {
             request_id: attempt.request_id,
             client_ip: Some(attempt.client_ip),
             admin_id: None,
+            scope: crate::domain::PermissionSet::ALL,
         };
         self.record(&actor, AuditAction::LoginFailed, user_id, attempt.email)
             .await

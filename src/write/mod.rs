@@ -10,6 +10,7 @@
 //! The statements that change something are in `sql`, visible to this
 //! module alone: nothing outside it can write but through a [`Writer`].
 
+mod access;
 mod actor;
 pub mod bootstrap;
 mod bulk;
@@ -22,6 +23,7 @@ mod two_factor;
 mod users;
 mod webhooks;
 
+pub use access::{BUILTIN, MemberChanges, MemberOutcome, MemberResults};
 pub use actor::{Actor, ActorKind, Via};
 pub use bulk::{BulkAction, BulkOutcome};
 pub use events::Attempt;
@@ -57,6 +59,18 @@ pub enum WriteError {
     EmailTaken,
     #[error("a user with this external id already exists")]
     ExternalIdTaken,
+    /// The change would confer a permission the actor does not hold (SPEC §14).
+    #[error("the change needs the permission {0}")]
+    Escalation(crate::domain::Permission),
+    /// A name (or external id) already used by another role or group.
+    #[error("{message}")]
+    Taken {
+        field: &'static str,
+        message: &'static str,
+    },
+    /// The stored state refuses the change (a built-in role, a role still granted).
+    #[error("{0}")]
+    Conflict(String),
     /// A value the stored state refuses (e.g. a wrong current password).
     #[error("validation failed")]
     Invalid(FieldErrors),
@@ -68,9 +82,27 @@ pub enum WriteError {
 
 impl From<sqlx::Error> for WriteError {
     fn from(error: sqlx::Error) -> Self {
+        let taken = |field, message| Self::Taken { field, message };
         match db::violated_unique_constraint(&error) {
-            Some("users_email_key") => Self::EmailTaken,
-            Some("users_external_id_key") => Self::ExternalIdTaken,
+            Some("users_email_key") => return Self::EmailTaken,
+            Some("users_external_id_key") => return Self::ExternalIdTaken,
+            Some("roles_name_key") => return taken("name", "a role with this name already exists"),
+            Some("groups_name_key") => {
+                return taken("name", "a group with this name already exists");
+            }
+            Some("groups_external_id_key") => {
+                return taken(
+                    "external_id",
+                    "a group with this external id already exists",
+                );
+            }
+            _ => {}
+        }
+        // The database's own refusals (migration 0018): the last-admin rule at
+        // commit, and the built-in roles.
+        match db::error_code(&error).as_deref() {
+            Some("UA409") => Self::LastAdmin,
+            Some("UA403") => Self::Conflict(BUILTIN.into()),
             _ => Self::Database(error),
         }
     }

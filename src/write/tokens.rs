@@ -43,8 +43,8 @@ impl Writer {
             .await
     }
 
-    /// A token limited to `grant` (the caller has checked that its creator
-    /// holds every scope).
+    /// A token limited to `grant`. Its owner must hold every scope, and so must
+    /// the actor: checked inside the transaction, against what they hold then.
     pub async fn create_scoped_token(
         &self,
         actor: &Actor,
@@ -57,6 +57,19 @@ impl Writer {
             .lifetime_days
             .map(|days| time::OffsetDateTime::now_utc() + time::Duration::days(i64::from(days)));
         let mut tx = self.begin(actor).await?;
+        let owner = sql::access::lock_and_read_permissions(&mut tx, Some(owner_id))
+            .await?
+            .unwrap_or(PermissionSet::EMPTY);
+        let actor_holds = match actor.admin_id {
+            Some(id) if id != owner_id => sql::access::lock_and_read_permissions(&mut tx, Some(id))
+                .await?
+                .unwrap_or(PermissionSet::EMPTY),
+            _ => owner,
+        };
+        let may_give = owner.intersection(actor_holds).intersection(actor.scope);
+        if let Some(permission) = may_give.first_missing(grant.scopes) {
+            return Err(WriteError::Escalation(permission));
+        }
         let row = sql::tokens::insert(
             &mut tx,
             label.as_str(),

@@ -229,6 +229,7 @@ impl Writer {
             request_id: attempt.request_id,
             client_ip: Some(attempt.client_ip),
             admin_id: None,
+            scope: crate::domain::PermissionSet::ALL,
         };
         let mut tx = self.begin(&actor).await?;
         record(&mut tx, AuditAction::LoginSecondStepFailed, &subject).await?;

@@ -497,7 +497,7 @@ async fn a_bulk_action_answers_per_id_and_refuses_what_it_cannot_do() {
         app.get_json(&format!("/users/{a}")).await.1["is_admin"],
         true
     );
-    // Every change is in the trail.
+    // Every change is in the trail: a promotion grants the admin role (SPEC §14).
     let (_, trail) = app.get_json(&format!("/audit?subject=user:{a}")).await;
     let actions: Vec<&str> = trail["data"]
         .as_array()
@@ -509,6 +509,7 @@ async fn a_bulk_action_answers_per_id_and_refuses_what_it_cannot_do() {
         actions,
         [
             "user.updated",
+            "user.roles_changed",
             "user.restored",
             "user.deleted",
             "user.disabled",

@@ -9,6 +9,7 @@
 //! periodic jobs' lock and audit retention), `db::secrets` (start-up) and
 //! `db::seed` (the demo data command).
 
+pub(in crate::write) mod access;
 pub(in crate::write) mod actor;
 pub(in crate::write) mod audit;
 pub(in crate::write) mod deliveries;
