@@ -99,6 +99,8 @@ impl AuditEventView {
         match (self.subject.kind.as_str(), self.subject.id) {
             ("user", Some(id)) => Some(format!("/users/{id}")),
             ("token", Some(_)) => Some("/tokens".into()),
+            ("group", Some(id)) => Some(format!("/groups/{id}")),
+            ("role", Some(id)) => Some(format!("/roles/{id}")),
             _ => None,
         }
     }

@@ -77,6 +77,7 @@ enum Data<'a> {
         token: Subject<TokenView>,
         changes: &'a Value,
     },
+    /// Groups and roles: the database writes them as the API shows them.
     AsStored(&'a Value),
 }
 
@@ -103,7 +104,10 @@ fn shown(stored: &Value) -> Result<Data<'_>, String> {
             subject::<StoredToken>(token)?.map(|token| TokenView::from(TokenRow::from(token)));
         return Ok(Data::Token { token, changes });
     }
-    Err("the stored payload has neither a user nor a token".into())
+    if fields.contains_key("group") || fields.contains_key("role") {
+        return Ok(Data::AsStored(stored));
+    }
+    Err("the stored payload has no user, token, group or role".into())
 }
 
 fn subject<T: DeserializeOwned>(stored: &Value) -> Result<Subject<T>, String> {
@@ -157,6 +161,13 @@ struct StoredUser {
     external_id: Option<String>,
     #[serde(default)]
     scim_profile: Option<serde_json::Value>,
+    // What the user holds (0019); absent from payloads queued before it.
+    #[serde(default)]
+    roles: Vec<String>,
+    #[serde(default)]
+    groups: Vec<crate::db::users::GroupRef>,
+    #[serde(default)]
+    permissions: Vec<String>,
 }
 
 impl From<StoredUser> for UserRow {
@@ -176,12 +187,9 @@ impl From<StoredUser> for UserRow {
             last_login_at: user.last_login_at.map(utc),
             external_id: user.external_id,
             scim_profile: user.scim_profile,
-            // The stored snapshot is the users row alone: what the user held
-            // is in the roles tables, and in the user.roles_changed and
-            // group.* events.
-            roles: Vec::new(),
-            groups: sqlx::types::Json(Vec::new()),
-            permissions: Vec::new(),
+            roles: user.roles,
+            groups: sqlx::types::Json(user.groups),
+            permissions: user.permissions,
         }
     }
 }

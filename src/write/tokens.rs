@@ -22,25 +22,24 @@ pub struct TokenGrant {
     pub lifetime_days: Option<u32>,
 }
 
-impl TokenGrant {
-    /// Every permission, for ever (the token of the first admin's scripts,
-    /// and of tests).
-    pub const UNLIMITED: Self = Self {
-        scopes: PermissionSet::ALL,
-        lifetime_days: None,
-    };
-}
-
 impl Writer {
-    /// A token with every permission that never expires.
+    /// A token with every permission its owner holds now, that never expires
+    /// (the command line's default, and tests').
     pub async fn create_token(
         &self,
         actor: &Actor,
         label: &TokenLabel,
         owner_id: i64,
     ) -> WriteResult<CreatedToken> {
-        self.create_scoped_token(actor, label, owner_id, &TokenGrant::UNLIMITED)
-            .await
+        let held = crate::db::users::find(&self.db, owner_id)
+            .await?
+            .ok_or(WriteError::NotFound)?
+            .permission_set();
+        let grant = TokenGrant {
+            scopes: held,
+            lifetime_days: None,
+        };
+        self.create_scoped_token(actor, label, owner_id, &grant).await
     }
 
     /// A token limited to `grant`. Its owner must hold every scope, and so must
