@@ -80,7 +80,8 @@ impl AuditQuery {
             .map(|text| {
                 let parsed = text.split_once(':').and_then(|(kind, id)| {
                     let id = id.parse::<i64>().ok()?;
-                    matches!(kind, "user" | "token" | "webhook" | "group" | "role").then(|| (kind.to_owned(), id))
+                    matches!(kind, "user" | "token" | "webhook" | "group" | "role")
+                        .then(|| (kind.to_owned(), id))
                 });
                 parsed.ok_or_else(|| bad("subject must look like user:42 or token:7"))
             })

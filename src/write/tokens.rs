@@ -39,7 +39,8 @@ impl Writer {
             scopes: held,
             lifetime_days: None,
         };
-        self.create_scoped_token(actor, label, owner_id, &grant).await
+        self.create_scoped_token(actor, label, owner_id, &grant)
+            .await
     }
 
     /// A token limited to `grant`. Its owner must hold every scope, and so must

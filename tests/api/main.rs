@@ -3,6 +3,7 @@
 // The shared helpers (tests/support), under the names the modules use.
 use useradmin_test_support::{self as helpers, proxy};
 
+mod access_rules;
 mod audit;
 mod auth_tokens;
 mod browser;
