@@ -9,6 +9,12 @@ rule refuses. So its value generators (`scim2_tester.filling`) are wrapped:
   * an email it invents is a random address, primary.
 Everything else (names, displayName, the email's type and display) is
 scim2-tester's own random data, which the service keeps and reads back.
+
+A group's member is read back with a `display` (the user's email), which the
+Group schema publishes as readOnly, so scim2-tester invents members without one
+and then expects them back exactly as sent. A member it invents is given the
+display the service shows for that user (its userName), as a client that had
+read the user would send; the service ignores `display` on the way in.
 Usage: python scim_conformance.py URL   (the token in SCIM_TOKEN)
 """
 
@@ -48,7 +54,19 @@ def generate(context, path, mutability=None, required=None):
         return address()
     if name.endswith("emails") and isinstance(value, list):
         return [make_email_like(value[0])] if value else value
+    if name.endswith("members") and isinstance(value, list):
+        for member in value:
+            with_display(context, member)
     return value
+
+
+def with_display(context, member):
+    """A member as the service reads it back: with its user's userName as display."""
+    ref = getattr(member, "ref", None)
+    for resource in context.resource_manager.resources:
+        if ref and resource.meta and resource.meta.location == ref:
+            member.display = getattr(resource, "user_name", None)
+    return member
 
 
 def fill(context, obj, paths=None, mutability=None, required=None):

@@ -1,5 +1,6 @@
 //! SCIM filters (RFC 7644 §3.4.2.2) parsed into a typed expression over the
-//! attributes a user has. Nothing here builds SQL from text: [`super::query`]
+//! attributes a user has, and a group list's conditions ([`GroupCondition`]:
+//! the name, the external id, a member). Nothing here builds SQL from text: [`super::query`]
 //! turns the expression into SQL with every value bound.
 //!
 //! Attribute names and operators are case-insensitive, as the RFC says. The
@@ -606,6 +607,167 @@ fn typed_value(attribute: Attribute, op: CompareOp, raw: RawValue) -> Result<Val
     }
 }
 
+/// The core Group schema's URN, which may prefix a group's attribute names.
+pub const GROUP_SCHEMA_PREFIX: &str = "urn:ietf:params:scim:schemas:core:2.0:Group:";
+
+/// Strips the core Group schema's URN from an attribute path.
+pub fn strip_group_schema(path: &str) -> &str {
+    match path.get(..GROUP_SCHEMA_PREFIX.len()) {
+        Some(prefix) if prefix.eq_ignore_ascii_case(GROUP_SCHEMA_PREFIX) => {
+            &path[GROUP_SCHEMA_PREFIX.len()..]
+        }
+        _ => path,
+    }
+}
+
+/// One condition of a filter over groups. Identity providers look a group up
+/// by its name, its external id or a member, so these are what a group list
+/// takes, joined by `and`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupCondition {
+    /// `displayName eq "…"`: the name, ignoring letter case.
+    DisplayName(String),
+    /// `externalId eq "…"`: exactly.
+    ExternalId(String),
+    /// `members[value eq "…"]` (or `members.value eq "…"`): a member's id as
+    /// written; one that is no user's id matches no group.
+    Member(String),
+}
+
+const GROUP_FILTERS: &str =
+    "groups are filtered with displayName eq, externalId eq and members[value eq], joined by and";
+
+impl GroupCondition {
+    /// Parses a group list's filter: conditions joined by `and`.
+    pub fn parse_all(text: &str) -> Result<Vec<Self>, FilterError> {
+        if text.chars().count() > MAX_FILTER_CHARS {
+            return Err(error(format!(
+                "the filter is longer than {MAX_FILTER_CHARS} characters"
+            )));
+        }
+        let mut tokens = tokenize(text)?.into_iter().peekable();
+        let mut conditions = Vec::new();
+        loop {
+            if conditions.len() >= MAX_COMPARISONS {
+                return Err(error(format!(
+                    "the filter has more than {MAX_COMPARISONS} comparisons"
+                )));
+            }
+            conditions.push(Self::parse_one(&mut tokens)?);
+            match tokens.next() {
+                None => return Ok(conditions),
+                Some(Token::Word(word)) if word.eq_ignore_ascii_case("and") => {}
+                Some(token) => {
+                    return Err(error(format!("unexpected {token}: {GROUP_FILTERS}")));
+                }
+            }
+        }
+    }
+
+    fn parse_one(tokens: &mut impl Iterator<Item = Token>) -> Result<Self, FilterError> {
+        let path = match tokens.next() {
+            Some(Token::Word(path)) => path,
+            Some(token) => return Err(error(format!("unexpected {token}: {GROUP_FILTERS}"))),
+            None => return Err(error("the filter ends where a condition should be")),
+        };
+        let attribute = strip_group_schema(&path).to_ascii_lowercase();
+        if attribute == "members" {
+            let mut tokens = tokens.peekable();
+            if tokens.peek() == Some(&Token::OpenBracket) {
+                tokens.next();
+                let values = member_values(&mut tokens)?;
+                return match values.as_slice() {
+                    [value] => Ok(Self::Member(value.clone())),
+                    _ => Err(error(GROUP_FILTERS)),
+                };
+            }
+            return equal_to(&path, &mut tokens).map(Self::Member);
+        }
+        let value = equal_to(&path, tokens)?;
+        match attribute.as_str() {
+            "displayname" => Ok(Self::DisplayName(value)),
+            "externalid" => Ok(Self::ExternalId(value)),
+            "members.value" => Ok(Self::Member(value)),
+            _ => Err(error(format!(
+                "'{path}' cannot be filtered: {GROUP_FILTERS}"
+            ))),
+        }
+    }
+}
+
+/// `eq "value"` after `path`: the value.
+fn equal_to(path: &str, tokens: &mut impl Iterator<Item = Token>) -> Result<String, FilterError> {
+    match tokens.next() {
+        Some(Token::Word(op)) if op.eq_ignore_ascii_case("eq") => {}
+        Some(Token::Word(op))
+            if CompareOp::parse(&op).is_some() || op.eq_ignore_ascii_case("pr") =>
+        {
+            return Err(error(format!("'{op}' on '{path}': {GROUP_FILTERS}")));
+        }
+        Some(token) => return Err(error(format!("expected eq after '{path}', found {token}"))),
+        None => return Err(error(format!("'{path}' needs an operator"))),
+    }
+    let value = match tokens.next() {
+        Some(Token::Text(text)) => text,
+        Some(Token::Word(word)) => {
+            return Err(error(format!(
+                "{word} is not a string; '{path}' holds text"
+            )));
+        }
+        Some(token) => return Err(error(format!("expected a value, found {token}"))),
+        None => return Err(error(format!("'{path}' needs a value"))),
+    };
+    if let Some(control) = value.chars().find(|c| c.is_control()) {
+        return Err(error(format!(
+            "the value compared with '{path}' contains the control character U+{:04X}",
+            u32::from(control)
+        )));
+    }
+    Ok(value)
+}
+
+/// Inside `members[…]`, up to and with the closing bracket: `value eq "…"`,
+/// joined by `or`. The values, as written.
+fn member_values(tokens: &mut impl Iterator<Item = Token>) -> Result<Vec<String>, FilterError> {
+    let mut values = Vec::new();
+    loop {
+        match tokens.next() {
+            Some(Token::Word(path)) if path.eq_ignore_ascii_case("value") => {}
+            Some(token) => {
+                return Err(error(format!(
+                    "expected value inside members[…], found {token}"
+                )));
+            }
+            None => return Err(error("members[ is not closed")),
+        }
+        values.push(equal_to("value", tokens)?);
+        if values.len() > MAX_COMPARISONS {
+            return Err(error(format!(
+                "the filter has more than {MAX_COMPARISONS} comparisons"
+            )));
+        }
+        match tokens.next() {
+            Some(Token::CloseBracket) => return Ok(values),
+            Some(Token::Word(word)) if word.eq_ignore_ascii_case("or") => {}
+            Some(token) => return Err(error(format!("expected ']' or or, found {token}"))),
+            None => return Err(error("members[ is not closed")),
+        }
+    }
+}
+
+/// The filter of a PATCH path `members[value eq "…"]` (the text inside the
+/// brackets): the members' ids it names, as written. `or` names several.
+pub fn parse_member_path_filter(text: &str) -> Result<Vec<String>, FilterError> {
+    let mut tokens = tokenize(text)?;
+    tokens.push(Token::CloseBracket);
+    let mut tokens = tokens.into_iter();
+    let values = member_values(&mut tokens)?;
+    match tokens.next() {
+        None => Ok(values),
+        Some(token) => Err(error(format!("unexpected {token} after the filter"))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -811,5 +973,67 @@ mod tests {
         assert!(filter.matches(&lookup));
         let other = Filter::parse_in_emails(r#"type eq "home""#).unwrap();
         assert!(!other.matches(&lookup));
+    }
+
+    #[test]
+    fn group_filters_are_conditions_joined_by_and() {
+        assert_eq!(
+            GroupCondition::parse_all(r#"DisplayName EQ "Sales""#).unwrap(),
+            [GroupCondition::DisplayName("Sales".into())]
+        );
+        assert_eq!(
+            GroupCondition::parse_all(
+                r#"urn:ietf:params:scim:schemas:core:2.0:Group:externalId eq "e-1" and members[value eq "42"]"#
+            )
+            .unwrap(),
+            [
+                GroupCondition::ExternalId("e-1".into()),
+                GroupCondition::Member("42".into())
+            ]
+        );
+        assert_eq!(
+            GroupCondition::parse_all(r#"members.value eq "7""#).unwrap(),
+            [GroupCondition::Member("7".into())]
+        );
+        for bad in [
+            r#"displayName co "x""#,
+            r#"displayName eq "x" or externalId eq "y""#,
+            r#"members[value eq "1" or value eq "2"]"#,
+            r#"members[display eq "a"]"#,
+            r#"members[value eq "1""#,
+            r#"userName eq "a""#,
+            r#"displayName eq x"#,
+            "displayName eq \"a\\u0000\"",
+            r#"(displayName eq "x")"#,
+            "",
+        ] {
+            assert!(
+                GroupCondition::parse_all(bad).is_err(),
+                "{bad:?} was accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn a_member_path_filter_names_members() {
+        assert_eq!(
+            parse_member_path_filter(r#"value eq "12""#).unwrap(),
+            ["12"]
+        );
+        assert_eq!(
+            parse_member_path_filter(r#"Value EQ "1" or value eq "2""#).unwrap(),
+            ["1", "2"]
+        );
+        for bad in [
+            r#"value ne "1""#,
+            r#"type eq "User""#,
+            r#"value eq "1"]"#,
+            "",
+        ] {
+            assert!(
+                parse_member_path_filter(bad).is_err(),
+                "{bad:?} was accepted"
+            );
+        }
     }
 }

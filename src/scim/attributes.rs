@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::domain::scim_filter::strip_schema;
+use crate::domain::scim_filter::{strip_group_schema, strip_schema};
 
 /// Always returned, whatever is asked.
 const ALWAYS: [&str; 2] = ["id", "schemas"];
@@ -19,7 +19,7 @@ pub struct Projection {
 fn paths(list: &[String]) -> Vec<(String, Option<String>)> {
     list.iter()
         .flat_map(|item| item.split(','))
-        .map(|path| strip_schema(path.trim()).to_ascii_lowercase())
+        .map(|path| strip_group_schema(strip_schema(path.trim())).to_ascii_lowercase())
         .filter(|path| !path.is_empty())
         .map(|path| match path.split_once('.') {
             Some((top, sub)) => (top.to_owned(), Some(sub.to_owned())),
@@ -34,6 +34,17 @@ impl Projection {
             include: paths(attributes),
             exclude: paths(excluded),
         }
+    }
+
+    /// Whether the top-level `attribute` (lower case) is left out whole:
+    /// excluded, or not among the attributes asked for.
+    pub fn excludes(&self, attribute: &str) -> bool {
+        let excluded = self
+            .exclude
+            .iter()
+            .any(|(top, sub)| top == attribute && sub.is_none());
+        let asked = self.include.iter().any(|(top, _)| top == attribute);
+        excluded || (!self.include.is_empty() && !asked)
     }
 
     pub fn is_everything(&self) -> bool {

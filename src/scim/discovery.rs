@@ -1,16 +1,17 @@
 //! The discovery documents: `ServiceProviderConfig`, `ResourceTypes` and
 //! `Schemas`. The three core schema definitions are RFC 7643 §8.7.2's (kept as
-//! JSON beside this file); the User schema lists what the service keeps.
+//! JSON beside this file); the User and Group schemas list what the service keeps.
 
 use serde_json::{Value, json};
 
-use super::{RESOURCE_TYPE_SCHEMA, USER_SCHEMA};
+use super::{GROUP_SCHEMA, RESOURCE_TYPE_SCHEMA, USER_SCHEMA};
 
 const SERVICE_PROVIDER_CONFIG: &str = include_str!("schemas/service_provider_config_resource.json");
 
 /// The schema definitions, in the order `/Schemas` lists them.
-const SCHEMAS: [&str; 4] = [
+const SCHEMAS: [&str; 5] = [
     include_str!("schemas/user.json"),
+    include_str!("schemas/group.json"),
     include_str!("schemas/service_provider_config.json"),
     include_str!("schemas/resource_type.json"),
     include_str!("schemas/schema.json"),
@@ -40,19 +41,32 @@ pub fn service_provider_config(base: &str) -> Value {
 }
 
 pub fn resource_types(base: &str) -> Vec<Value> {
-    vec![with_meta(
-        json!({
-            "schemas": [RESOURCE_TYPE_SCHEMA],
-            "id": "User",
-            "name": "User",
-            "endpoint": "/Users",
-            "description": "A user of useradmin",
-            "schema": USER_SCHEMA,
-            "schemaExtensions": [],
-        }),
-        "ResourceType",
-        format!("{base}/ResourceTypes/User"),
-    )]
+    [
+        ("User", "/Users", "A user of useradmin", USER_SCHEMA),
+        (
+            "Group",
+            "/Groups",
+            "A group of useradmin's users",
+            GROUP_SCHEMA,
+        ),
+    ]
+    .into_iter()
+    .map(|(id, endpoint, description, schema)| {
+        with_meta(
+            json!({
+                "schemas": [RESOURCE_TYPE_SCHEMA],
+                "id": id,
+                "name": id,
+                "endpoint": endpoint,
+                "description": description,
+                "schema": schema,
+                "schemaExtensions": [],
+            }),
+            "ResourceType",
+            format!("{base}/ResourceTypes/{id}"),
+        )
+    })
+    .collect()
 }
 
 pub fn schemas(base: &str) -> Vec<Value> {
@@ -95,7 +109,7 @@ mod tests {
                 .unwrap()
         );
         let schemas = schemas("b");
-        assert_eq!(schemas.len(), 4);
+        assert_eq!(schemas.len(), 5);
         for schema in &schemas {
             assert!(
                 schema["id"]
@@ -110,6 +124,8 @@ mod tests {
             );
         }
         assert_eq!(schema("b", USER_SCHEMA).unwrap()["name"], "User");
-        assert!(resource_type("b", "Group").is_none());
+        assert_eq!(schema("b", GROUP_SCHEMA).unwrap()["name"], "Group");
+        assert_eq!(resource_type("b", "group").unwrap()["endpoint"], "/Groups");
+        assert!(resource_type("b", "Role").is_none());
     }
 }

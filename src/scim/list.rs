@@ -8,7 +8,7 @@ use super::{
     attributes::Projection,
     error::{ScimError, ScimType},
 };
-use crate::domain::scim_filter::{Attribute, Filter};
+use crate::domain::scim_filter::{Attribute, Filter, GroupCondition, strip_group_schema};
 
 /// Results per page when `count` is not given.
 pub const DEFAULT_COUNT: i64 = 100;
@@ -40,7 +40,7 @@ pub struct ListParams {
 }
 
 /// A `.search` body, as sent.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SearchBody {
     filter: Option<String>,
@@ -134,12 +134,88 @@ impl ListRequest {
                     .ok_or_else(|| ScimError::invalid_value(format!("cannot sort by '{path}'")))
             })
             .transpose()?;
+        let (start_index, count) = paging(start_index, count);
         Ok(Self {
             filter,
-            // RFC 7644 §3.4.2.4: below 1 is read as 1, a negative count as 0.
-            start_index: start_index.unwrap_or(1).max(1),
-            count: count.unwrap_or(DEFAULT_COUNT).clamp(0, MAX_COUNT),
+            start_index,
+            count,
             sort,
+            projection,
+        })
+    }
+}
+
+/// RFC 7644 §3.4.2.4: a `startIndex` below 1 is read as 1, a negative `count`
+/// as 0; at most [`MAX_COUNT`].
+fn paging(start_index: Option<i64>, count: Option<i64>) -> (i64, i64) {
+    (
+        start_index.unwrap_or(1).max(1),
+        count.unwrap_or(DEFAULT_COUNT).clamp(0, MAX_COUNT),
+    )
+}
+
+/// A list or search request over groups: their filters are
+/// [`GroupCondition`]s, and they are listed by `displayName`.
+#[derive(Debug)]
+pub struct GroupListRequest {
+    pub conditions: Vec<GroupCondition>,
+    /// 1-based.
+    pub start_index: i64,
+    pub count: i64,
+    pub projection: Projection,
+}
+
+impl GroupListRequest {
+    pub fn from_params(params: ListParams) -> Result<Self, ScimError> {
+        let list = |raw: Option<String>| raw.map(|s| vec![s]).unwrap_or_default();
+        Self::build(
+            params.filter.as_deref(),
+            integer(params.start_index.as_deref(), "startIndex")?,
+            integer(params.count.as_deref(), "count")?,
+            (params.sort_by.as_deref(), params.sort_order.as_deref()),
+            Projection::new(&list(params.attributes), &list(params.excluded_attributes)),
+        )
+    }
+
+    pub fn from_search(body: SearchBody) -> Result<Self, ScimError> {
+        Self::build(
+            body.filter.as_deref(),
+            json_integer(body.start_index.as_ref(), "startIndex")?,
+            json_integer(body.count.as_ref(), "count")?,
+            (body.sort_by.as_deref(), body.sort_order.as_deref()),
+            Projection::new(&body.attributes, &body.excluded_attributes),
+        )
+    }
+
+    fn build(
+        filter: Option<&str>,
+        start_index: Option<i64>,
+        count: Option<i64>,
+        (sort_by, sort_order): (Option<&str>, Option<&str>),
+        projection: Projection,
+    ) -> Result<Self, ScimError> {
+        let conditions = match filter.filter(|f| !f.trim().is_empty()) {
+            None => Vec::new(),
+            Some(text) => GroupCondition::parse_all(text)
+                .map_err(|e| ScimError::bad_request(ScimType::InvalidFilter, e.to_string()))?,
+        };
+        // Groups are listed by name, ascending: that sort is the only one.
+        let by_name = sort_by
+            .map(|s| strip_group_schema(s.trim()))
+            .is_none_or(|s| s.is_empty() || s.eq_ignore_ascii_case("displayName"));
+        let ascending = sort_order
+            .map(str::trim)
+            .is_none_or(|o| o.is_empty() || o.eq_ignore_ascii_case("ascending"));
+        if !by_name || !ascending {
+            return Err(ScimError::invalid_value(
+                "groups are sorted by displayName, ascending, only",
+            ));
+        }
+        let (start_index, count) = paging(start_index, count);
+        Ok(Self {
+            conditions,
+            start_index,
+            count,
             projection,
         })
     }

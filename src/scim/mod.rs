@@ -6,9 +6,13 @@
 pub mod attributes;
 pub mod discovery;
 pub mod error;
+pub mod group;
+pub mod group_patch;
+pub mod groups;
 pub mod list;
 pub mod patch;
 pub mod routes;
+pub mod search;
 pub mod user;
 
 use axum::{
@@ -18,6 +22,7 @@ use axum::{
 use serde::Serialize;
 
 pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 pub const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 pub const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";

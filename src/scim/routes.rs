@@ -21,8 +21,9 @@ use crate::{
     scim::{
         LIST_SCHEMA, ScimJson, discovery,
         error::{ScimError, ScimResult, ScimType},
+        groups,
         list::{ListParams, ListRequest, SearchBody},
-        patch,
+        patch, search,
         user::{ScimUser, UserInput, UserState, weak_etag},
     },
     state::AppState,
@@ -61,7 +62,19 @@ pub fn router() -> Routes {
         .route("/Schemas/{id}", r::get(scim, schema))
         .route("/Users", r::get(scim, list_users).post(scim, create_user))
         .route("/Users/.search", r::post(scim, search_users))
-        .route("/.search", r::post(scim, search_users))
+        .route("/.search", r::post(scim, search::root))
+        .route(
+            "/Groups",
+            r::get(scim, groups::list).post(scim, groups::create),
+        )
+        .route("/Groups/.search", r::post(scim, groups::search))
+        .route(
+            "/Groups/{id}",
+            r::get(scim, groups::get)
+                .put(scim, groups::replace)
+                .patch(scim, groups::patch)
+                .delete(scim, groups::delete),
+        )
         .route(
             "/Users/{id}",
             r::get(scim, get_user)
@@ -96,7 +109,7 @@ async fn method_not_allowed() -> ScimError {
 }
 
 /// The identity provider acting: a bearer token's owner, recorded as SCIM.
-pub struct ScimActor(Actor);
+pub struct ScimActor(pub(super) Actor);
 
 impl FromRequestParts<AppState> for ScimActor {
     type Rejection = ScimError;
@@ -124,7 +137,7 @@ impl FromRequestParts<AppState> for ScimActor {
 /// else the relative reference `/scim/v2`. Never from the `Host` header, which
 /// the client chooses: a forged one must not put another site's address into
 /// what an identity provider stores and follows.
-pub struct BaseUrl(String);
+pub struct BaseUrl(pub(super) String);
 
 impl FromRequestParts<AppState> for BaseUrl {
     type Rejection = ScimError;
@@ -136,9 +149,12 @@ impl FromRequestParts<AppState> for BaseUrl {
 }
 
 /// A SCIM JSON body (`application/scim+json`, or `application/json`).
-struct ScimBody(Value);
+pub(super) struct ScimBody(pub(super) Value);
 
-fn read_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> ScimResult<ScimBody> {
+pub(super) fn read_body(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ScimResult<ScimBody> {
     let body =
         body.map_err(|rejection| ScimError::new(rejection.status(), None, rejection.body_text()))?;
     let content_type = headers
@@ -181,7 +197,7 @@ fn user_response(status: StatusCode, row: &UserRow, base: &str) -> Response {
     response
 }
 
-fn list_response(resources: Vec<Value>, total: i64, start_index: i64) -> Response {
+pub(super) fn list_response(resources: Vec<Value>, total: i64, start_index: i64) -> Response {
     ScimJson(json!({
         "schemas": [LIST_SCHEMA],
         "totalResults": total,
@@ -206,7 +222,9 @@ async fn find_user(state: &AppState, id: i64) -> ScimResult<UserRow> {
         .ok_or_else(ScimError::not_found)
 }
 
-fn if_match(parts: Result<IfMatch, crate::http::error::AppError>) -> ScimResult<ExpectedVersion> {
+pub(super) fn if_match(
+    parts: Result<IfMatch, crate::http::error::AppError>,
+) -> ScimResult<ExpectedVersion> {
     Ok(parts?.0)
 }
 
@@ -277,13 +295,21 @@ async fn search_users(
     list(&state, &base, ListRequest::from_search(search)?).await
 }
 
-async fn list(state: &AppState, base: &str, request: ListRequest) -> ScimResult<Response> {
+/// A page of the users `request` finds (from `offset`, at most `limit`), as
+/// resources, and how many it finds in all.
+pub(super) async fn found_users(
+    state: &AppState,
+    base: &str,
+    request: &ListRequest,
+    offset: i64,
+    limit: i64,
+) -> ScimResult<(Vec<Value>, i64)> {
     let (rows, total) = db::scim::page(
         &state.db,
         request.filter.as_ref(),
         request.sort,
-        request.start_index - 1,
-        request.count,
+        offset,
+        limit,
     )
     .await?;
     let resources = rows
@@ -294,6 +320,12 @@ async fn list(state: &AppState, base: &str, request: ListRequest) -> ScimResult<
             request.projection.apply(resource)
         })
         .collect();
+    Ok((resources, total))
+}
+
+async fn list(state: &AppState, base: &str, request: ListRequest) -> ScimResult<Response> {
+    let offset = request.start_index - 1;
+    let (resources, total) = found_users(state, base, &request, offset, request.count).await?;
     Ok(list_response(resources, total, request.start_index))
 }
 
@@ -307,20 +339,7 @@ async fn get_user(
 ) -> ScimResult<Response> {
     let row = find_user(&state, user_id(&id)?).await?;
     let etag = weak_etag(row.version);
-    let unchanged = headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|tag| {
-            let tag = tag.trim();
-            tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag.trim_start_matches("W/")
-        });
-    if unchanged {
-        let mut response = StatusCode::NOT_MODIFIED.into_response();
-        if let Ok(value) = HeaderValue::from_str(&etag) {
-            response.headers_mut().insert(header::ETAG, value);
-        }
+    if let Some(response) = not_modified(&headers, &etag) {
         return Ok(response);
     }
     let Query(params) =
@@ -335,6 +354,26 @@ async fn get_user(
         response.headers_mut().insert(header::ETAG, value);
     }
     Ok(response)
+}
+
+/// A 304 when `If-None-Match` names `etag` (with or without `W/`) or is `*`.
+pub(super) fn not_modified(headers: &HeaderMap, etag: &str) -> Option<Response> {
+    let unchanged = headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|tag| {
+            let tag = tag.trim();
+            tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag.trim_start_matches("W/")
+        });
+    unchanged.then(|| {
+        let mut response = StatusCode::NOT_MODIFIED.into_response();
+        if let Ok(value) = HeaderValue::from_str(etag) {
+            response.headers_mut().insert(header::ETAG, value);
+        }
+        response
+    })
 }
 
 async fn create_user(

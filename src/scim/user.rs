@@ -73,7 +73,7 @@ pub fn weak_etag(version: i32) -> String {
     format!("W/\"{version}\"")
 }
 
-fn timestamp(at: OffsetDateTime) -> String {
+pub fn timestamp(at: OffsetDateTime) -> String {
     at.format(&Rfc3339).unwrap_or_default()
 }
 

@@ -3,6 +3,7 @@
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
 pub mod filter_sql;
+pub mod groups;
 
 use filter_sql::{push_filter, sort_column};
 

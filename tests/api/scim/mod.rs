@@ -5,8 +5,11 @@
 //! * `protocol`: discovery, authentication, media types, caching, locations.
 //! * `filters`: filters, paging and sorting, and filters under attack.
 //! * `users`: creating, replacing and patching users, and what is read back.
+//! * `groups`: groups as Okta and Entra push them, PATCH's member forms,
+//!   filters, versions, escalation and the last admin.
 
 mod filters;
+mod groups;
 mod protocol;
 mod users;
 

@@ -3,7 +3,7 @@
 use super::*;
 
 #[tokio::test]
-async fn discovery_describes_what_is_offered_and_groups_are_not() {
+async fn discovery_describes_users_and_groups() {
     let app = spawn_app().await;
     let (status, config) = get(&app, "/scim/v2/ServiceProviderConfig").await;
     assert_eq!(status, 200);
@@ -23,10 +23,18 @@ async fn discovery_describes_what_is_offered_and_groups_are_not() {
     );
 
     let (_, types) = get(&app, "/scim/v2/ResourceTypes").await;
-    assert_eq!(types["totalResults"], 1);
+    assert_eq!(types["totalResults"], 2);
     assert_eq!(types["Resources"][0]["id"], "User");
     assert_eq!(types["Resources"][0]["endpoint"], "/Users");
-    let (status, body) = get(&app, "/scim/v2/ResourceTypes/Group").await;
+    assert_eq!(types["Resources"][1]["id"], "Group");
+    assert_eq!(types["Resources"][1]["endpoint"], "/Groups");
+    let (status, group) = get(&app, "/scim/v2/ResourceTypes/Group").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        group["schema"],
+        "urn:ietf:params:scim:schemas:core:2.0:Group"
+    );
+    let (status, body) = get(&app, "/scim/v2/ResourceTypes/Role").await;
     assert_scim_error(status, &body, 404, None);
 
     let (_, schemas) = get(&app, "/scim/v2/Schemas").await;
@@ -37,7 +45,7 @@ async fn discovery_describes_what_is_offered_and_groups_are_not() {
         .map(|s| s["id"].as_str().unwrap())
         .collect();
     assert!(ids.contains(&"urn:ietf:params:scim:schemas:core:2.0:User"));
-    assert!(!ids.iter().any(|id| id.contains("Group")));
+    assert!(ids.contains(&"urn:ietf:params:scim:schemas:core:2.0:Group"));
     let (status, user_schema) = get(
         &app,
         "/scim/v2/Schemas/urn:ietf:params:scim:schemas:core:2.0:User",
@@ -45,9 +53,19 @@ async fn discovery_describes_what_is_offered_and_groups_are_not() {
     .await;
     assert_eq!(status, 200);
     assert_eq!(user_schema["attributes"][0]["name"], "userName");
+    let (status, group_schema) = get(
+        &app,
+        "/scim/v2/Schemas/urn:ietf:params:scim:schemas:core:2.0:Group",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(group_schema["attributes"][0]["name"], "displayName");
+    assert_eq!(group_schema["attributes"][0]["caseExact"], false);
+    assert_eq!(group_schema["attributes"][1]["name"], "members");
 
     let (status, body) = get(&app, "/scim/v2/Groups").await;
-    assert_scim_error(status, &body, 404, None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["totalResults"], 0);
 }
 
 /// One endpoint of each kind: the collection, discovery, one resource.
