@@ -653,3 +653,94 @@ async fn a_viewer_sees_groups_but_no_controls_and_cannot_change_them() {
         1
     );
 }
+
+/// The pages' forms: a taken name and a stale version are shown on the form
+/// (nothing saved), roles are saved from their checkboxes, members come by
+/// email.
+#[tokio::test]
+async fn the_group_forms_refuse_with_their_errors_and_save_roles() {
+    let app = spawn_app().await;
+    let client = browser();
+    app.log_in_as_admin(&client).await;
+    let csrf = csrf_in(&app.page(&client, "/groups", 200).await);
+    let post = |path: &str, fields: Vec<(&str, String)>| {
+        let mut fields = fields;
+        fields.push(("csrf_token", csrf.clone()));
+        client.post(app.url(path)).form(&fields).send()
+    };
+
+    let created = post(
+        "/groups",
+        vec![("name", "Ops".into()), ("roles", String::new())],
+    )
+    .await
+    .unwrap();
+    let location = assert_redirect(&created);
+    let again = post("/groups", vec![("name", "OPS".into())]).await.unwrap();
+    assert_eq!(again.status(), 409);
+    let page = again.text().await.unwrap();
+    assert!(
+        page.contains("id=\"name-error\""),
+        "the name's error is shown"
+    );
+    assert!(page.contains("value=\"OPS\""), "the name is kept as typed");
+
+    let group = list_page(&app, &location).await;
+    let version = group["version"].as_i64().unwrap();
+    let stale = post(
+        &location,
+        vec![
+            ("name", "Renamed".into()),
+            ("version", (version - 1).to_string()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(stale.status(), 409);
+    assert!(
+        stale
+            .text()
+            .await
+            .unwrap()
+            .contains("changed by someone else")
+    );
+    assert_eq!(list_page(&app, &location).await["name"], "Ops");
+
+    let saved = post(
+        &location,
+        vec![
+            ("version", version.to_string()),
+            ("roles", String::new()),
+            ("roles", "helpdesk".into()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_redirects_to(&saved, &location);
+    let group = list_page(&app, &location).await;
+    assert_eq!(
+        (group["name"].as_str(), &group["roles"]),
+        (Some("Ops"), &json!(["helpdesk"]))
+    );
+    let flash = app.page(&client, &location, 200).await;
+    assert!(
+        flash.contains("Saved the roles of Ops."),
+        "the flash says so"
+    );
+
+    let ann = user(&app, "Ann", "ann@example.com").await;
+    let added = post(
+        &format!("{location}/members"),
+        vec![("emails", "ann@example.com\r\n\r\nANN@example.com".into())],
+    )
+    .await
+    .unwrap();
+    assert_redirects_to(&added, &location);
+    let members = list_page(&app, &format!("{location}/members")).await;
+    assert_eq!(ids_of(&members), [ann]);
+    let removed = post(&format!("{location}/members/{ann}/remove"), vec![])
+        .await
+        .unwrap();
+    assert_redirects_to(&removed, &location);
+    assert_eq!(list_page(&app, &location).await["member_count"], 0);
+}
