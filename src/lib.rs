@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod groups;
 pub mod health;
 pub mod http;
 pub mod import;

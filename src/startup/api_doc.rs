@@ -22,7 +22,7 @@ use crate::domain::{
 };
 use crate::http::routes::{self as r, Access, AccessTable, Routes};
 use crate::{
-    audit, domain::FieldErrors, health, http::error::ErrorBody, http::views::MessageView,
+    audit, domain::FieldErrors, groups, health, http::error::ErrorBody, http::views::MessageView,
     lifecycle, tokens, transfer, two_factor, users, webhooks,
 };
 
@@ -241,7 +241,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .merge_from(two_factor::routes::Api::openapi())
         .merge_from(transfer::export_routes::Api::openapi())
         .merge_from(transfer::import_routes::Api::openapi())
-        .merge_from(webhooks::routes::Api::openapi());
+        .merge_from(webhooks::routes::Api::openapi())
+        .merge_from(groups::routes::Api::openapi());
     Throttled.modify(&mut document);
     Forbidden(&super::router::access_table()).modify(&mut document);
     Limits.modify(&mut document);

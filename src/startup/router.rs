@@ -4,7 +4,7 @@
 //! those declarations into the one table the guard checks.
 
 use crate::{
-    audit, health, http,
+    audit, groups, health, http,
     http::routes::{AccessTable, Entry, Routes},
     lifecycle, login, scim,
     state::AppState,
@@ -41,6 +41,7 @@ fn all_routes() -> AllRoutes {
             .merge(transfer::export_routes::router())
             .merge(transfer::import_routes::router())
             .merge(webhooks::routes::router())
+            .merge(groups::routes::router())
             .merge(login::routes::router())
             .merge(two_factor::routes::router()),
         uploads: transfer::import_routes::upload_routes(),

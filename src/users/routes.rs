@@ -154,7 +154,7 @@ pub async fn list(
 }
 
 /// One page from PostgreSQL, and the bytes it is cached and sent as.
-async fn read_page(state: &AppState, query: &ListQuery) -> AppResult<(UserPage, Bytes)> {
+pub(crate) async fn read_page(state: &AppState, query: &ListQuery) -> AppResult<(UserPage, Bytes)> {
     let (rows, total) = db::users::page(&state.db, query).await?;
     let page = UserPage {
         data: rows.rows.into_iter().map(UserView::from).collect(),

@@ -15,6 +15,7 @@ mod actor;
 pub mod bootstrap;
 mod bulk;
 mod events;
+mod groups;
 mod import;
 mod modify;
 mod scim_groups;

@@ -10,6 +10,7 @@ mod browser;
 mod cache;
 mod cli;
 mod export;
+mod groups;
 mod health;
 mod html_auth;
 mod html_pages;
