@@ -13,7 +13,7 @@ use sqlx::PgConnection;
 
 use super::{Actor, WriteError, WriteResult, Writer, sql::access as sql};
 use crate::db::{groups::GroupRow, roles::RoleRow};
-use crate::domain::{FieldErrors, GroupFields, PermissionSet, RoleFields, RoleName};
+use crate::domain::{FieldErrors, Permission, PermissionSet, RoleFields, RoleName};
 
 /// What adding (or removing) one user did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -43,16 +43,30 @@ pub struct MemberResults {
     pub removed: Vec<(i64, MemberOutcome)>,
 }
 
-/// The actor's permissions now, within its token's scope; the command line
-/// and the service itself hold every permission.
-async fn actor_holds(tx: &mut PgConnection, actor: &Actor) -> WriteResult<PermissionSet> {
-    let held = sql::lock_and_read_permissions(tx, actor.admin_id).await?;
-    Ok(held.map_or(PermissionSet::ALL, |held| held.intersection(actor.scope)))
+/// The actor's permissions now, within its token's scope (the command line
+/// and the service itself hold every permission), read after the lock that
+/// serialises changes of access; `Err` naming the first permission of `needs`
+/// the actor no longer holds. The route let the request in on what the actor
+/// held when it arrived: two actors who each hold a permission only through
+/// the other's grant cannot both use it at once.
+pub(super) async fn actor_holds(
+    tx: &mut PgConnection,
+    actor: &Actor,
+    needs: PermissionSet,
+) -> WriteResult<PermissionSet> {
+    let held = sql::lock_and_read_permissions(tx, actor.admin_id)
+        .await?
+        .map_or(PermissionSet::ALL, |held| held.intersection(actor.scope));
+    check_confers(held, needs)?;
+    Ok(held)
 }
+
+/// What a change of roles needs of its actor.
+const MANAGES_ROLES: PermissionSet = PermissionSet::EMPTY.with(Permission::RolesManage);
 
 /// `Ok` when `held` includes every permission `conferred`; else the 403 naming
 /// the first one missing.
-fn check_confers(held: PermissionSet, conferred: PermissionSet) -> WriteResult<()> {
+pub(super) fn check_confers(held: PermissionSet, conferred: PermissionSet) -> WriteResult<()> {
     match held.first_missing(conferred) {
         None => Ok(()),
         Some(permission) => Err(WriteError::Escalation(permission)),
@@ -60,7 +74,7 @@ fn check_confers(held: PermissionSet, conferred: PermissionSet) -> WriteResult<(
 }
 
 /// The ids of roles named, or a 422 on `field` naming the unknown one.
-async fn resolve_roles(
+pub(super) async fn resolve_roles(
     tx: &mut PgConnection,
     names: &[RoleName],
     field: &'static str,
@@ -75,7 +89,7 @@ async fn resolve_roles(
 }
 
 /// Of `new` role ids, those not in `old`.
-fn added(old: &[i64], new: &[i64]) -> Vec<i64> {
+pub(super) fn added(old: &[i64], new: &[i64]) -> Vec<i64> {
     new.iter().copied().filter(|id| !old.contains(id)).collect()
 }
 
@@ -88,7 +102,7 @@ impl Writer {
             )));
         };
         let mut tx = self.begin(actor).await?;
-        check_confers(actor_holds(&mut tx, actor).await?, permissions)?;
+        check_confers(actor_holds(&mut tx, actor, MANAGES_ROLES).await?, permissions)?;
         let description = fields.description.as_ref().map_or("", |d| d.as_str());
         let id =
             sql::insert_role(&mut tx, name.as_str(), description, &permissions.names()).await?;
@@ -108,7 +122,7 @@ impl Writer {
         fields: &RoleFields,
     ) -> WriteResult<RoleRow> {
         let mut tx = self.begin(actor).await?;
-        let held = actor_holds(&mut tx, actor).await?;
+        let held = actor_holds(&mut tx, actor, MANAGES_ROLES).await?;
         let role = sql::role_for_update(&mut tx, id)
             .await?
             .ok_or(WriteError::NotFound)?;
@@ -143,7 +157,7 @@ impl Writer {
     /// which takes it from every holder first (each removal audited).
     pub async fn delete_role(&self, actor: &Actor, id: i64, force: bool) -> WriteResult<RoleRow> {
         let mut tx = self.begin(actor).await?;
-        actor_holds(&mut tx, actor).await?;
+        actor_holds(&mut tx, actor, MANAGES_ROLES).await?;
         let role = sql::role_for_update(&mut tx, id)
             .await?
             .ok_or(WriteError::NotFound)?;
@@ -184,7 +198,7 @@ impl Writer {
         user_id: i64,
         roles: &[RoleName],
     ) -> WriteResult<()> {
-        let held = actor_holds(tx, actor).await?;
+        let held = actor_holds(tx, actor, MANAGES_ROLES).await?;
         let ids = resolve_roles(tx, roles, "roles").await?;
         let old = sql::user_role_ids(tx, user_id)
             .await?
@@ -225,7 +239,7 @@ impl Writer {
         grant: bool,
     ) -> WriteResult<bool> {
         let mut tx = self.begin(actor).await?;
-        let held = actor_holds(&mut tx, actor).await?;
+        let held = actor_holds(&mut tx, actor, MANAGES_ROLES).await?;
         let role_id = resolve_roles(&mut tx, std::slice::from_ref(role), "role").await?[0];
         let mut ids = sql::user_role_ids(&mut tx, user_id)
             .await?
@@ -244,154 +258,58 @@ impl Writer {
         self.commit(tx).await?;
         Ok(true)
     }
+}
 
-    pub async fn create_group(&self, actor: &Actor, fields: &GroupFields) -> WriteResult<GroupRow> {
-        let Some(name) = &fields.name else {
-            return Err(WriteError::Invalid(FieldErrors::single(
-                "name",
-                "must not be empty",
-            )));
-        };
-        let mut tx = self.begin(actor).await?;
-        let held = actor_holds(&mut tx, actor).await?;
-        let description = fields.description.as_ref().map_or("", |d| d.as_str());
-        let external_id = fields.external_id.as_ref().and_then(|e| e.as_ref());
-        let id = sql::insert_group(
-            &mut tx,
-            name.as_str(),
-            description,
-            external_id.map(|e| e.as_str()),
-        )
-        .await?;
-        if let Some(roles) = &fields.roles {
-            let ids = resolve_roles(&mut tx, roles, "roles").await?;
-            // A new group has no members yet, but roles given to it are
-            // conferred on whoever joins later by someone who may hold less.
-            check_confers(held, sql::roles_permissions(&mut tx, &ids).await?)?;
-            sql::set_group_roles(&mut tx, id, &ids).await?;
-        }
-        let row = sql::find_group(&mut tx, id)
-            .await?
-            .ok_or(WriteError::NotFound)?;
-        self.commit(tx).await?;
-        Ok(row)
-    }
+/// What a member change did, user by user: (added, removed).
+pub(super) type MemberOutcomes = (Vec<(i64, MemberOutcome)>, Vec<(i64, MemberOutcome)>);
 
-    /// Changes a group's fields and roles, when its version is one of
-    /// `expected` (any when `None`).
-    pub async fn update_group(
-        &self,
-        actor: &Actor,
-        id: i64,
-        fields: &GroupFields,
-        expected: Option<&[i32]>,
-    ) -> WriteResult<GroupRow> {
-        let mut tx = self.begin(actor).await?;
-        let held = actor_holds(&mut tx, actor).await?;
-        let group = locked_group(&mut tx, id, expected).await?;
-        if let Some(roles) = &fields.roles {
-            let ids = resolve_roles(&mut tx, roles, "roles").await?;
-            let old = sql::group_role_ids(&mut tx, id).await?;
-            check_confers(
-                held,
-                sql::roles_permissions(&mut tx, &added(&old, &ids)).await?,
-            )?;
-            sql::set_group_roles(&mut tx, id, &ids).await?;
-        }
-        let external_id = fields
-            .external_id
-            .as_ref()
-            .map(|e| e.as_ref().map(|e| e.as_str()));
-        if fields.name.is_some() || fields.description.is_some() || external_id.is_some() {
-            sql::update_group(
-                &mut tx,
-                group.id,
-                fields.name.as_ref().map(|n| n.as_str()),
-                fields.description.as_ref().map(|d| d.as_str()),
-                external_id,
-            )
-            .await?;
-        }
-        let row = sql::find_group(&mut tx, id)
-            .await?
-            .ok_or(WriteError::NotFound)?;
-        self.commit(tx).await?;
-        Ok(row)
-    }
-
-    pub async fn delete_group(
-        &self,
-        actor: &Actor,
-        id: i64,
-        expected: Option<&[i32]>,
-    ) -> WriteResult<GroupRow> {
-        let mut tx = self.begin(actor).await?;
-        actor_holds(&mut tx, actor).await?;
-        let group = locked_group(&mut tx, id, expected).await?;
-        sql::delete_group(&mut tx, id).await?;
-        self.commit(tx).await?;
-        Ok(group)
-    }
-
-    /// Adds and removes members in one transaction. Adding anyone to a group
-    /// that carries roles needs the actor to hold all their permissions.
-    pub async fn change_members(
-        &self,
-        actor: &Actor,
-        group_id: i64,
-        changes: &MemberChanges,
-        expected: Option<&[i32]>,
-    ) -> WriteResult<MemberResults> {
-        let mut tx = self.begin(actor).await?;
-        let held = actor_holds(&mut tx, actor).await?;
-        locked_group(&mut tx, group_id, expected).await?;
-        let mut remove = changes.remove.clone();
-        if changes.replace {
-            let current = sql::member_ids(&mut tx, group_id).await?;
-            remove.extend(current.into_iter().filter(|id| !changes.add.contains(id)));
-        }
-        let status = sql::member_status(&mut tx, group_id, &changes.add).await?;
-        let added: Vec<(i64, MemberOutcome)> = dedup(&changes.add)
-            .into_iter()
-            .map(|id| match status.iter().find(|(user, _)| *user == id) {
-                None => (id, MemberOutcome::NotFound),
-                Some((_, true)) => (id, MemberOutcome::AlreadyMember),
-                Some((_, false)) => (id, MemberOutcome::Done),
-            })
-            .collect();
-        let joining: Vec<i64> = added
-            .iter()
-            .filter(|(_, outcome)| *outcome == MemberOutcome::Done)
-            .map(|(id, _)| *id)
-            .collect();
-        if !joining.is_empty() {
-            let roles = sql::group_role_ids(&mut tx, group_id).await?;
-            check_confers(held, sql::roles_permissions(&mut tx, &roles).await?)?;
-            sql::add_members(&mut tx, group_id, &joining).await?;
-        }
-        let remove = dedup(&remove);
-        let gone = sql::remove_members(&mut tx, group_id, &remove).await?;
-        let removed = remove
-            .into_iter()
-            .map(|id| {
-                let outcome = if gone.contains(&id) {
-                    MemberOutcome::Done
-                } else {
-                    MemberOutcome::NotMember
-                };
-                (id, outcome)
-            })
-            .collect();
-        let group = sql::find_group(&mut tx, group_id)
-            .await?
-            .ok_or(WriteError::NotFound)?;
-        self.commit(tx).await?;
-        Ok(MemberResults {
-            group,
-            added,
-            removed,
+/// Adds and removes members of a locked group. Anyone joining a group that
+/// carries roles needs `held` to include all their permissions (else nobody
+/// joins: the transaction is dropped). An id both added and removed stays.
+pub(super) async fn apply_member_changes(
+    tx: &mut PgConnection,
+    held: PermissionSet,
+    group_id: i64,
+    changes: &MemberChanges,
+) -> WriteResult<MemberOutcomes> {
+    let status = sql::member_status(tx, group_id, &changes.add).await?;
+    let added: Vec<(i64, MemberOutcome)> = dedup(&changes.add)
+        .into_iter()
+        .map(|id| match status.iter().find(|(user, _)| *user == id) {
+            None => (id, MemberOutcome::NotFound),
+            Some((_, true)) => (id, MemberOutcome::AlreadyMember),
+            Some((_, false)) => (id, MemberOutcome::Done),
         })
+        .collect();
+    let joining: Vec<i64> = added
+        .iter()
+        .filter(|(_, outcome)| *outcome == MemberOutcome::Done)
+        .map(|(id, _)| *id)
+        .collect();
+    if !joining.is_empty() {
+        let roles = sql::group_role_ids(tx, group_id).await?;
+        check_confers(held, sql::roles_permissions(tx, &roles).await?)?;
+        sql::add_members(tx, group_id, &joining).await?;
     }
+    let mut remove = changes.remove.clone();
+    if changes.replace {
+        remove.extend(sql::member_ids(tx, group_id).await?);
+    }
+    remove.retain(|id| !changes.add.contains(id));
+    let remove = dedup(&remove);
+    let gone = sql::remove_members(tx, group_id, &remove).await?;
+    let removed = remove
+        .into_iter()
+        .map(|id| {
+            let outcome = if gone.contains(&id) {
+                MemberOutcome::Done
+            } else {
+                MemberOutcome::NotMember
+            };
+            (id, outcome)
+        })
+        .collect();
+    Ok((added, removed))
 }
 
 /// Why a built-in role was not changed.
@@ -399,7 +317,7 @@ pub const BUILTIN: &str =
     "the built-in roles admin, helpdesk and viewer cannot be changed or deleted";
 
 /// The group, locked, when its version is one of `expected`.
-async fn locked_group(
+pub(super) async fn locked_group(
     tx: &mut PgConnection,
     id: i64,
     expected: Option<&[i32]>,
@@ -414,7 +332,7 @@ async fn locked_group(
 }
 
 /// The ids once each, in their first order.
-fn dedup(ids: &[i64]) -> Vec<i64> {
+pub(super) fn dedup(ids: &[i64]) -> Vec<i64> {
     let mut seen = Vec::with_capacity(ids.len());
     for id in ids {
         if !seen.contains(id) {
@@ -427,7 +345,6 @@ fn dedup(ids: &[i64]) -> Vec<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Permission;
 
     #[test]
     fn conferring_needs_every_permission() {

@@ -13,46 +13,12 @@
 
 use sqlx::PgConnection;
 
-use super::{
-    Actor, MemberChanges, MemberOutcome, MemberResults, WriteError, WriteResult, Writer,
-    sql::access as sql,
+use super::access::{
+    actor_holds, apply_member_changes, check_confers, locked_group, resolve_roles,
 };
+use super::{Actor, MemberChanges, MemberResults, WriteError, WriteResult, Writer, sql::access as sql};
 use crate::db::groups::GroupRow;
 use crate::domain::{FieldErrors, GroupFields, PermissionSet, RoleName};
-
-/// What the actor holds now (within its token's scope), after the lock; `Err`
-/// naming the first permission of `needs` it no longer holds.
-async fn authority(
-    tx: &mut PgConnection,
-    actor: &Actor,
-    needs: PermissionSet,
-) -> WriteResult<PermissionSet> {
-    let held = sql::lock_and_read_permissions(tx, actor.admin_id)
-        .await?
-        .map_or(PermissionSet::ALL, |held| held.intersection(actor.scope));
-    confers(held, needs)?;
-    Ok(held)
-}
-
-/// `Ok` when `held` includes all of `wanted`; else the 403 naming the first
-/// permission missing.
-fn confers(held: PermissionSet, wanted: PermissionSet) -> WriteResult<()> {
-    match held.first_missing(wanted) {
-        None => Ok(()),
-        Some(permission) => Err(WriteError::Escalation(permission)),
-    }
-}
-
-/// The ids of the roles named, or a 422 on `roles` naming an unknown one.
-async fn role_ids(tx: &mut PgConnection, names: &[RoleName]) -> WriteResult<Vec<i64>> {
-    let names: Vec<String> = names.iter().map(|n| n.as_str().to_owned()).collect();
-    sql::role_ids(tx, &names).await?.map_err(|unknown| {
-        WriteError::Invalid(FieldErrors::single(
-            "roles",
-            format!("{unknown:?} is not a role"),
-        ))
-    })
-}
 
 /// Makes `names` the group's roles; the roles it gains need the actor to hold
 /// their permissions (its members gain them).
@@ -62,38 +28,16 @@ async fn set_roles(
     group_id: i64,
     names: &[RoleName],
 ) -> WriteResult<()> {
-    let ids = role_ids(tx, names).await?;
+    let ids = resolve_roles(tx, names, "roles").await?;
     let old = sql::group_role_ids(tx, group_id).await?;
-    let gained: Vec<i64> = ids.iter().copied().filter(|id| !old.contains(id)).collect();
-    confers(held, sql::roles_permissions(tx, &gained).await?)?;
+    let gained = super::access::added(&old, &ids);
+    check_confers(held, sql::roles_permissions(tx, &gained).await?)?;
     sql::set_group_roles(tx, group_id, &ids).await?;
     Ok(())
 }
 
-/// The group, locked, when its version is one of `expected` (any when `None`).
-async fn locked(tx: &mut PgConnection, id: i64, expected: Option<&[i32]>) -> WriteResult<GroupRow> {
-    let group = sql::group_for_update(tx, id)
-        .await?
-        .ok_or(WriteError::NotFound)?;
-    match expected {
-        Some(versions) if !versions.contains(&group.version) => Err(WriteError::VersionMismatch),
-        _ => Ok(group),
-    }
-}
-
 async fn reread(tx: &mut PgConnection, id: i64) -> WriteResult<GroupRow> {
     sql::find_group(tx, id).await?.ok_or(WriteError::NotFound)
-}
-
-/// The ids once each, in their first order.
-fn once_each(ids: &[i64]) -> Vec<i64> {
-    let mut seen = Vec::with_capacity(ids.len());
-    for id in ids {
-        if !seen.contains(id) {
-            seen.push(*id);
-        }
-    }
-    seen
 }
 
 impl Writer {
@@ -112,7 +56,7 @@ impl Writer {
             )));
         };
         let mut tx = self.begin(actor).await?;
-        let held = authority(&mut tx, actor, needs).await?;
+        let held = actor_holds(&mut tx, actor, needs).await?;
         let description = fields.description.as_ref().map_or("", |d| d.as_str());
         let external_id = fields.external_id.as_ref().and_then(|e| e.as_ref());
         let id = sql::insert_group(
@@ -141,8 +85,8 @@ impl Writer {
         expected: Option<&[i32]>,
     ) -> WriteResult<GroupRow> {
         let mut tx = self.begin(actor).await?;
-        let held = authority(&mut tx, actor, needs).await?;
-        locked(&mut tx, id, expected).await?;
+        let held = actor_holds(&mut tx, actor, needs).await?;
+        locked_group(&mut tx, id, expected).await?;
         if let Some(roles) = &fields.roles {
             set_roles(&mut tx, held, id, roles).await?;
         }
@@ -175,8 +119,8 @@ impl Writer {
         expected: Option<&[i32]>,
     ) -> WriteResult<GroupRow> {
         let mut tx = self.begin(actor).await?;
-        authority(&mut tx, actor, needs).await?;
-        let group = locked(&mut tx, id, expected).await?;
+        actor_holds(&mut tx, actor, needs).await?;
+        let group = locked_group(&mut tx, id, expected).await?;
         sql::delete_group(&mut tx, id).await?;
         self.commit(tx).await?;
         Ok(group)
@@ -193,40 +137,9 @@ impl Writer {
         changes: &MemberChanges,
     ) -> WriteResult<MemberResults> {
         let mut tx = self.begin(actor).await?;
-        let held = authority(&mut tx, actor, needs).await?;
-        locked(&mut tx, group_id, None).await?;
-        let status = sql::member_status(&mut tx, group_id, &changes.add).await?;
-        let added: Vec<(i64, MemberOutcome)> = once_each(&changes.add)
-            .into_iter()
-            .map(|id| match status.iter().find(|(user, _)| *user == id) {
-                None => (id, MemberOutcome::NotFound),
-                Some((_, true)) => (id, MemberOutcome::AlreadyMember),
-                Some((_, false)) => (id, MemberOutcome::Done),
-            })
-            .collect();
-        let joining: Vec<i64> = added
-            .iter()
-            .filter(|(_, outcome)| *outcome == MemberOutcome::Done)
-            .map(|(id, _)| *id)
-            .collect();
-        if !joining.is_empty() {
-            let roles = sql::group_role_ids(&mut tx, group_id).await?;
-            confers(held, sql::roles_permissions(&mut tx, &roles).await?)?;
-            sql::add_members(&mut tx, group_id, &joining).await?;
-        }
-        let remove = once_each(&changes.remove);
-        let gone = sql::remove_members(&mut tx, group_id, &remove).await?;
-        let removed = remove
-            .into_iter()
-            .map(|id| {
-                let outcome = if gone.contains(&id) {
-                    MemberOutcome::Done
-                } else {
-                    MemberOutcome::NotMember
-                };
-                (id, outcome)
-            })
-            .collect();
+        let held = actor_holds(&mut tx, actor, needs).await?;
+        locked_group(&mut tx, group_id, None).await?;
+        let (added, removed) = apply_member_changes(&mut tx, held, group_id, changes).await?;
         let group = reread(&mut tx, group_id).await?;
         self.commit(tx).await?;
         Ok(MemberResults {
@@ -234,25 +147,5 @@ impl Writer {
             added,
             removed,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::Permission;
-
-    #[test]
-    fn the_actor_needs_every_permission_asked_for() {
-        let manage: PermissionSet = [Permission::GroupsManage, Permission::UsersRead]
-            .into_iter()
-            .collect();
-        assert!(confers(manage, PermissionSet::EMPTY).is_ok());
-        assert!(confers(manage, PermissionSet::EMPTY.with(Permission::GroupsManage)).is_ok());
-        match confers(manage, manage.with(Permission::RolesManage)) {
-            Err(WriteError::Escalation(p)) => assert_eq!(p, Permission::RolesManage),
-            other => panic!("{other:?}"),
-        }
-        assert_eq!(once_each(&[3, 1, 3, 2, 1]), [3, 1, 2]);
     }
 }

@@ -31,7 +31,7 @@ pub use bulk::{BulkAction, BulkOutcome};
 pub use events::Attempt;
 pub use import::{ImportMode, ImportOutcome};
 pub use modify::ModifyError;
-pub use scim_groups::ScimGroupChange;
+pub use scim_groups::{SCIM_PROVISION, ScimGroupChange};
 pub use tokens::{CreatedToken, TokenGrant};
 pub use two_factor::{Enrolment, Subject};
 pub use webhooks::{CreatedWebhook, WebhookChanges};

@@ -5,9 +5,15 @@
 
 use sqlx::PgConnection;
 
-use super::{Actor, MemberChanges, WriteError, WriteResult, Writer, sql::access as sql};
+use super::access::{actor_holds, apply_member_changes};
+use super::{
+    Actor, MemberChanges, MemberOutcome, WriteError, WriteResult, Writer, sql::access as sql,
+};
 use crate::db::groups::GroupRow;
-use crate::domain::{ExternalId, FieldErrors, GroupName, PermissionSet};
+use crate::domain::{ExternalId, FieldErrors, GroupName, Permission, PermissionSet};
+
+/// What every SCIM change needs of its actor, checked again inside the write.
+pub const SCIM_PROVISION: PermissionSet = PermissionSet::EMPTY.with(Permission::ScimProvision);
 
 /// What a SCIM replace or patch changes (`None` keeps a field;
 /// `external_id: Some(None)` clears it).
@@ -28,7 +34,7 @@ impl Writer {
         members: &[i64],
     ) -> WriteResult<GroupRow> {
         let mut tx = self.begin(actor).await?;
-        let held = actor_holds(&mut tx, actor).await?;
+        let held = actor_holds(&mut tx, actor, SCIM_PROVISION).await?;
         let id = sql::insert_group(
             &mut tx,
             name.as_str(),
@@ -58,7 +64,7 @@ impl Writer {
         expected: Option<&[i32]>,
     ) -> WriteResult<GroupRow> {
         let mut tx = self.begin(actor).await?;
-        let held = actor_holds(&mut tx, actor).await?;
+        let held = actor_holds(&mut tx, actor, SCIM_PROVISION).await?;
         let group = sql::group_for_update(&mut tx, id)
             .await?
             .ok_or(WriteError::NotFound)?;
@@ -87,59 +93,20 @@ impl Writer {
     }
 }
 
-/// The actor's permissions now, within its token's scope (the command line
-/// holds every permission), after the lock that serialises changes of who
-/// holds what.
-async fn actor_holds(tx: &mut PgConnection, actor: &Actor) -> WriteResult<PermissionSet> {
-    let held = sql::lock_and_read_permissions(tx, actor.admin_id).await?;
-    Ok(held.map_or(PermissionSet::ALL, |held| held.intersection(actor.scope)))
-}
-
 /// Adds and removes members. Every id added must be a user (else a 422 on
-/// `members` naming it, and nothing changes); anyone joining a group that
-/// carries roles needs the actor to hold all their permissions.
+/// `members` naming it, and nothing changes: the transaction is dropped).
 async fn apply_members(
     tx: &mut PgConnection,
     held: PermissionSet,
     group_id: i64,
     changes: &MemberChanges,
 ) -> WriteResult<()> {
-    let status = sql::member_status(tx, group_id, &changes.add).await?;
-    if let Some(unknown) = changes
-        .add
-        .iter()
-        .find(|id| !status.iter().any(|(user, _)| user == *id))
-    {
-        return Err(WriteError::Invalid(FieldErrors::single(
+    let (added, _) = apply_member_changes(tx, held, group_id, changes).await?;
+    match added.iter().find(|(_, outcome)| *outcome == MemberOutcome::NotFound) {
+        Some((unknown, _)) => Err(WriteError::Invalid(FieldErrors::single(
             "members",
             format!("value \"{unknown}\" is not a user"),
-        )));
+        ))),
+        None => Ok(()),
     }
-    let joining: Vec<i64> = status
-        .iter()
-        .filter(|(_, member)| !member)
-        .map(|(id, _)| *id)
-        .collect();
-    if !joining.is_empty() {
-        let roles = sql::group_role_ids(tx, group_id).await?;
-        let conferred = sql::roles_permissions(tx, &roles).await?;
-        if let Some(permission) = held.first_missing(conferred) {
-            return Err(WriteError::Escalation(permission));
-        }
-        sql::add_members(tx, group_id, &joining).await?;
-    }
-    let mut remove: Vec<i64> = changes
-        .remove
-        .iter()
-        .copied()
-        .filter(|id| !changes.add.contains(id))
-        .collect();
-    if changes.replace {
-        let current = sql::member_ids(tx, group_id).await?;
-        remove.extend(current.into_iter().filter(|id| !changes.add.contains(id)));
-    }
-    if !remove.is_empty() {
-        sql::remove_members(tx, group_id, &remove).await?;
-    }
-    Ok(())
 }

@@ -578,7 +578,7 @@ async fn admins_group(app: &TestApp) -> i64 {
     };
     app.state
         .writer
-        .create_group(&Actor::cli("tests"), &fields)
+        .create_group_holding(&Actor::cli("tests"), PermissionSet::EMPTY, &fields)
         .await
         .unwrap()
         .id
