@@ -6,7 +6,7 @@
 use crate::{
     audit, health, http,
     http::routes::{AccessTable, Entry, Routes},
-    lifecycle, login, scim,
+    lifecycle, login, roles, scim,
     state::AppState,
     tokens, transfer, two_factor, users, webhooks,
 };
@@ -42,7 +42,8 @@ fn all_routes() -> AllRoutes {
             .merge(transfer::import_routes::router())
             .merge(webhooks::routes::router())
             .merge(login::routes::router())
-            .merge(two_factor::routes::router()),
+            .merge(two_factor::routes::router())
+            .merge(roles::routes::router()),
         uploads: transfer::import_routes::upload_routes(),
     }
 }
