@@ -10,6 +10,7 @@
 mod import;
 mod keyboard;
 mod pages;
+mod roles;
 mod two_factor;
 mod users;
 mod webhooks;
