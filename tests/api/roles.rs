@@ -19,8 +19,8 @@ async fn create_role(app: &TestApp, name: &str, permissions: &[&str]) -> (u16, V
     .await
 }
 
-async fn send(app: &TestApp, request: reqwest::RequestBuilder) -> (u16, Value) {
-    let _ = app;
+/// Sends `request`; status and JSON body.
+async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
     json_of(request.send().await.unwrap()).await
 }
 
@@ -131,7 +131,6 @@ async fn roles_are_created_listed_read_changed_and_deleted() {
 
     // A partial change keeps what it does not name.
     let (status, changed) = send(
-        &app,
         app.api
             .patch(app.url(&location))
             .json(&json!({ "description": "reads the audit trail" })),
@@ -151,7 +150,6 @@ async fn roles_are_created_listed_read_changed_and_deleted() {
     let (_, other) = create_role(&app, "Support", &[]).await;
     assert_eq!(other["permissions"], json!([]));
     let (status, body) = send(
-        &app,
         app.api
             .patch(app.url(&format!("/roles/{}", other["id"])))
             .json(&json!({ "name": "auditors" })),
@@ -162,18 +160,13 @@ async fn roles_are_created_listed_read_changed_and_deleted() {
     // The built-in roles stay as they are.
     let admin_role = roles[0]["id"].as_i64().unwrap();
     let (status, body) = send(
-        &app,
         app.api
             .patch(app.url(&format!("/roles/{admin_role}")))
             .json(&json!({ "description": "changed" })),
     )
     .await;
     assert_eq!(status, 409, "{body}");
-    let (status, body) = send(
-        &app,
-        app.api.delete(app.url(&format!("/roles/{admin_role}"))),
-    )
-    .await;
+    let (status, body) = send(app.api.delete(app.url(&format!("/roles/{admin_role}")))).await;
     assert_eq!(status, 409, "{body}");
     assert!(
         body["error"].as_str().unwrap().contains("built-in"),
@@ -504,10 +497,36 @@ async fn the_roles_pages_create_edit_and_delete_and_show_a_viewer_no_controls() 
         .await
         .unwrap();
     assert_eq!(response.status(), 403);
-    let _ = id;
 
+    // Granted: the page offers to take it from its holders; without that the
+    // delete is refused and the page says why.
+    let lookers = RoleName::parse("Lookers").unwrap();
+    let actor = Actor::cli("tests");
+    assert!(
+        app.state
+            .writer
+            .grant_role(&actor, id, &lookers)
+            .await
+            .unwrap()
+    );
+    let shown = app.page(&admin, &location, 200).await;
+    let forced = format!("action=\"{location}/delete?force=true\"");
+    assert!(shown.contains(&forced), "{shown}");
+    assert!(shown.contains("granted to 1 user and 0 groups"), "{shown}");
     let response = admin
         .post(app.url(&format!("{location}/delete")))
+        .form(&[("csrf_token", csrf.clone())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 409);
+    let refused = response.text().await.unwrap();
+    assert!(
+        refused.contains("There is a problem") && refused.contains("force"),
+        "{refused}"
+    );
+    let response = admin
+        .post(app.url(&format!("{location}/delete?force=true")))
         .form(&[("csrf_token", csrf.clone())])
         .send()
         .await
@@ -516,4 +535,42 @@ async fn the_roles_pages_create_edit_and_delete_and_show_a_viewer_no_controls() 
     let page = app.page(&admin, "/roles", 200).await;
     assert!(page.contains("Role Lookers deleted."), "{page}");
     assert!(!page.contains(">Lookers<"), "{page}");
+}
+
+/// On the page, a permission the editor does not hold is refused on the form
+/// (403), which keeps its input; nothing is created.
+#[tokio::test]
+async fn the_new_role_form_refuses_a_permission_its_user_does_not_hold() {
+    let app = spawn_app().await;
+    create_role(&app, "Role managers", &["roles.manage", "users.read"]).await;
+    user_with_role(&app, "manager@example.com", "Role managers").await;
+    let manager = browser();
+    let response = app
+        .log_in(&manager, "manager@example.com", "a password for tests")
+        .await;
+    assert_redirects_to(&response, "/users");
+    let page = app.page(&manager, "/roles", 200).await;
+    assert!(
+        page.contains("only permissions you hold yourself"),
+        "{page}"
+    );
+    let response = manager
+        .post(app.url("/roles"))
+        .form(&[
+            ("csrf_token", csrf_in(&page)),
+            ("name", "Purgers".to_owned()),
+            ("permissions", String::new()),
+            ("permissions", "users.purge".to_owned()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    let refused = response.text().await.unwrap();
+    assert!(
+        refused.contains("users.purge, which you do not hold"),
+        "{refused}"
+    );
+    assert!(refused.contains("value=\"Purgers\""), "{refused}");
+    assert_eq!(list_page(&app, "/roles").await.as_array().unwrap().len(), 4);
 }
