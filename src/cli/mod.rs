@@ -5,6 +5,7 @@ mod admin;
 mod export;
 mod healthcheck;
 mod import;
+mod role;
 mod seed;
 mod token;
 mod two_factor;
@@ -82,6 +83,30 @@ pub enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// List the roles.
+    #[command(after_help = SAME_SETTINGS)]
+    Role {
+        #[command(subcommand)]
+        command: role::RoleCommand,
+    },
+    /// Grant a role to a user (directly); exits 1 when the email or the role
+    /// is unknown.
+    #[command(after_help = SAME_SETTINGS)]
+    Grant {
+        /// The user's email (any case).
+        email: String,
+        /// The role's name (any case), as `role list` shows it.
+        role: String,
+    },
+    /// Take a directly granted role from a user; exits 1 when the email or
+    /// the role is unknown, or when no admin would be left.
+    #[command(after_help = SAME_SETTINGS)]
+    Revoke {
+        /// The user's email (any case).
+        email: String,
+        /// The role's name (any case), as `role list` shows it.
+        role: String,
     },
     /// GET /health of a running instance; exit 0 only on 200.
     Healthcheck {
@@ -347,6 +372,9 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Migrate => migrate(settings).await,
         Command::CreateAdmin { email, name } => admin::create(settings, &email, &name).await,
         Command::Token { command } => token::run(settings, command).await,
+        Command::Role { command } => role::run(settings, command).await,
+        Command::Grant { email, role } => role::change(settings, &email, &role, true).await,
+        Command::Revoke { email, role } => role::change(settings, &email, &role, false).await,
         Command::Reset2fa { email } => two_factor::reset(settings, &email).await,
         Command::SeedDemo { count, force } => seed::run(settings, count, force).await,
         Command::Export {

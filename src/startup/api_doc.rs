@@ -23,7 +23,7 @@ use crate::domain::{
 use crate::http::routes::{self as r, Access, AccessTable, Routes};
 use crate::{
     audit, domain::FieldErrors, groups, health, http::error::ErrorBody, http::views::MessageView,
-    lifecycle, tokens, transfer, two_factor, users, webhooks,
+    lifecycle, roles, tokens, transfer, two_factor, users, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -242,7 +242,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
         .merge_from(transfer::export_routes::Api::openapi())
         .merge_from(transfer::import_routes::Api::openapi())
         .merge_from(webhooks::routes::Api::openapi())
-        .merge_from(groups::routes::Api::openapi());
+        .merge_from(groups::routes::Api::openapi())
+        .merge_from(roles::routes::Api::openapi());
     Throttled.modify(&mut document);
     Forbidden(&super::router::access_table()).modify(&mut document);
     Limits.modify(&mut document);

@@ -6,7 +6,7 @@
 use crate::{
     audit, groups, health, http,
     http::routes::{AccessTable, Entry, Routes},
-    lifecycle, login, scim,
+    lifecycle, login, roles, scim,
     state::AppState,
     tokens, transfer, two_factor, users, webhooks,
 };
@@ -43,7 +43,8 @@ fn all_routes() -> AllRoutes {
             .merge(webhooks::routes::router())
             .merge(groups::routes::router())
             .merge(login::routes::router())
-            .merge(two_factor::routes::router()),
+            .merge(two_factor::routes::router())
+            .merge(roles::routes::router()),
         uploads: transfer::import_routes::upload_routes(),
     }
 }

@@ -580,3 +580,113 @@ async fn token_create_takes_scopes_an_expiry_and_an_owner() {
         assert!(stderr(&output).contains(flag), "{}", stderr(&output));
     }
 }
+
+/// `role list`, `grant` and `revoke`: roles from the command line, with a
+/// clear message and exit 1 for an unknown email or role, and a second grant
+/// saying the user held it already.
+#[tokio::test]
+async fn role_list_grant_and_revoke_manage_roles_from_the_command_line() {
+    let app = spawn_app().await;
+    let db = database_url_for(&app.database_name);
+    let prefix = app.key_prefix.clone();
+    let env = [("REDIS_KEY_PREFIX", prefix.as_str())];
+    let user = app.create_user("Helper", "helper@example.com").await;
+    let id = user["id"].as_i64().unwrap();
+
+    let output = useradmin(&db, &env, &["role", "list"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let list = stdout(&output);
+    let lines: Vec<&str> = list.lines().collect();
+    assert_eq!(lines.len(), 4, "{list}");
+    let header: Vec<&str> = lines[0].split_whitespace().collect();
+    assert_eq!(header, ["NAME", "BUILTIN", "PERMISSIONS"]);
+    let viewer: Vec<&str> = lines[3].split_whitespace().collect();
+    assert_eq!(viewer, ["viewer", "yes", "audit.read,users.read"]);
+
+    let output = useradmin(&db, &env, &["grant", "HELPER@example.com", "Helpdesk"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("helper@example.com now holds the role helpdesk"),
+        "{}",
+        stdout(&output)
+    );
+    let (_, shown) = app.get_json(&format!("/users/{id}")).await;
+    assert_eq!(shown["roles"], serde_json::json!(["helpdesk"]));
+    assert!(
+        shown["permissions"]
+            .as_array()
+            .unwrap()
+            .contains(&"users.lifecycle".into()),
+        "{shown}"
+    );
+    let output = useradmin(&db, &env, &["grant", "helper@example.com", "helpdesk"]);
+    assert!(output.status.success());
+    assert!(
+        stdout(&output).contains("already held"),
+        "{}",
+        stdout(&output)
+    );
+
+    for (args, says) in [
+        (
+            ["grant", "nobody@example.com", "helpdesk"],
+            "no user has the email",
+        ),
+        (
+            ["grant", "helper@example.com", "wizards"],
+            "no role is named",
+        ),
+        (
+            ["revoke", "nobody@example.com", "helpdesk"],
+            "no user has the email",
+        ),
+        (
+            ["revoke", "helper@example.com", "wizards"],
+            "no role is named",
+        ),
+    ] {
+        let output = useradmin(&db, &env, &args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        assert!(
+            stderr(&output).contains(says),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+    }
+
+    let output = useradmin(&db, &env, &["revoke", "helper@example.com", "helpdesk"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("no longer holds"),
+        "{}",
+        stdout(&output)
+    );
+    let (_, shown) = app.get_json(&format!("/users/{id}")).await;
+    assert_eq!(shown["roles"], serde_json::json!([]));
+    let output = useradmin(&db, &env, &["revoke", "helper@example.com", "helpdesk"]);
+    assert!(output.status.success());
+    assert!(
+        stdout(&output).contains("did not hold"),
+        "{}",
+        stdout(&output)
+    );
+
+    // The last admin keeps the role.
+    let output = useradmin(&db, &env, &["revoke", ADMIN_EMAIL, "admin"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("last admin"),
+        "{}",
+        stderr(&output)
+    );
+    let (_, admin) = app.get_json(&format!("/users/{}", app.admin_id)).await;
+    assert_eq!(admin["is_admin"], true);
+
+    let changed = audit_events(
+        &app,
+        &format!("action=user.roles_changed&subject=user:{id}"),
+    )
+    .await;
+    assert_eq!(changed.len(), 2, "{changed:?}");
+    assert_eq!(changed[0]["via"], "cli");
+}

@@ -19,6 +19,7 @@ mod import_bounds;
 mod lifecycle;
 mod local_cache;
 mod openapi;
+mod roles;
 mod root_and_limits;
 mod scim;
 mod two_factor;

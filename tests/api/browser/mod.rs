@@ -11,6 +11,7 @@ mod groups;
 mod import;
 mod keyboard;
 mod pages;
+mod roles;
 mod two_factor;
 mod users;
 mod webhooks;
