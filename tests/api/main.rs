@@ -8,6 +8,7 @@ mod auth_tokens;
 mod browser;
 mod cache;
 mod cli;
+mod delegation;
 mod export;
 mod health;
 mod html_auth;
