@@ -637,3 +637,60 @@ async fn a_refused_page_keeps_the_navigation_and_names_the_permission() {
     );
     assert!(page.contains("Account: Hank Helpdesk"));
 }
+
+async fn import_as(app: &TestApp, token: &str, query: &str, file: &str) -> Response {
+    as_token(app, token, Method::POST, &format!("/users/import{query}"))
+        .header("content-type", "text/csv")
+        .body(file.to_owned())
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_import_that_changes_admin_rights_needs_roles_manage() {
+    let app = spawn_app().await;
+    let helpdesk = user_with_roles(&app, "Help Desk", "help@example.com", &["helpdesk"]).await;
+    let token = token_of(&app, helpdesk, "helpdesk").await;
+    app.create_user("Kim", "kim@example.com").await;
+
+    // An is_admin column that changes nobody's rights: users.write is enough.
+    let plain = "name,email,is_admin\nKim K,kim@example.com,false\nLee,lee@example.com,false\n";
+    let (status, report) = json_of(import_as(&app, &token, "", plain).await).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        (
+            report["counts"]["create"].clone(),
+            report["counts"]["update"].clone()
+        ),
+        (json!(1), json!(1))
+    );
+
+    // Making an admin, or a new one: refused, dry run included, nothing written.
+    for file in [
+        "name,email,is_admin\nKim K,kim@example.com,true\n",
+        "name,email,is_admin\nMo,mo@example.com,true\n",
+    ] {
+        for query in ["?dry_run=true", ""] {
+            assert_refused(import_as(&app, &token, query, file).await, "roles.manage").await;
+        }
+    }
+    let (_, kim) = app.get_json("/users?q=kim@example.com").await;
+    assert_eq!(kim["data"][0]["is_admin"], false);
+    assert_eq!(app.get_json("/users?q=mo@example.com").await.1["total"], 0);
+
+    // An admin's import does it.
+    let (status, _) = json_of(
+        import_as(
+            &app,
+            &app.token,
+            "",
+            "name,email,is_admin\nKim K,kim@example.com,true\n",
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, kim) = app.get_json("/users?q=kim@example.com").await;
+    assert_eq!(kim["data"][0]["roles"], json!(["admin"]));
+}
