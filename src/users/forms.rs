@@ -74,16 +74,6 @@ impl UserInput {
     pub fn touches_roles(&self) -> bool {
         self.roles.is_some() || self.is_admin.is_some()
     }
-
-    /// Whether the body changes anything beside the roles (which needs
-    /// `users.write`).
-    pub fn touches_fields(&self) -> bool {
-        self.name.is_some()
-            || self.email.is_some()
-            || self.password.is_some()
-            || self.status.is_some()
-            || self.disabled_reason.is_some()
-    }
 }
 
 /// A user body ([`UserInput`]) as JSON or as the HTML form, whose role

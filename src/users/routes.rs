@@ -115,6 +115,8 @@ pub struct Api;
         ("created_after" = Option<String>, Query, format = DateTime, description = "created after this time"),
         ("created_before" = Option<String>, Query, format = DateTime, description = "created before this time"),
         ("last_login_before" = Option<String>, Query, format = DateTime, description = "dormant: last logged in before this time, or never"),
+        ("group" = Option<i64>, Query, minimum = 1, description = "only members of the group with this id"),
+        ("role" = Option<String>, Query, description = "only holders of the role with this name (any case), directly or through a group"),
     ),
     responses(
         (status = 200, description = "one page of users", body = UserListResponse),
