@@ -1,4 +1,4 @@
-use super::{ExternalId, FieldErrors, Password, ScimProfile, UserEmail, UserName};
+use super::{ExternalId, FieldErrors, Password, RoleName, ScimProfile, UserEmail, UserName};
 
 /// A user id from a URL. Ids are positive; anything else names no user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,6 +129,8 @@ pub struct UserFields {
     pub password: Option<String>,
     pub status: Option<String>,
     pub disabled_reason: Option<String>,
+    /// The direct roles' names (the full list).
+    pub roles: Option<Vec<String>>,
 }
 
 /// Everything needed to create a user.
@@ -145,6 +147,8 @@ pub struct NewUser {
     pub disabled_reason: Option<DisabledReason>,
     /// What an identity provider wrote beside the name and email (SCIM only).
     pub scim_profile: Option<ScimProfile>,
+    /// The direct roles to grant (`is_admin: true` adds `admin`).
+    pub roles: Option<Vec<RoleName>>,
 }
 
 /// A partial update: `None` leaves a field as it is.
@@ -160,6 +164,9 @@ pub struct UserChanges {
     pub external_id: Option<Option<ExternalId>>,
     /// SCIM's presentations of the name and email; `Some(None)` clears them.
     pub scim_profile: Option<Option<ScimProfile>>,
+    /// The full list of direct roles. With `is_admin` as well, `is_admin`
+    /// decides whether `admin` is among them.
+    pub roles: Option<Vec<RoleName>>,
 }
 
 impl NewUser {
@@ -179,6 +186,7 @@ impl NewUser {
                     email: Some(email),
                     is_admin,
                     password,
+                    roles,
                     ..
                 },
                 true,
@@ -187,6 +195,7 @@ impl NewUser {
                 email,
                 is_admin: is_admin.unwrap_or(false),
                 password,
+                roles,
                 external_id: None,
                 status: UserStatus::Active,
                 disabled_reason: None,
@@ -232,8 +241,67 @@ impl UserChanges {
                 .and_then(|raw| errors.take("disabled_reason", DisabledReason::parse(&raw))),
             external_id: None,
             scim_profile: None,
+            roles: input.roles.and_then(|raw| parse_roles(&raw, errors)),
         }
     }
+
+    /// The direct role names these changes leave the user with, given the
+    /// ones it holds now: `roles` replaces them, and `is_admin` adds or takes
+    /// away `admin`. `None` when neither is asked for.
+    pub fn direct_roles(&self, current: &[String]) -> Option<Vec<RoleName>> {
+        if self.roles.is_none() && self.is_admin.is_none() {
+            return None;
+        }
+        let mut roles: Vec<RoleName> = match &self.roles {
+            Some(roles) => roles.clone(),
+            None => current
+                .iter()
+                .filter_map(|name| RoleName::parse(name).ok())
+                .collect(),
+        };
+        with_admin(&mut roles, self.is_admin);
+        Some(roles)
+    }
+}
+
+impl NewUser {
+    /// The direct roles a new user starts with; `None`: none at all.
+    pub fn initial_roles(&self) -> Option<Vec<RoleName>> {
+        let mut roles = self.roles.clone().unwrap_or_default();
+        with_admin(&mut roles, self.is_admin.then_some(true));
+        (!roles.is_empty()).then_some(roles)
+    }
+}
+
+/// The built-in role that `is_admin` stands for.
+const ADMIN_ROLE: &str = "admin";
+
+/// Adds or removes `admin` as `is_admin` asks (`None`: as it is).
+fn with_admin(roles: &mut Vec<RoleName>, is_admin: Option<bool>) {
+    let is_admin_role = |role: &RoleName| role.as_str().eq_ignore_ascii_case(ADMIN_ROLE);
+    match is_admin {
+        Some(true) if !roles.iter().any(is_admin_role) => {
+            roles.push(RoleName::parse(ADMIN_ROLE).expect("a valid role name"));
+        }
+        Some(false) => roles.retain(|role| !is_admin_role(role)),
+        _ => {}
+    }
+}
+
+/// Role names as a client listed them; each must be a well-formed name
+/// (whether a role has it is the write path's to say).
+fn parse_roles(raw: &[String], errors: &mut FieldErrors) -> Option<Vec<RoleName>> {
+    let mut roles = Vec::with_capacity(raw.len());
+    for name in raw {
+        match RoleName::parse(name) {
+            Ok(role) => roles.push(role),
+            Err(problem) => {
+                errors.add("roles", format!("{name:?}: {problem}"));
+                return None;
+            }
+        }
+    }
+    Some(roles)
 }
 
 #[cfg(test)]
@@ -290,5 +358,46 @@ mod tests {
         .unwrap();
         assert!(changes.name.is_none() && changes.email.is_none());
         assert_eq!(changes.is_admin, Some(false));
+        assert!(changes.roles.is_none());
+    }
+
+    #[test]
+    fn is_admin_adds_or_removes_the_admin_role() {
+        let names = |roles: Option<Vec<RoleName>>| {
+            roles.map(|roles| {
+                roles
+                    .iter()
+                    .map(|r| r.as_str().to_owned())
+                    .collect::<Vec<_>>()
+            })
+        };
+        let current = ["Admin".to_owned(), "viewer".to_owned()];
+        let changes = |is_admin, roles: Option<&[&str]>| {
+            UserChanges::parse(UserFields {
+                is_admin,
+                roles: roles.map(|r| r.iter().map(|s| s.to_string()).collect()),
+                ..Default::default()
+            })
+            .unwrap()
+        };
+        assert_eq!(names(changes(None, None).direct_roles(&current)), None);
+        assert_eq!(
+            names(changes(Some(false), None).direct_roles(&current)),
+            Some(vec!["viewer".to_owned()])
+        );
+        assert_eq!(
+            names(changes(Some(true), Some(&["helpdesk"])).direct_roles(&current)),
+            Some(vec!["helpdesk".to_owned(), "admin".to_owned()])
+        );
+        assert_eq!(
+            names(changes(None, Some(&[])).direct_roles(&current)),
+            Some(vec![])
+        );
+        let errors = UserChanges::parse(UserFields {
+            roles: Some(vec![" ".into()]),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(!errors.get("roles").is_empty());
     }
 }

@@ -205,7 +205,13 @@ impl IntoResponse for AppError {
             other => (other.to_string(), None),
         };
         let details = ErrorDetails {
-            message: message.clone(),
+            // The pages say in plain words what the JSON names.
+            message: match (status, permission) {
+                (StatusCode::FORBIDDEN, Some(permission)) => {
+                    format!("You need the permission {permission} to do this.")
+                }
+                _ => message.clone(),
+            },
             fields: fields.clone(),
         };
         let mut response = (

@@ -9,14 +9,16 @@ use std::any::Any;
 
 use axum::{
     Json,
-    extract::Request,
+    extract::{FromRequestParts, Request, State},
     http::{HeaderValue, Method, StatusCode, Uri, header},
     middleware::Next,
     response::{IntoResponse, Redirect, Response},
 };
 
-use super::{negotiate::Format, pages};
+use super::{negotiate::Format, pages, session::AdminSession};
+use crate::auth::CurrentAdmin;
 use crate::http::error::{AppError, ErrorBody, ErrorDetails};
+use crate::state::AppState;
 
 /// A part of the service whose clients expect errors in a schema of its own
 /// (SCIM's), registered by that feature, so that errors made outside its
@@ -176,10 +178,111 @@ fn replace_body(response: Response, render: impl FnOnce(StatusCode, &str) -> Res
 #[derive(Debug, Clone, Copy)]
 pub struct PastSessions;
 
-pub async fn mark_past_sessions(request: Request, next: Next) -> Response {
+/// The browsers' layer just inside the session layer: marks every response
+/// as made past the sessions ([`PastSessions`]), and answers a browser's
+/// 403 with the page in the logged-in layout (the admin's name and the
+/// navigation), saying in plain words what permission was missing (SPEC §14).
+/// The admin is looked up again only for such a 403, never on the way in.
+pub async fn inside_sessions(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let head = Format::from_headers(request.headers())
+        .is_html()
+        .then(|| RequestHead::of(&request));
     let mut response = next.run(request).await;
     response.extensions_mut().insert(PastSessions);
+    match head {
+        Some(head) if is_refusal_without_page(&response) => {
+            let details = response.extensions().get::<ErrorDetails>().cloned();
+            match forbidden_page(&state, head, details).await {
+                Some(page) => page,
+                None => response,
+            }
+        }
+        _ => response,
+    }
+}
+
+/// What re-authenticating a request needs: its headers (a bearer token, the
+/// request id) and its session.
+struct RequestHead {
+    headers: axum::http::HeaderMap,
+    session: Option<tower_sessions::Session>,
+}
+
+impl RequestHead {
+    fn of(request: &Request) -> Self {
+        Self {
+            headers: request.headers().clone(),
+            session: request
+                .extensions()
+                .get::<tower_sessions::Session>()
+                .cloned(),
+        }
+    }
+}
+
+/// A 403 that no handler rendered as a page.
+fn is_refusal_without_page(response: &Response) -> bool {
+    response.status() == StatusCode::FORBIDDEN
+        && !response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/html"))
+}
+
+/// The 403 page in the logged-in layout, when the request's admin can be told
+/// (else the edge renders it in the anonymous one).
+async fn forbidden_page(
+    state: &AppState,
+    head: RequestHead,
+    details: Option<ErrorDetails>,
+) -> Option<Response> {
+    let (mut parts, ()) = Request::new(()).into_parts();
+    parts.headers = head.headers;
+    parts.extensions.insert(head.session?);
+    let admin = CurrentAdmin::from_request_parts(&mut parts, state)
+        .await
+        .ok()?;
+    let session = AdminSession::from_request_parts(&mut parts, state)
+        .await
+        .ok()?;
+    let message = details.as_ref().map_or_else(
+        || "You may not do this.".to_owned(),
+        |details| details.message.clone(),
+    );
+    let layout = pages::Layout {
+        title: "Forbidden".into(),
+        admin: Some(admin.name),
+        admin_id: Some(admin.user_id),
+        csrf: session.csrf_token().await.ok()?,
+        flash: None,
+        permissions: admin.permissions,
+    };
+    let page = pages::ErrorPage {
+        layout,
+        status: 403,
+        reason: "Forbidden".into(),
+        message: message.clone(),
+        request_id: parts
+            .headers
+            .get(super::REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned(),
+    };
+    let mut response = (StatusCode::FORBIDDEN, page).into_response();
+    response.extensions_mut().insert(PastSessions);
     response
+        .extensions_mut()
+        .insert(details.unwrap_or(ErrorDetails {
+            message,
+            fields: None,
+        }));
+    Some(response)
 }
 
 /// A static file that cannot be read for any reason is simply not there (the file

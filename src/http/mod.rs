@@ -25,7 +25,7 @@ use axum::{
     Router,
     extract::DefaultBodyLimit,
     http::{HeaderName, Request, StatusCode},
-    middleware::{FromExtractorLayer, from_extractor_with_state, from_fn},
+    middleware::{FromExtractorLayer, from_extractor_with_state, from_fn, from_fn_with_state},
 };
 use tower::{
     ServiceBuilder,
@@ -118,6 +118,7 @@ fn app(state: AppState, browsers: bool, features: Features) -> Router {
             .route_layer(guarded(&state, body::BODY_LIMIT, REQUEST_TIMEOUT));
 
     let sessions = session_layer(&state);
+    let pages_state = state.clone();
     let header_policy = headers::HeaderPolicy {
         hsts: state.settings.cookie_secure,
     };
@@ -168,11 +169,12 @@ fn app(state: AppState, browsers: bool, features: Features) -> Router {
         .layer(tower::util::option_layer(
             browsers.then(|| from_fn(auth::read_form_csrf_token)),
         ))
-        // Marks what was made inside the session layer; the scripts' edge marks
-        // its responses itself, having no session layer.
-        .layer(tower::util::option_layer(
-            browsers.then(|| from_fn(error_pages::mark_past_sessions)),
-        ))
+        // Marks what was made inside the session layer (the scripts' edge marks
+        // its responses itself, having no session layer), and renders a 403 in
+        // the logged-in layout.
+        .layer(tower::util::option_layer(browsers.then(|| {
+            from_fn_with_state(pages_state, error_pages::inside_sessions)
+        })))
         .layer(layers)
 }
 

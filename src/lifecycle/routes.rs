@@ -341,7 +341,9 @@ pub struct BulkForm {
     request_body(content = BulkInput, content_type = "application/json"),
     responses(
         (status = 200, description = "one result per id, in the order sent", body = BulkResponse),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "`users.lifecycle` is missing, or `roles.manage` for `promote` and `demote`, or (promoting) a permission the admin role confers (`permission` names it)", body = ErrorBody),
+        (status = 413, body = ErrorBody),
         (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody),
     )
 )]
@@ -352,6 +354,10 @@ pub async fn bulk(
     body: axum::body::Bytes,
 ) -> AppResult<Response> {
     let request = BulkRequest::parse(&headers, &body, ctx.format.is_html())?;
+    // The route's users.lifecycle covers the others; admin rights are roles.
+    if matches!(request.action, BulkAction::Promote | BulkAction::Demote) {
+        ctx.admin.require(Permission::RolesManage)?;
+    }
     if !request.confirmed {
         return confirmation_page(&state, &ctx, &request).await;
     }

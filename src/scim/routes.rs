@@ -420,6 +420,7 @@ fn new_user(input: UserInput) -> NewUser {
         },
         disabled_reason: (!active).then(deactivated),
         scim_profile,
+        roles: None,
     }
 }
 

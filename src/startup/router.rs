@@ -82,7 +82,88 @@ pub fn app(state: AppState) -> http::App {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Permission;
     use crate::http::routes::Access;
+
+    /// What SPEC §14 says each route family needs; `None`: not a family it names.
+    fn spec_access(method: &axum::http::Method, path: &str) -> Option<Access> {
+        use Permission as P;
+        let read = *method == axum::http::Method::GET;
+        let p = |permission| Some(Access::Permission(permission));
+        let lifecycle = ["/disable", "/enable", "/restore", "/delete"];
+        if path.starts_with("/account/") || path == "/logout" {
+            return Some(Access::Login);
+        }
+        if path.starts_with("/scim/v2/") {
+            return p(P::ScimProvision);
+        }
+        if path == "/audit" {
+            return p(P::AuditRead);
+        }
+        if path.starts_with("/tokens") {
+            return p(P::TokensManage);
+        }
+        if path.starts_with("/webhooks") {
+            return p(P::WebhooksManage);
+        }
+        if path.starts_with("/roles") || path.starts_with("/groups") {
+            return read.then_some(Access::Permission(P::UsersRead));
+        }
+        if !path.starts_with("/users") {
+            return None;
+        }
+        if path.ends_with("/2fa/reset") {
+            return p(P::CredentialsReset);
+        }
+        if path == "/users/bulk"
+            || lifecycle.iter().any(|end| path.ends_with(end))
+            || (*method == axum::http::Method::DELETE && path == "/users/{id}")
+        {
+            return p(P::UsersLifecycle);
+        }
+        if path.starts_with("/users/import") || path == "/users/new" || path.ends_with("/edit") {
+            return p(P::UsersWrite);
+        }
+        if read {
+            return p(P::UsersRead);
+        }
+        p(P::UsersWrite)
+    }
+
+    #[test]
+    fn every_route_declares_what_the_spec_says_it_needs() {
+        let entries = access_entries();
+        let mut checked = 0;
+        for entry in &entries {
+            let Some(expected) = spec_access(&entry.method, &entry.path) else {
+                continue;
+            };
+            assert_eq!(entry.access, expected, "{} {}", entry.method, entry.path);
+            checked += 1;
+        }
+        // The families are all there (a renamed route would slip past).
+        for (method, path) in [
+            ("GET", "/users"),
+            ("PATCH", "/users/{id}"),
+            ("DELETE", "/users/{id}"),
+            ("POST", "/users/{id}/disable"),
+            ("POST", "/users/bulk"),
+            ("POST", "/users/{id}/2fa/reset"),
+            ("GET", "/audit"),
+            ("GET", "/tokens"),
+            ("GET", "/webhooks"),
+            ("GET", "/scim/v2/Users"),
+            ("POST", "/account/password"),
+        ] {
+            assert!(
+                entries
+                    .iter()
+                    .any(|e| e.method.as_str() == method && e.path == path),
+                "{method} {path} is not declared"
+            );
+        }
+        assert!(checked > 30, "only {checked} routes checked");
+    }
 
     #[test]
     fn every_guarded_route_needs_at_least_a_login() {

@@ -21,8 +21,13 @@ pub struct TokensPage {
 }
 
 impl TokensPage {
-    pub fn all_permissions(&self) -> [Permission; 11] {
+    /// The scopes offered: the permissions the viewer holds (a token gets
+    /// none beyond them).
+    pub fn all_permissions(&self) -> Vec<Permission> {
         Permission::ALL
+            .into_iter()
+            .filter(|p| self.layout.permissions.contains(*p))
+            .collect()
     }
 
     /// Whether the form ticks `permission`: every one on a fresh form.

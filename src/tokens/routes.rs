@@ -22,6 +22,13 @@ use crate::{
     state::AppState,
 };
 
+/// `tokens.manage` is one's own tokens (SPEC §14): an admin who may also grant
+/// roles (`roles.manage`) sees and revokes everyone's; anyone else only their
+/// own (another's token is not found).
+fn sees_all(ctx: &AdminContext) -> bool {
+    ctx.admin.permissions.contains(Permission::RolesManage)
+}
+
 pub fn router() -> Routes {
     let manage = Access::Permission(Permission::TokensManage);
     Routes::new()
@@ -43,12 +50,12 @@ pub struct Api;
     tag = "tokens",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "every token (never the tokens themselves)", body = Vec<TokenView>),
+        (status = 200, description = "one's own tokens, or with `roles.manage` every token (never the tokens themselves)", body = Vec<TokenView>),
         (status = 401, body = ErrorBody), (status = 503, body = ErrorBody),
     )
 )]
 pub async fn list(State(state): State<AppState>, ctx: AdminContext) -> AppResult<Response> {
-    let tokens = all_tokens(&state).await?;
+    let tokens = visible_tokens(&state, &ctx).await?;
     match ctx.format {
         Format::Json => Ok(Json(tokens).into_response()),
         Format::Html => Ok(tokens_page(
@@ -60,10 +67,13 @@ pub async fn list(State(state): State<AppState>, ctx: AdminContext) -> AppResult
     }
 }
 
-async fn all_tokens(state: &AppState) -> AppResult<Vec<TokenView>> {
+/// The tokens this admin may see and revoke.
+async fn visible_tokens(state: &AppState, ctx: &AdminContext) -> AppResult<Vec<TokenView>> {
+    let all = sees_all(ctx);
     Ok(db::tokens::list(&state.db)
         .await?
         .into_iter()
+        .filter(|token| all || token.created_by == ctx.admin.user_id)
         .map(TokenView::from)
         .collect())
 }
@@ -149,7 +159,7 @@ async fn created_answer(
                 new_token: Some(created.token),
                 ..tokens_page(
                     ctx.layout("API tokens").await?,
-                    all_tokens(state).await?,
+                    visible_tokens(state, ctx).await?,
                     state.settings.token_max_days,
                 )
             },
@@ -174,7 +184,7 @@ async fn input_again(
         errors,
         ..tokens_page(
             ctx.layout("API tokens").await?,
-            all_tokens(state).await?,
+            visible_tokens(state, ctx).await?,
             state.settings.token_max_days,
         )
     };
@@ -189,7 +199,8 @@ async fn input_again(
     params(("id" = String, Path, description = "the token's id")),
     responses(
         (status = 200, description = "the revoked token", body = TokenView),
-        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "no such token, or (without `roles.manage`) another admin's", body = ErrorBody),
         (status = 503, body = ErrorBody),
     )
 )]
@@ -199,6 +210,14 @@ pub async fn revoke(
     Path(id): Path<String>,
 ) -> AppResult<Response> {
     let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
+    if !sees_all(&ctx)
+        && !visible_tokens(&state, &ctx)
+            .await?
+            .iter()
+            .any(|t| t.id == id)
+    {
+        return Err(AppError::NotFound);
+    }
     let row = state.writer.revoke_token(&ctx.actor, id).await?;
     let flash = format!("Token {id} revoked.");
     ctx.done("/tokens", Json(TokenView::from(row)), flash).await

@@ -14,7 +14,7 @@ use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 
-use crate::domain::Permission;
+use crate::domain::{Permission, PermissionSet};
 use crate::http::routes::{self as r, Access, Routes};
 use crate::transfer::pages::ImportPage;
 use crate::transfer::pages::ImportPreviewPage;
@@ -140,6 +140,7 @@ pub struct ImportReport {
         (status = 200, description = "the plan, or the import applied", body = ImportReport),
         (status = 400, description = "the file is not valid CSV/NDJSON/JSON (the line is named)", body = ErrorBody),
         (status = 401, body = ErrorBody),
+        (status = 403, description = "`users.write` is missing; or `roles.manage` for a file that changes anyone's `is_admin`; or, making anyone an admin, a permission the admin role confers (`permission` names it). Nothing was imported", body = ErrorBody),
         (status = 413, description = "over IMPORT_MAX_BYTES", body = ErrorBody),
         (status = 415, body = ErrorBody),
         (status = 422, description = "rows are invalid: nothing was imported", body = ImportReport),
@@ -160,6 +161,16 @@ pub async fn import(
     if ctx.format == Format::Html {
         return preview(&state, &ctx, upload).await;
     }
+    if !ctx.admin.permissions.includes(PermissionSet::ALL) {
+        // Planned first, to see whether it touches admin rights.
+        let batches = RowBatches::from_chunks(upload.file.clone(), upload.format);
+        let planned = (state.writer)
+            .import(&ctx.actor, batches, ImportMode::DryRun, &upload.source)
+            .await?;
+        if let ImportOutcome::Planned(plan) | ImportOutcome::Stale(plan) = &planned {
+            may_change_admin_flags(&ctx, plan, &upload.file)?;
+        }
+    }
     let mode = if dry_run {
         ImportMode::DryRun
     } else {
@@ -172,6 +183,49 @@ pub async fn import(
         .await;
     crate::import::release_memory();
     import_response(outcome?, dry_run, &ctx.actor)
+}
+
+/// An import that changes anyone's admin flag needs `roles.manage`, and one
+/// that makes anyone an admin needs every permission (the admin role's: no
+/// escalation), as a PATCH of `is_admin` does. The plan lists only so many
+/// rows: when some went unlisted, a file that names `is_admin` at all counts
+/// as changing it.
+fn may_change_admin_flags(ctx: &AdminContext, plan: &Plan, file: &[Bytes]) -> AppResult<()> {
+    let flag = |row: &PlannedRow| row.changes.get("is_admin").map(|[_, new]| new.clone());
+    let listed: Vec<serde_json::Value> = plan
+        .changes()
+        .filter_map(|row| match row.action {
+            crate::import::Action::Create => flag(row).filter(|new| new.as_bool() == Some(true)),
+            _ => flag(row),
+        })
+        .collect();
+    let unlisted = plan.omitted > 0 && mentions(file, b"is_admin");
+    if listed.is_empty() && !unlisted {
+        return Ok(());
+    }
+    ctx.admin.require(Permission::RolesManage)?;
+    if unlisted || listed.iter().any(|new| new.as_bool() == Some(true)) {
+        let held = ctx.admin.permissions;
+        if let Some(missing) = held.first_missing(PermissionSet::ALL) {
+            return Err(AppError::MissingPermission {
+                permission: Some(missing),
+                token: !ctx.admin.by_session(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Whether the file's bytes hold `needle` (across the chunks' seams too).
+fn mentions(file: &[Bytes], needle: &[u8]) -> bool {
+    let mut carry: Vec<u8> = Vec::new();
+    file.iter().any(|chunk| {
+        carry.extend_from_slice(chunk);
+        let found = carry.windows(needle.len()).any(|w| w == needle);
+        let keep = carry.len().saturating_sub(needle.len() - 1);
+        carry.drain(..keep);
+        found
+    })
 }
 
 /// The JSON answer to `POST /users/import`: the report, 422 when rows are
@@ -581,6 +635,9 @@ async fn preview(state: &AppState, ctx: &AdminContext, upload: Upload) -> AppRes
     if is_empty(&plan) {
         return upload_page(ctx, Refused::Empty).await;
     }
+    // Refused at the preview: confirming applies this very plan (or shows
+    // the new one), so it is not offered at all.
+    may_change_admin_flags(ctx, &plan, &upload.file)?;
     let id = if plan.is_valid() && (plan.counts.create + plan.counts.update) > 0 {
         let pending = PendingImport {
             admin_id: ctx.admin.user_id,

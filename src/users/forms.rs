@@ -1,5 +1,7 @@
+use axum::extract::{FromRequest, Request};
 use serde::Deserialize;
 
+use crate::http::body::{BODY_LIMIT, Body, media_type};
 use crate::{
     domain::UserFields,
     http::error::{AppError, AppResult},
@@ -18,7 +20,13 @@ pub struct UserInput {
     /// Required to create.
     #[schema(format = Email, min_length = 3)]
     pub email: Option<String>,
+    /// Grants or removes the *direct* `admin` role (needs `roles.manage`); the
+    /// answer says `true` while a group still grants it.
     pub is_admin: Option<bool>,
+    /// The full list of the user's direct role names (needs `roles.manage`;
+    /// unknown names are 422). With `is_admin` as well, `is_admin` decides
+    /// whether `admin` is among them.
+    pub roles: Option<Vec<String>>,
     /// Write-only: 8 to 128 characters.
     #[schema(write_only)]
     pub password: Option<String>,
@@ -57,7 +65,56 @@ impl UserInput {
             password: self.password.clone(),
             status: self.status.clone(),
             disabled_reason: self.disabled_reason.clone(),
+            roles: self.roles.clone(),
         }
+    }
+
+    /// Whether the body changes who holds what (`roles`, `is_admin`), which
+    /// needs `roles.manage`.
+    pub fn touches_roles(&self) -> bool {
+        self.roles.is_some() || self.is_admin.is_some()
+    }
+}
+
+/// A user body ([`UserInput`]) as JSON or as the HTML form, whose role
+/// checkboxes each send a `roles` field (the form decoder takes each field
+/// once): they are gathered into the list here. The form always sends one
+/// empty `roles` field, so that unticking every box clears the list.
+pub struct UserBody(pub UserInput);
+
+impl<S: Send + Sync> FromRequest<S> for UserBody {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if media_type(req.headers()).as_deref() != Some("application/x-www-form-urlencoded") {
+            return Body::from_request(req, state).await.map(|Body(i)| Self(i));
+        }
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::to_bytes(axum::body::Body::new(body), BODY_LIMIT)
+            .await
+            .map_err(|_| AppError::PayloadTooLarge)?;
+        let (roles, rest): (Vec<_>, Vec<_>) =
+            form_urlencoded::parse(&bytes).partition(|(name, _)| name == "roles");
+        if roles.is_empty() {
+            let req = Request::from_parts(parts, axum::body::Body::from(bytes));
+            return Body::from_request(req, state).await.map(|Body(i)| Self(i));
+        }
+        if roles.iter().any(|(_, value)| value.contains('\u{FFFD}')) {
+            return Err(AppError::BadRequest("the form body is not UTF-8".into()));
+        }
+        let rest = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(rest)
+            .finish();
+        let req = Request::from_parts(parts, axum::body::Body::from(rest));
+        let Body(mut input) = Body::<UserInput>::from_request(req, state).await?;
+        input.roles = Some(
+            roles
+                .into_iter()
+                .map(|(_, value)| value.into_owned())
+                .filter(|value| !value.is_empty())
+                .collect(),
+        );
+        Ok(Self(input))
     }
 }
 

@@ -23,9 +23,13 @@ use crate::http::{
     respond::{AdminContext, form_errors},
 };
 use crate::users::forms::DeleteForm;
+use crate::users::forms::UserBody;
 use crate::users::forms::UserInput;
 use crate::users::pages::DeletePage;
+use crate::users::pages::ListChoices;
 use crate::users::pages::ListFilterValues;
+use crate::users::pages::PermissionSource;
+use crate::users::pages::RoleChoice;
 use crate::users::pages::SortLink;
 use crate::users::pages::UserDetailPage;
 use crate::users::pages::UserFormPage;
@@ -40,7 +44,7 @@ use crate::{
     db,
     domain::{
         AuditQuery, ExpectedVersion, FieldErrors, ListQuery, NewUser, PageCursor, RawListQuery,
-        SortKey, SortOrder, UserChanges,
+        SortKey, SortOrder, UserChanges, UserFilters,
     },
     http::error::{AppError, AppResult, ErrorBody},
     state::AppState,
@@ -50,6 +54,9 @@ use crate::{
 
 /// How many of a user's latest events its page shows.
 const RECENT_HISTORY: u32 = 10;
+
+/// The most groups the list's group filter offers.
+const MAX_GROUP_CHOICES: i64 = 500;
 
 pub fn router() -> Routes {
     let (read, write) = (
@@ -108,6 +115,8 @@ pub struct Api;
         ("created_after" = Option<String>, Query, format = DateTime, description = "created after this time"),
         ("created_before" = Option<String>, Query, format = DateTime, description = "created before this time"),
         ("last_login_before" = Option<String>, Query, format = DateTime, description = "dormant: last logged in before this time, or never"),
+        ("group" = Option<i64>, Query, minimum = 1, description = "only members of the group with this id"),
+        ("role" = Option<String>, Query, description = "only holders of the role with this name (any case), directly or through a group"),
     ),
     responses(
         (status = 200, description = "one page of users", body = UserListResponse),
@@ -148,7 +157,9 @@ pub async fn list(
                     AppError::Internal(anyhow::anyhow!("cached page unreadable: {e}"))
                 })?,
             };
-            Ok(list_page(&query, page, ctx.layout("Users").await?).into_response())
+            let choices = list_choices(&state).await?;
+            let layout = ctx.layout("Users").await?;
+            Ok(list_page(&query, page, choices, layout).into_response())
         }
     }
 }
@@ -166,7 +177,22 @@ pub(crate) async fn read_page(state: &AppState, query: &ListQuery) -> AppResult<
     Ok((page, bytes))
 }
 
-fn list_page(query: &ListQuery, page: UserPage, layout: Layout) -> UsersListPage {
+/// The groups and roles the list's filters offer.
+async fn list_choices(state: &AppState) -> AppResult<ListChoices> {
+    let groups = db::groups::list(&state.db, &Default::default(), 0, MAX_GROUP_CHOICES).await?;
+    let roles = db::roles::list(&state.db).await?;
+    Ok(ListChoices {
+        groups: groups.into_iter().map(|g| (g.id, g.name)).collect(),
+        roles: roles.into_iter().map(|r| r.name).collect(),
+    })
+}
+
+fn list_page(
+    query: &ListQuery,
+    page: UserPage,
+    choices: ListChoices,
+    layout: Layout,
+) -> UsersListPage {
     let href = |sort: SortKey, order: SortOrder, from: Option<PageCursor<'_>>| {
         format!("/users?{}", query.link(sort, order, from))
     };
@@ -201,27 +227,14 @@ fn list_page(query: &ListQuery, page: UserPage, layout: Layout) -> UsersListPage
         }
     })
     .collect();
-    let filters = &query.filters;
-    let day = |at: Option<time::OffsetDateTime>| {
-        at.map(|at| at.to_offset(time::UtcOffset::UTC).date().to_string())
-            .unwrap_or_default()
-    };
     let unfiltered = ListQuery {
         filters: Default::default(),
         ..query.clone()
     };
     UsersListPage {
-        filters: ListFilterValues {
-            status: filters
-                .status
-                .map(|s| s.as_str().to_owned())
-                .unwrap_or_default(),
-            is_admin: filters.is_admin.map(|a| a.to_string()).unwrap_or_default(),
-            created_after: day(filters.created_after),
-            created_before: day(filters.created_before),
-            last_login_before: day(filters.last_login_before),
-        },
-        filter_pairs: filters.pairs(),
+        filters: filter_values(&query.filters),
+        choices,
+        filter_pairs: query.filters.pairs(),
         export_query: query.link(query.sort, query.order, None),
         clear_filters_href: format!("/users?{}", unfiltered.link(query.sort, query.order, None)),
         next_href: page
@@ -240,9 +253,30 @@ fn list_page(query: &ListQuery, page: UserPage, layout: Layout) -> UsersListPage
     }
 }
 
-async fn new_form(ctx: AdminContext) -> AppResult<Response> {
+/// The filter bar's fields as its inputs show them.
+fn filter_values(filters: &UserFilters) -> ListFilterValues {
+    let day = |at: Option<time::OffsetDateTime>| {
+        at.map(|at| at.to_offset(time::UtcOffset::UTC).date().to_string())
+            .unwrap_or_default()
+    };
+    ListFilterValues {
+        status: filters
+            .status
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default(),
+        is_admin: filters.is_admin.map(|a| a.to_string()).unwrap_or_default(),
+        created_after: day(filters.created_after),
+        created_before: day(filters.created_before),
+        last_login_before: day(filters.last_login_before),
+        group: filters.group.map(|g| g.to_string()).unwrap_or_default(),
+        role: filters.role.clone().unwrap_or_default(),
+    }
+}
+
+async fn new_form(State(state): State<AppState>, ctx: AdminContext) -> AppResult<Response> {
     ctx.html_only()?;
-    Ok(new_page(ctx.layout("New user").await?).into_response())
+    let page = new_page(ctx.layout("New user").await?, &state).await?;
+    Ok(page.into_response())
 }
 
 #[utoipa::path(
@@ -255,6 +289,7 @@ async fn new_form(ctx: AdminContext) -> AppResult<Response> {
         (status = 201, description = "created", body = UserView,
             headers(("Location" = String), ("ETag" = String))),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "`users.write` is missing, or `roles.manage` with `roles` or `is_admin`, or a permission the roles granted confer (`permission` names it); nothing was created", body = ErrorBody),
         (status = 409, description = "email already used", body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, description = "validation failed", body = ErrorBody),
@@ -264,9 +299,13 @@ async fn new_form(ctx: AdminContext) -> AppResult<Response> {
 pub async fn create(
     State(state): State<AppState>,
     ctx: AdminContext,
-    Body(input): Body<UserInput>,
+    UserBody(input): UserBody,
 ) -> AppResult<Response> {
     let input = for_format(&ctx, input);
+    // users.write is the route's; granting roles needs more.
+    if input.touches_roles() {
+        ctx.admin.require(Permission::RolesManage)?;
+    }
     let written = async {
         let user = NewUser::parse(input.fields()).map_err(AppError::Validation)?;
         Ok::<_, AppError>(state.writer.create_user(&ctx.actor, user).await?)
@@ -275,7 +314,7 @@ pub async fn create(
     let row = match written {
         Ok(row) => row,
         Err(error) if ctx.format.is_html() => {
-            let mut page = new_page(ctx.layout("New user").await?);
+            let mut page = new_page(ctx.layout("New user").await?, &state).await?;
             page.keep_input(&input);
             let status = form_errors(error, &mut page.errors)?;
             return Ok((status, page).into_response());
@@ -314,8 +353,10 @@ pub async fn show(
         ..AuditQuery::default()
     };
     let (events, more_history) = db::audit::page(&state.db, &recent).await?;
+    let held = db::roles::held_by(&state.db, user.id).await?;
     Ok(UserDetailPage {
         layout: ctx.layout(user.name.clone()).await?,
+        sources: PermissionSource::of(&held),
         user,
         events: events.into_iter().map(AuditEventView::from).collect(),
         more_history,
@@ -332,7 +373,7 @@ async fn edit_form(
     ctx.html_only()?;
     let user = find(&state, id.get()).await?;
     let layout = ctx.layout(format!("Edit {}", user.name)).await?;
-    Ok(edit_page(layout, &user).into_response())
+    Ok(edit_page(layout, &state, &user).await?.into_response())
 }
 
 #[utoipa::path(
@@ -349,6 +390,7 @@ async fn edit_form(
     responses(
         (status = 200, body = UserView, headers(("ETag" = String))),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "`users.write` is missing; or `roles.manage` with `roles` or `is_admin`; or `credentials.reset` with another user's `password`; or a permission the roles granted confer (`permission` names it). Nothing was changed", body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "email already used, or the last admin", body = ErrorBody),
         (status = 412, description = "If-Match does not match", body = ErrorBody),
@@ -361,9 +403,10 @@ pub async fn update(
     ctx: AdminContext,
     UserIdPath(id): UserIdPath,
     IfMatch(if_match): IfMatch,
-    Body(input): Body<UserInput>,
+    UserBody(input): UserBody,
 ) -> AppResult<Response> {
     let mut input = for_format(&ctx, input);
+    require_for_update(&ctx, id.get(), &input)?;
     let expected = if_match.or(input.version);
     let current_password = input.current_password.take();
     let own_password = ctx.actor.is_admin(id.get()) && input.password.is_some();
@@ -393,6 +436,19 @@ pub async fn update(
     ctx.done(&location, UserView::from(row), flash).await
 }
 
+/// What a change needs beyond the route's `users.write`: `roles.manage` to
+/// change roles or `is_admin`, `credentials.reset` to set another user's
+/// password. Checked before anything is written.
+fn require_for_update(ctx: &AdminContext, id: i64, input: &UserInput) -> AppResult<()> {
+    if input.touches_roles() {
+        ctx.admin.require(Permission::RolesManage)?;
+    }
+    if input.password.is_some() && !ctx.actor.is_admin(id) {
+        ctx.admin.require(Permission::CredentialsReset)?;
+    }
+    Ok(())
+}
+
 /// The edit form again after a refused save. Someone else saved first: their
 /// values, none of ours (409). Our input was refused: it stays, with the errors.
 async fn edit_again(
@@ -405,7 +461,7 @@ async fn edit_again(
 ) -> AppResult<Response> {
     let current = find(state, id).await?;
     let layout = ctx.layout(format!("Edit {}", current.name)).await?;
-    let mut page = edit_page(layout, &current);
+    let mut page = edit_page(layout, state, &current).await?;
     if matches!(error, AppError::PreconditionFailed) {
         page.submitted_name = input.name.clone().unwrap_or_default();
         page.submitted_email = input.email.clone().unwrap_or_default();
@@ -526,8 +582,14 @@ fn for_format(ctx: &AdminContext, input: UserInput) -> UserInput {
 }
 
 /// The empty create form.
-fn new_page(layout: Layout) -> UserFormPage {
-    UserFormPage {
+async fn new_page(layout: Layout, state: &AppState) -> AppResult<UserFormPage> {
+    // Only an admin who may grant roles is offered them.
+    let roles = if layout.permissions.contains(Permission::RolesManage) {
+        db::roles::list(&state.db).await?
+    } else {
+        Vec::new()
+    };
+    Ok(UserFormPage {
         layout,
         heading: "New user".into(),
         action: "/users".into(),
@@ -537,18 +599,29 @@ fn new_page(layout: Layout) -> UserFormPage {
         name: String::new(),
         email: String::new(),
         is_admin: false,
+        roles: roles
+            .into_iter()
+            .filter(|role| !role.name.eq_ignore_ascii_case("admin"))
+            .map(|role| RoleChoice {
+                name: role.name,
+                description: role.description,
+                checked: false,
+            })
+            .collect(),
         errors: FieldErrors::default(),
         conflict: None,
         submitted_name: String::new(),
         submitted_email: String::new(),
         is_self: false,
-    }
+        may_set_password: true,
+    })
 }
 
 /// The edit form, filled from the stored user.
-fn edit_page(layout: Layout, user: &UserView) -> UserFormPage {
+async fn edit_page(layout: Layout, state: &AppState, user: &UserView) -> AppResult<UserFormPage> {
     let is_self = layout.admin_id == Some(user.id);
-    UserFormPage {
+    let may_set_password = is_self || layout.permissions.contains(Permission::CredentialsReset);
+    let mut page = UserFormPage {
         heading: format!("Edit {}", user.name),
         action: format!("/users/{}", user.id),
         submit_label: "Save changes",
@@ -556,10 +629,13 @@ fn edit_page(layout: Layout, user: &UserView) -> UserFormPage {
         version: Some(user.version),
         name: user.name.clone(),
         email: user.email.clone(),
-        is_admin: user.is_admin,
+        is_admin: user.roles.iter().any(|r| r.eq_ignore_ascii_case("admin")),
         is_self,
-        ..new_page(layout)
-    }
+        may_set_password,
+        ..new_page(layout, state).await?
+    };
+    page.check_roles(&user.roles);
+    Ok(page)
 }
 
 impl UserFormPage {
@@ -568,5 +644,15 @@ impl UserFormPage {
         self.name = input.name.clone().unwrap_or_default();
         self.email = input.email.clone().unwrap_or_default();
         self.is_admin = input.is_admin.unwrap_or(false);
+        if let Some(roles) = &input.roles {
+            self.check_roles(roles);
+        }
+    }
+
+    /// Ticks the role boxes of these names.
+    fn check_roles(&mut self, names: &[String]) {
+        for role in &mut self.roles {
+            role.checked = names.iter().any(|n| n.eq_ignore_ascii_case(&role.name));
+        }
     }
 }

@@ -1,5 +1,7 @@
 //! Changes to users.
 
+use sqlx::PgConnection;
+
 use super::{Actor, WriteError, WriteResult, Writer, sql};
 use crate::db::{
     self,
@@ -11,24 +13,33 @@ use crate::domain::{
 };
 
 impl Writer {
+    /// Creates a user; granting it roles (or `is_admin`) happens in the same
+    /// transaction, and needs the actor to hold what they confer.
     pub async fn create_user(&self, actor: &Actor, user: NewUser) -> WriteResult<UserRow> {
         let password_hash = self.hash_if_set(user.password.as_ref()).await?;
-        let row = sql::users::insert_as(
-            &self.db,
-            &actor.to_json(),
-            NewUserRecord {
-                name: user.name.as_str(),
-                email: user.email.as_str(),
-                is_admin: user.is_admin,
-                password_hash,
-                external_id: user.external_id.as_ref().map(ExternalId::as_str),
-                status: user.status,
-                disabled_reason: user.disabled_reason.as_ref().map(DisabledReason::as_str),
-                scim_profile: user.scim_profile.as_ref().and_then(ScimProfile::to_stored),
-            },
-        )
-        .await?;
-        self.committed().await;
+        let roles = user.initial_roles();
+        let record = NewUserRecord {
+            name: user.name.as_str(),
+            email: user.email.as_str(),
+            // The admin role, if asked for, is granted with the others.
+            is_admin: false,
+            password_hash,
+            external_id: user.external_id.as_ref().map(ExternalId::as_str),
+            status: user.status,
+            disabled_reason: user.disabled_reason.as_ref().map(DisabledReason::as_str),
+            scim_profile: user.scim_profile.as_ref().and_then(ScimProfile::to_stored),
+        };
+        let Some(roles) = roles else {
+            let row = sql::users::insert_as(&self.db, &actor.to_json(), record).await?;
+            self.committed().await;
+            return Ok(row);
+        };
+        let mut tx = self.begin(actor).await?;
+        let created = sql::users::insert_as(&mut *tx, &actor.to_json(), record).await?;
+        self.set_user_roles_in(&mut tx, actor, created.id, &roles)
+            .await?;
+        let row = reread(&mut tx, created.id).await?;
+        self.commit(tx).await?;
         Ok(row)
     }
 
@@ -53,7 +64,9 @@ impl Writer {
             UserChangesRecord {
                 name: changes.name.as_ref().map(UserName::as_str),
                 email: changes.email.as_ref().map(UserEmail::as_str),
-                is_admin: changes.is_admin,
+                // `is_admin` is the direct admin role: granted or taken below,
+                // with the other roles, under the escalation check.
+                is_admin: None,
                 password_hash,
                 status: changes.status,
                 disabled_reason: changes.disabled_reason.as_ref().map(DisabledReason::as_str),
@@ -69,6 +82,17 @@ impl Writer {
             expected.versions(),
         )
         .await?;
+        // In the same transaction: a refused grant leaves the rest unchanged too.
+        let outcome = match outcome {
+            WriteOutcome::Done(row) => match changes.direct_roles(&row.roles) {
+                Some(roles) => {
+                    self.set_user_roles_in(&mut tx, actor, id, &roles).await?;
+                    WriteOutcome::Done(reread(&mut tx, id).await?)
+                }
+                None => WriteOutcome::Done(row),
+            },
+            other => other,
+        };
         self.conclude(tx, outcome).await
     }
 
@@ -229,6 +253,7 @@ impl Writer {
     }
 
     /// Commits a conditional write that was made, and says why one was not.
+    /// The last-admin rule may still refuse it at commit (409).
     async fn conclude(
         &self,
         tx: sqlx::Transaction<'static, sqlx::Postgres>,
@@ -245,4 +270,18 @@ impl Writer {
             WriteOutcome::EmailTaken => Err(WriteError::EmailTaken),
         }
     }
+}
+
+/// The user as the transaction sees it now (after a change of its roles,
+/// which moves `is_admin`, `roles` and `permissions`).
+async fn reread(tx: &mut PgConnection, id: i64) -> WriteResult<UserRow> {
+    sqlx::query_as(concat!(
+        "select ",
+        crate::db::users::columns!(),
+        " from users where id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(tx)
+    .await?
+    .ok_or(WriteError::NotFound)
 }

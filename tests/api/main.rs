@@ -9,6 +9,7 @@ mod auth_tokens;
 mod browser;
 mod cache;
 mod cli;
+mod delegation;
 mod export;
 mod groups;
 mod health;

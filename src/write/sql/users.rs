@@ -3,7 +3,7 @@
 //! the write path can call them (`pub(in crate::write)`); the rows they answer
 //! are `db::users`' types.
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 
 use crate::{
     db::users::{NewUserRecord, UserChangesRecord, UserRow, WriteOutcome, columns},
@@ -12,9 +12,9 @@ use crate::{
 
 /// Inserts a user as `actor` (its JSON description): one statement, one round
 /// trip — the actor is told to the triggers by the statement itself, which is
-/// its own transaction.
+/// its own transaction on a pool (or part of a larger one).
 pub(in crate::write) async fn insert_as(
-    db: &PgPool,
+    db: impl sqlx::PgExecutor<'_>,
     actor: &str,
     user: NewUserRecord<'_>,
 ) -> Result<UserRow, sqlx::Error> {
