@@ -7,7 +7,7 @@ use crate::views::TokenView;
 use crate::{
     config::Settings,
     db,
-    domain::{PermissionSet, TokenLabel, token_grant},
+    domain::{TokenLabel, token_grant},
     write::{Actor, TokenGrant, WriteError},
 };
 
@@ -20,8 +20,21 @@ pub async fn run(settings: Settings, command: TokenCommand) -> anyhow::Result<Ex
             expires_in_days,
         } => {
             let label = TokenLabel::parse(&name).map_err(|e| anyhow::anyhow!("--name {e}"))?;
-            // The owner is an admin, who holds every permission today.
-            let holds = PermissionSet::ALL;
+            let (pool, writer) = super::writer(&settings).await?;
+            let owner = match owner {
+                Some(email) => db::users::find_by_email(&pool, &email)
+                    .await?
+                    .ok_or_else(|| anyhow::anyhow!("no user with email {email}"))?,
+                None => db::users::first_admin(&pool).await?.ok_or_else(|| {
+                    anyhow::anyhow!("no admin exists yet: run `useradmin create-admin` first")
+                })?,
+            };
+            // Scopes default to, and may not exceed, what the owner holds now
+            // (checked again inside the write).
+            let holds = owner.permission_set();
+            if holds.is_empty() {
+                anyhow::bail!("{} holds no permission: grant a role first", owner.email);
+            }
             let grant = TokenGrant {
                 scopes: token_grant::scopes(scopes.as_deref(), holds)
                     .map_err(|e| anyhow::anyhow!("--scopes {e}"))?,
@@ -29,18 +42,8 @@ pub async fn run(settings: Settings, command: TokenCommand) -> anyhow::Result<Ex
                     .map_err(|e| anyhow::anyhow!("--expires-in-days {e}"))?,
             };
             if let Some(missing) = token_grant::exceeds(grant.scopes, holds) {
-                anyhow::bail!("--scopes: the owner does not hold {missing}");
+                anyhow::bail!("--scopes: {} does not hold {missing}", owner.email);
             }
-            let (pool, writer) = super::writer(&settings).await?;
-            let owner = match owner {
-                Some(email) => db::users::find_by_email(&pool, &email)
-                    .await?
-                    .filter(|user| user.is_admin)
-                    .ok_or_else(|| anyhow::anyhow!("no admin with email {email}"))?,
-                None => db::users::first_admin(&pool).await?.ok_or_else(|| {
-                    anyhow::anyhow!("no admin exists yet: run `useradmin create-admin` first")
-                })?,
-            };
             let created = writer
                 .create_scoped_token(&Actor::cli_user(), &label, owner.id, &grant)
                 .await?;

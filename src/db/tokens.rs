@@ -69,14 +69,16 @@ pub async fn authenticate(
     db: &PgPool,
     token_hash: &[u8],
 ) -> Result<Option<TokenOwner>, sqlx::Error> {
-    let found = sqlx::query_as::<_, ScopedOwner>(
+    let found = sqlx::query_as::<_, ScopedOwner>(concat!(
         "select t.id as token_id, t.label as token_label, u.id as user_id, u.name, u.email, \
-                t.last_used_at, t.expires_at, t.scopes, user_permissions(u.id) as permissions \
+                t.last_used_at, t.expires_at, t.scopes, ",
+        crate::db::users::permissions_of!("u.id"),
+        " as permissions \
          from api_tokens t join users u on u.id = t.created_by \
          where t.token_hash = $1 and t.revoked_at is null \
            and (t.expires_at is null or t.expires_at > now()) \
            and u.status = 'active' and u.deleted_at is null",
-    )
+    ))
     .bind(token_hash)
     .fetch_optional(db)
     .await?;

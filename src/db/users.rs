@@ -48,13 +48,72 @@ impl UserRow {
 /// The columns of a [`UserRow`], in every query that reads one.
 macro_rules! columns {
     () => {
-        "id, name, email, is_admin, created_at, updated_at, version, status, disabled_reason, \
-         disabled_at, deleted_at, last_login_at, external_id, scim_profile, \
-         user_role_names(id) as roles, user_group_refs(id) as groups, \
-         user_permissions(id) as permissions"
+        concat!(
+            $crate::db::users::stored_columns!(),
+            ", ",
+            $crate::db::users::access_of!("users.id")
+        )
     };
 }
 pub(crate) use columns;
+
+/// The columns of a [`UserRow`] kept in the `users` row itself.
+macro_rules! stored_columns {
+    () => {
+        "id, name, email, is_admin, created_at, updated_at, version, status, disabled_reason, \
+         disabled_at, deleted_at, last_login_at, external_id, scim_profile"
+    };
+}
+pub(crate) use stored_columns;
+
+/// What the user whose id is `$id` (an SQL expression) holds: its direct
+/// roles' names, its groups and its effective permissions (the SQL functions
+/// `user_role_names`, `user_group_refs` and `user_permissions` of migration
+/// 0018, written out: a function call is planned again on every execution,
+/// a subquery once with its prepared statement).
+macro_rules! access_of {
+    ($id:literal) => {
+        concat!(
+            "array(select r.name from user_roles ur join roles r on r.id = ur.role_id \
+             where ur.user_id = ",
+            $id,
+            " order by lower(r.name)) as roles, \
+             (select coalesce(jsonb_agg(jsonb_build_object('id', g.id, 'name', g.name) \
+                                        order by lower(g.name), g.id), '[]') \
+              from group_members gm join groups g on g.id = gm.group_id \
+              where gm.user_id = ",
+            $id,
+            ") as groups, ",
+            $crate::db::users::permissions_of!($id),
+            " as permissions"
+        )
+    };
+}
+pub(crate) use access_of;
+
+/// The effective permissions of the user whose id is `$id`, sorted (as
+/// `user_permissions`).
+macro_rules! permissions_of {
+    ($id:literal) => {
+        concat!(
+            "array(select distinct held.p from ( \
+                 select unnest(r.permissions) as p \
+                 from user_roles ur join roles r on r.id = ur.role_id \
+                 where ur.user_id = ",
+            $id,
+            " \
+                 union all \
+                 select unnest(r.permissions) \
+                 from group_members gm \
+                 join group_roles gr on gr.group_id = gm.group_id \
+                 join roles r on r.id = gr.role_id \
+                 where gm.user_id = ",
+            $id,
+            ") held order by held.p)"
+        )
+    };
+}
+pub(crate) use permissions_of;
 
 const COLUMNS: &str = columns!();
 
@@ -172,12 +231,13 @@ pub async fn credentials_by_email(
     db: &PgPool,
     email: &str,
 ) -> Result<Option<Credentials>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as(concat!(
         "select id, name, email, is_admin, password_hash, session_epoch, \
-                (status = 'active' and deleted_at is null) as can_log_in, \
-                user_permissions(id) as permissions \
+                (status = 'active' and deleted_at is null) as can_log_in, ",
+        permissions_of!("users.id"),
+        " as permissions \
          from users where lower(email) = lower($1) and deleted_at is null",
-    )
+    ))
     .bind(email)
     .fetch_optional(db)
     .await
@@ -187,12 +247,13 @@ pub async fn credentials_by_id(
     db: impl sqlx::PgExecutor<'_>,
     id: i64,
 ) -> Result<Option<Credentials>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as(concat!(
         "select id, name, email, is_admin, password_hash, session_epoch, \
-                (status = 'active' and deleted_at is null) as can_log_in, \
-                user_permissions(id) as permissions \
+                (status = 'active' and deleted_at is null) as can_log_in, ",
+        permissions_of!("users.id"),
+        " as permissions \
          from users where id = $1",
-    )
+    ))
     .bind(id)
     .fetch_optional(db)
     .await
@@ -285,11 +346,12 @@ pub async fn page_of(
     // With a search, both need the same matching rows: find them once.
     let mut sql: QueryBuilder<Postgres> =
         QueryBuilder::new("with matches as materialized (select ");
-    sql.push(COLUMNS).push(scope.condition());
+    // What each user holds is read for the page's rows only.
+    sql.push(stored_columns!()).push(scope.condition());
     push_search(&mut sql, search);
     push_filters(&mut sql, &query.filters);
     sql.push(") select ")
-        .push(COLUMNS)
+        .push(concat!(stored_columns!(), ", ", access_of!("matches.id")))
         .push(", (select count(*) from matches) as total from matches where true");
     push_keyset(&mut sql, query)?;
     let found: Vec<RowWithTotal> = sql.build_query_as().fetch_all(db).await?;

@@ -217,7 +217,8 @@ mod tests {
     fn malformed_filters_are_refused() {
         for pairs in [
             [("subject", "user")],
-            [("subject", "group:1")],
+            [("subject", "group:x")],
+            [("subject", "team:1")],
             [("actor", "admin:x")],
             [("actor", "root")],
             [("action", "user%")],

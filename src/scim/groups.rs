@@ -295,7 +295,12 @@ pub async fn delete(
     let expected = if_match(if_match_header)?;
     state
         .writer
-        .delete_group_holding(&actor, crate::write::SCIM_PROVISION, id, expected.versions())
+        .delete_group_holding(
+            &actor,
+            crate::write::SCIM_PROVISION,
+            id,
+            expected.versions(),
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -102,7 +102,10 @@ impl Writer {
             )));
         };
         let mut tx = self.begin(actor).await?;
-        check_confers(actor_holds(&mut tx, actor, MANAGES_ROLES).await?, permissions)?;
+        check_confers(
+            actor_holds(&mut tx, actor, MANAGES_ROLES).await?,
+            permissions,
+        )?;
         let description = fields.description.as_ref().map_or("", |d| d.as_str());
         let id =
             sql::insert_role(&mut tx, name.as_str(), description, &permissions.names()).await?;

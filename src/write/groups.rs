@@ -16,7 +16,9 @@ use sqlx::PgConnection;
 use super::access::{
     actor_holds, apply_member_changes, check_confers, locked_group, resolve_roles,
 };
-use super::{Actor, MemberChanges, MemberResults, WriteError, WriteResult, Writer, sql::access as sql};
+use super::{
+    Actor, MemberChanges, MemberResults, WriteError, WriteResult, Writer, sql::access as sql,
+};
 use crate::db::groups::GroupRow;
 use crate::domain::{FieldErrors, GroupFields, PermissionSet, RoleName};
 

@@ -102,7 +102,10 @@ async fn apply_members(
     changes: &MemberChanges,
 ) -> WriteResult<()> {
     let (added, _) = apply_member_changes(tx, held, group_id, changes).await?;
-    match added.iter().find(|(_, outcome)| *outcome == MemberOutcome::NotFound) {
+    match added
+        .iter()
+        .find(|(_, outcome)| *outcome == MemberOutcome::NotFound)
+    {
         Some((unknown, _)) => Err(WriteError::Invalid(FieldErrors::single(
             "members",
             format!("value \"{unknown}\" is not a user"),

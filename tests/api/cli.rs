@@ -581,6 +581,68 @@ async fn token_create_takes_scopes_an_expiry_and_an_owner() {
     }
 }
 
+/// `token create --user` for someone who is no admin: the token may do what
+/// its owner holds and no more.
+#[tokio::test]
+async fn a_token_for_a_viewer_holds_only_what_the_viewer_holds() {
+    let app = spawn_app().await;
+    let db = database_url_for(&app.database_name);
+    let prefix = app.key_prefix.clone();
+    let env = [("REDIS_KEY_PREFIX", prefix.as_str())];
+    app.create_user("Vera Viewer", "vera@example.com").await;
+    let create = |extra: &[&str]| {
+        let mut args = vec![
+            "token",
+            "create",
+            "--name",
+            "report",
+            "--user",
+            "vera@example.com",
+        ];
+        args.extend_from_slice(extra);
+        useradmin(&db, &env, &args)
+    };
+    // Nothing held, nothing to give.
+    let output = create(&[]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("holds no permission"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        useradmin(&db, &env, &["grant", "vera@example.com", "viewer"])
+            .status
+            .success()
+    );
+    let output = create(&["--scopes", "users.read,users.write"]);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("users.write"),
+        "{}",
+        stderr(&output)
+    );
+    let output = create(&[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let token = stdout(&output).trim().to_owned();
+    let client = reqwest::Client::new();
+    let read = client
+        .get(app.url("/users"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200);
+    let write = client
+        .post(app.url("/users"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "X", "email": "x@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(write.status(), 403);
+}
+
 /// `role list`, `grant` and `revoke`: roles from the command line, with a
 /// clear message and exit 1 for an unknown email or role, and a second grant
 /// saying the user held it already.

@@ -291,8 +291,9 @@ async fn group_with(app: &TestApp, name: &str, roles: &[&str], members: &[i64]) 
     let writer = &app.state.writer;
     let actor = Actor::cli("tests");
     let group = writer
-        .create_group(
+        .create_group_holding(
             &actor,
+            useradmin::domain::PermissionSet::EMPTY,
             &GroupFields {
                 name: Some(GroupName::parse(name).unwrap()),
                 roles: Some(roles.iter().map(|r| RoleName::parse(r).unwrap()).collect()),
@@ -306,7 +307,12 @@ async fn group_with(app: &TestApp, name: &str, roles: &[&str], members: &[i64]) 
         ..MemberChanges::default()
     };
     writer
-        .change_members(&actor, group.id, &changes, None)
+        .change_members_holding(
+            &actor,
+            useradmin::domain::PermissionSet::EMPTY,
+            group.id,
+            &changes,
+        )
         .await
         .unwrap();
     group.id

@@ -106,16 +106,18 @@ pub(in crate::write) async fn end_sessions(
 }
 
 /// Applies `changes` when the row's version is one of `expected` (any version when
-/// `None`). Taking admin rights away checks the last-admin rule under a lock on
-/// every admin row, so two concurrent demotions cannot both pass.
+/// `None`). Disabling checks the last-admin rule under a lock on every admin
+/// row, so two concurrent disables cannot both pass; the database checks it
+/// again at commit for every change (migration 0018).
 pub(in crate::write) async fn update(
     tx: &mut PgConnection,
     id: i64,
     changes: UserChangesRecord<'_>,
     expected: Option<&[i32]>,
 ) -> Result<WriteOutcome<UserRow>, sqlx::Error> {
-    let loses_rights =
-        changes.is_admin == Some(false) || changes.status == Some(UserStatus::Disabled);
+    // A demotion may leave the user an admin through a group: the database's
+    // deferred check (0018) decides that one at commit.
+    let loses_rights = changes.status == Some(UserStatus::Disabled);
     if loses_rights && is_last_admin(tx, id).await? {
         return Ok(WriteOutcome::LastAdmin);
     }

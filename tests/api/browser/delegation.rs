@@ -128,8 +128,9 @@ async fn an_admin_sees_a_users_roles_groups_and_where_each_permission_comes_from
     let writer = &app.state.writer;
     let actor = useradmin::write::Actor::cli("tests");
     let group = writer
-        .create_group(
+        .create_group_holding(
             &actor,
+            useradmin::domain::PermissionSet::EMPTY,
             &useradmin::domain::GroupFields {
                 name: Some(useradmin::domain::GroupName::parse("Support").unwrap()),
                 roles: Some(vec![
@@ -145,7 +146,12 @@ async fn an_admin_sees_a_users_roles_groups_and_where_each_permission_comes_from
         ..Default::default()
     };
     writer
-        .change_members(&actor, group.id, &members, None)
+        .change_members_holding(
+            &actor,
+            useradmin::domain::PermissionSet::EMPTY,
+            group.id,
+            &members,
+        )
         .await
         .unwrap();
     let driver = Driver::start();
