@@ -67,23 +67,17 @@ macro_rules! stored_columns {
 pub(crate) use stored_columns;
 
 /// What the user whose id is `$id` (an SQL expression) holds: its direct
-/// roles' names, its groups and its effective permissions (the SQL functions
-/// `user_role_names`, `user_group_refs` and `user_permissions` of migration
-/// 0018, written out: a function call is planned again on every execution,
-/// a subquery once with its prepared statement).
+/// roles' names, its groups and its effective permissions, as the database
+/// keeps them in `user_access` (migration 0020): one primary-key lookup each.
 macro_rules! access_of {
     ($id:literal) => {
         concat!(
-            "array(select r.name from user_roles ur join roles r on r.id = ur.role_id \
-             where ur.user_id = ",
+            "coalesce((select a.roles from user_access a where a.user_id = ",
             $id,
-            " order by lower(r.name)) as roles, \
-             (select coalesce(jsonb_agg(jsonb_build_object('id', g.id, 'name', g.name) \
-                                        order by lower(g.name), g.id), '[]') \
-              from group_members gm join groups g on g.id = gm.group_id \
-              where gm.user_id = ",
+            "), '{}') as roles, \
+             coalesce((select a.groups from user_access a where a.user_id = ",
             $id,
-            ") as groups, ",
+            "), '[]') as groups, ",
             $crate::db::users::permissions_of!($id),
             " as permissions"
         )
@@ -91,25 +85,13 @@ macro_rules! access_of {
 }
 pub(crate) use access_of;
 
-/// The effective permissions of the user whose id is `$id`, sorted (as
-/// `user_permissions`).
+/// The effective permissions of the user whose id is `$id`, sorted.
 macro_rules! permissions_of {
     ($id:literal) => {
         concat!(
-            "array(select distinct held.p from ( \
-                 select unnest(r.permissions) as p \
-                 from user_roles ur join roles r on r.id = ur.role_id \
-                 where ur.user_id = ",
+            "coalesce((select a.permissions from user_access a where a.user_id = ",
             $id,
-            " \
-                 union all \
-                 select unnest(r.permissions) \
-                 from group_members gm \
-                 join group_roles gr on gr.group_id = gm.group_id \
-                 join roles r on r.id = gr.role_id \
-                 where gm.user_id = ",
-            $id,
-            ") held order by held.p)"
+            "), '{}')"
         )
     };
 }

@@ -12,12 +12,6 @@ use useradmin::{
 
 use crate::helpers::*;
 
-async fn raw_connection(app: &TestApp) -> PgConnection {
-    PgConnection::connect(&database_url_for(&app.database_name))
-        .await
-        .unwrap()
-}
-
 fn code_of(error: &sqlx::Error) -> Option<String> {
     match error {
         sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
@@ -195,24 +189,25 @@ async fn raw_sql_cannot_leave_no_admin_even_in_two_parallel_transactions() {
     let app = spawn_app().await;
     let second = user_with_password(&app, "Second", "second@example.com").await;
     grant(&app, second, "admin").await;
-    // Alone, taking the first admin's role leaves the second: allowed, then undone.
-    // Together, two transactions that each take one admin away: the deferred
-    // check runs one commit after the other, so exactly one of them fails.
-    let mut one = raw_connection(&app).await;
-    let mut two = raw_connection(&app).await;
-    let mut t1 = one.begin().await.unwrap();
-    let mut t2 = two.begin().await.unwrap();
-    sqlx::query("update users set is_admin = false where id = $1")
-        .bind(app.admin_id)
-        .execute(&mut *t1)
-        .await
-        .unwrap();
-    sqlx::query("delete from user_roles where user_id = $1")
-        .bind(second)
-        .execute(&mut *t2)
-        .await
-        .unwrap();
-    let (first, other) = tokio::join!(t1.commit(), t2.commit());
+    // Two transactions that each take one admin away, in parallel: changes of
+    // access wait for each other, and the last-admin check runs at each
+    // commit, so exactly one of them is refused.
+    let take_away = |statement: &'static str, id: i64| {
+        let url = database_url_for(&app.database_name);
+        async move {
+            let mut connection = PgConnection::connect(&url).await.unwrap();
+            let mut tx = connection.begin().await.unwrap();
+            sqlx::query(statement).bind(id).execute(&mut *tx).await?;
+            tx.commit().await
+        }
+    };
+    let (first, other) = tokio::join!(
+        take_away(
+            "update users set is_admin = false where id = $1",
+            app.admin_id
+        ),
+        take_away("delete from user_roles where user_id = $1", second),
+    );
     let failures: Vec<String> = [first, other]
         .iter()
         .filter_map(|r| r.as_ref().err().and_then(code_of))
