@@ -1,40 +1,98 @@
--- What each user holds, kept in one row per user (SPEC §14, Performance).
+-- What each user holds, kept in the users row (SPEC §14, Performance).
 --
 -- A user object carries its direct roles, its groups and its effective
--- permissions. Working them out on every read costs three joins per user, and
--- more in planning than a get-by-id costs in all; `user_access` keeps them, so
--- a read is one primary-key lookup. Triggers keep it whoever changes a grant,
+-- permissions. Working them out on every read costs joins per user (a third
+-- of get-by-id's speed); the columns `access_roles`, `access_groups` and
+-- `access_permissions` keep them, so a read costs nothing more. They are part
+-- of the user object: a change moves its version on, like any other field. Triggers keep it whoever changes a grant,
 -- a membership, a group's roles, a role's permissions or a group's name (raw
 -- SQL included). The recomputation takes the lock that serialises changes of
 -- access (`useradmin.access`, as the write path takes it), so two
 -- transactions changing one user's access cannot each write what they saw
 -- alone: the second waits, then reads what the first committed.
 
-create table user_access (
-    user_id     bigint primary key references users (id) on delete cascade,
-    roles       text[] not null default '{}',
-    groups      jsonb  not null default '[]',
-    permissions text[] not null default '{}'
-);
+alter table users
+    add column access_roles text[] not null default '{}',
+    add column access_groups jsonb not null default '[]',
+    add column access_permissions text[] not null default '{}';
 
+-- Sets is_admin and the access columns to what these users hold. Its own
+-- updates are told apart (`useradmin.refreshing_admin`) from a write of the
+-- flag; while the flag's trigger runs (it keeps its own row's columns), this
+-- does nothing, since a trigger may not update the row being updated.
 create function refresh_user_access(uids bigint[]) returns void language plpgsql as $$
 begin
-    if cardinality(uids) = 0 then
+    if cardinality(uids) = 0
+       or coalesce(current_setting('useradmin.refreshing_admin', true), '') = 'on' then
         return;
     end if;
     perform pg_advisory_xact_lock(hashtext('useradmin.access'));
-    insert into user_access (user_id, roles, groups, permissions)
-    select u.id, user_role_names(u.id), user_group_refs(u.id), user_permissions(u.id)
-    from users u where u.id = any(uids)
-    on conflict (user_id) do update
-        set roles = excluded.roles, groups = excluded.groups, permissions = excluded.permissions;
+    perform set_config('useradmin.refreshing_admin', 'on', true);
+    update users set
+        is_admin = holds_admin_role(id),
+        access_roles = user_role_names(id),
+        access_groups = user_group_refs(id),
+        access_permissions = user_permissions(id)
+    where id = any(uids)
+      and (is_admin, access_roles, access_groups, access_permissions)
+          is distinct from (holds_admin_role(id), user_role_names(id), user_group_refs(id),
+                            user_permissions(id));
+    perform set_config('useradmin.refreshing_admin', '', true);
 end $$;
 
-insert into user_access (user_id, roles, groups, permissions)
-select u.id, user_role_names(u.id), user_group_refs(u.id), user_permissions(u.id)
-from users u
-where exists (select 1 from user_roles where user_id = u.id)
-   or exists (select 1 from group_members where user_id = u.id);
+-- One refresh does both now.
+create or replace function refresh_is_admin(uids bigint[]) returns void language plpgsql as $$
+begin
+    perform refresh_user_access(uids);
+end $$;
+
+-- Writing the flag: as 0018, and the row's access columns follow.
+create or replace function users_admin_flag() returns trigger language plpgsql as $$
+begin
+    if coalesce(current_setting('useradmin.refreshing_admin', true), '') = 'on'
+       or new.is_admin is not distinct from old.is_admin then
+        return new;
+    end if;
+    perform pg_advisory_xact_lock(hashtext('useradmin.access'));
+    perform set_config('useradmin.refreshing_admin', 'on', true);
+    if new.is_admin then
+        insert into user_roles (user_id, role_id) values (new.id, admin_role_id())
+        on conflict do nothing;
+    else
+        delete from user_roles where user_id = new.id and role_id = admin_role_id();
+        new.is_admin := holds_admin_role(new.id);
+    end if;
+    new.access_roles := user_role_names(new.id);
+    new.access_groups := user_group_refs(new.id);
+    new.access_permissions := user_permissions(new.id);
+    perform set_config('useradmin.refreshing_admin', '', true);
+    return new;
+end $$;
+
+-- A user created as an admin holds the admin role directly and nothing else.
+create function users_access_on_create() returns trigger language plpgsql as $$
+begin
+    if new.is_admin then
+        new.access_roles := array['admin'];
+        new.access_groups := '[]';
+        new.access_permissions := useradmin_permissions();
+    else
+        new.access_roles := '{}';
+        new.access_groups := '[]';
+        new.access_permissions := '{}';
+    end if;
+    return new;
+end $$;
+
+create trigger users_access_on_create before insert on users
+    for each row execute function users_access_on_create();
+
+update users set
+    access_roles = user_role_names(id),
+    access_groups = user_group_refs(id),
+    access_permissions = user_permissions(id)
+where exists (select 1 from user_roles where user_id = users.id)
+   or exists (select 1 from group_members where user_id = users.id);
 
 create function user_roles_refresh_access() returns trigger language plpgsql as $$
 begin

@@ -72,7 +72,7 @@ pub async fn authenticate(
     let found = sqlx::query_as::<_, ScopedOwner>(concat!(
         "select t.id as token_id, t.label as token_label, u.id as user_id, u.name, u.email, \
                 t.last_used_at, t.expires_at, t.scopes, ",
-        crate::db::users::permissions_of!("u.id"),
+        crate::db::users::permissions_of!("u"),
         " as permissions \
          from api_tokens t join users u on u.id = t.created_by \
          where t.token_hash = $1 and t.revoked_at is null \

@@ -50,8 +50,7 @@ macro_rules! columns {
     () => {
         concat!(
             $crate::db::users::stored_columns!(),
-            ", ",
-            $crate::db::users::access_of!("users.id")
+            ", access_roles as roles, access_groups as groups, access_permissions as permissions"
         )
     };
 }
@@ -66,33 +65,11 @@ macro_rules! stored_columns {
 }
 pub(crate) use stored_columns;
 
-/// What the user whose id is `$id` (an SQL expression) holds: its direct
-/// roles' names, its groups and its effective permissions, as the database
-/// keeps them in `user_access` (migration 0020): one primary-key lookup each.
-macro_rules! access_of {
-    ($id:literal) => {
-        concat!(
-            "coalesce((select a.roles from user_access a where a.user_id = ",
-            $id,
-            "), '{}') as roles, \
-             coalesce((select a.groups from user_access a where a.user_id = ",
-            $id,
-            "), '[]') as groups, ",
-            $crate::db::users::permissions_of!($id),
-            " as permissions"
-        )
-    };
-}
-pub(crate) use access_of;
-
-/// The effective permissions of the user whose id is `$id`, sorted.
+/// The effective permissions of the users row named `$table`, sorted (kept by
+/// the database: migration 0020).
 macro_rules! permissions_of {
-    ($id:literal) => {
-        concat!(
-            "coalesce((select a.permissions from user_access a where a.user_id = ",
-            $id,
-            "), '{}')"
-        )
+    ($table:literal) => {
+        concat!($table, ".access_permissions")
     };
 }
 pub(crate) use permissions_of;
@@ -216,7 +193,7 @@ pub async fn credentials_by_email(
     sqlx::query_as(concat!(
         "select id, name, email, is_admin, password_hash, session_epoch, \
                 (status = 'active' and deleted_at is null) as can_log_in, ",
-        permissions_of!("users.id"),
+        permissions_of!("users"),
         " as permissions \
          from users where lower(email) = lower($1) and deleted_at is null",
     ))
@@ -232,7 +209,7 @@ pub async fn credentials_by_id(
     sqlx::query_as(concat!(
         "select id, name, email, is_admin, password_hash, session_epoch, \
                 (status = 'active' and deleted_at is null) as can_log_in, ",
-        permissions_of!("users.id"),
+        permissions_of!("users"),
         " as permissions \
          from users where id = $1",
     ))
@@ -328,12 +305,11 @@ pub async fn page_of(
     // With a search, both need the same matching rows: find them once.
     let mut sql: QueryBuilder<Postgres> =
         QueryBuilder::new("with matches as materialized (select ");
-    // What each user holds is read for the page's rows only.
-    sql.push(stored_columns!()).push(scope.condition());
+    sql.push(COLUMNS).push(scope.condition());
     push_search(&mut sql, search);
     push_filters(&mut sql, &query.filters);
     sql.push(") select ")
-        .push(concat!(stored_columns!(), ", ", access_of!("matches.id")))
+        .push(concat!(stored_columns!(), ", roles, groups, permissions"))
         .push(", (select count(*) from matches) as total from matches where true");
     push_keyset(&mut sql, query)?;
     let found: Vec<RowWithTotal> = sql.build_query_as().fetch_all(db).await?;
