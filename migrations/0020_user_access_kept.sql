@@ -87,12 +87,19 @@ end $$;
 create trigger users_access_on_create before insert on users
     for each row execute function users_access_on_create();
 
-update users set
-    access_roles = user_role_names(id),
-    access_groups = user_group_refs(id),
-    access_permissions = user_permissions(id)
-where exists (select 1 from user_roles where user_id = users.id)
-   or exists (select 1 from group_members where user_id = users.id);
+-- Only where there is something to fill: a statement on users notifies the
+-- running instances even when it changes no row.
+do $$
+begin
+    if exists (select 1 from user_roles) or exists (select 1 from group_members) then
+        update users set
+            access_roles = user_role_names(id),
+            access_groups = user_group_refs(id),
+            access_permissions = user_permissions(id)
+        where exists (select 1 from user_roles where user_id = users.id)
+           or exists (select 1 from group_members where user_id = users.id);
+    end if;
+end $$;
 
 create function user_roles_refresh_access() returns trigger language plpgsql as $$
 begin
