@@ -93,6 +93,7 @@ pub async fn purge_audit(db: &PgPool, retention: Duration) -> Option<i64> {
         Ok(Some(purged)) => {
             if purged > 0 {
                 tracing::info!(purged, "purged audit events past their retention");
+                crate::metrics::audit_purged(purged.unsigned_abs());
             }
             Some(purged)
         }

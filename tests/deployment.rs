@@ -26,6 +26,9 @@ use std::{
     time::{Duration, Instant},
 };
 
+#[path = "deployment/metrics.rs"]
+mod metrics;
+
 use serde::Deserialize;
 use serde_yaml_ng::{Mapping, Value};
 use tokio::process::{Child, Command};
@@ -1586,6 +1589,11 @@ impl Instance {
         map("REDIS_KEY_PREFIX", None, format!("ua_deploy_{suffix}:"));
         map("PORT", Some("5000"), port.to_string());
         map("BIND", None, "127.0.0.1".into());
+        map(
+            "METRICS_BIND",
+            Some("0.0.0.0:9100"),
+            format!("127.0.0.1:{}", free_port()),
+        );
         if let Some(url) = &services.redis_url {
             env.insert("REDIS_URL".into(), url.clone());
         }

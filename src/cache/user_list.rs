@@ -16,6 +16,7 @@ use fred::{prelude::*, types::Expiration};
 
 use super::{Generation, LocalPages};
 use crate::domain::ListQuery;
+use crate::metrics::{self, CacheSource};
 
 /// What a reader should do.
 pub enum Lookup {
@@ -72,6 +73,14 @@ impl UserListCache {
     /// read (while authenticating its token), else a fresh read. Either way it was
     /// read before the page's SELECT, which is what keeps stale pages out.
     pub async fn lookup(&self, query: &ListQuery, generation: Option<Bytes>) -> Lookup {
+        let lookup = self.find(query, generation).await;
+        if !matches!(lookup, Lookup::Hit(_)) {
+            metrics::cache_read(CacheSource::Database);
+        }
+        lookup
+    }
+
+    async fn find(&self, query: &ListQuery, generation: Option<Bytes>) -> Lookup {
         let generation = match generation {
             Some(generation) if self.generation.ready().await => generation,
             Some(_) => return Lookup::Skip,
@@ -87,6 +96,7 @@ impl UserListCache {
             query.canonical()
         );
         if let Some(page) = self.local.get(&key) {
+            metrics::cache_read(CacheSource::Process);
             return Lookup::Hit(page);
         }
         let breaker = self.generation.breaker();
@@ -95,6 +105,7 @@ impl UserListCache {
         match result {
             Ok(Some(page)) => {
                 breaker.record_success();
+                metrics::cache_read(CacheSource::Redis);
                 self.local.put(key, page.clone());
                 Lookup::Hit(page)
             }

@@ -256,6 +256,11 @@ pub const VARIABLES: &[Variable] = &[
     ),
     var("PORT", "5000", "port to listen on"),
     var(
+        "METRICS_BIND",
+        "unset: no metrics listener",
+        "address:port of the /metrics listener (e.g. 0.0.0.0:9100)",
+    ),
+    var(
         "ADMIN_EMAIL",
         "admin@example.com",
         "the first admin, made when no admin exists",

@@ -97,6 +97,8 @@ pub struct Settings {
     /// trailing slash), for absolute links such as SCIM's `meta.location`. Unset,
     /// such links are relative: a `Host` header is the client's word, not ours.
     pub public_url: Option<String>,
+    /// Where `/metrics` is served (SPEC §15); `None`: no metrics listener.
+    pub metrics_bind: Option<std::net::SocketAddr>,
 }
 
 impl Settings {
@@ -112,14 +114,17 @@ impl Settings {
         let db_max_connections = env.positive("DATABASE_MAX_CONNECTIONS", 16)?;
         let default_max_connections =
             default_max_connections(usize::try_from(db_max_connections).unwrap_or(usize::MAX));
+        let bind = env.parse("BIND", "0.0.0.0".parse().expect("valid address"))?;
+        let port = env.parse("PORT", 5000)?;
         Ok(Self {
+            metrics_bind: metrics_bind(&env, std::net::SocketAddr::new(bind, port))?,
             database_url: database_url(&env)?,
             redis_url: redis_url(&env)?,
             redis_key_prefix: env
                 .get("REDIS_KEY_PREFIX")
                 .unwrap_or_else(|| "useradmin:".into()),
-            bind: env.parse("BIND", "0.0.0.0".parse().expect("valid address"))?,
-            port: env.parse("PORT", 5000)?,
+            bind,
+            port,
             admin: AdminBootstrap {
                 email: env
                     .get("ADMIN_EMAIL")
@@ -160,6 +165,35 @@ impl Settings {
     pub fn listen_address(&self) -> std::net::SocketAddr {
         std::net::SocketAddr::new(self.bind, self.port)
     }
+}
+
+/// `METRICS_BIND`: an address and port (`0.0.0.0:9100`), never the public
+/// listener's port on an address that overlaps it.
+fn metrics_bind(
+    env: &Env<'_>,
+    public: std::net::SocketAddr,
+) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+    let Some(raw) = env.get("METRICS_BIND") else {
+        return Ok(None);
+    };
+    let address: std::net::SocketAddr = raw.trim().parse().map_err(|_| {
+        ConfigError::new(
+            "METRICS_BIND",
+            format!("{raw:?} is not an address and port, e.g. 0.0.0.0:9100"),
+        )
+    })?;
+    let overlaps = address.ip() == public.ip()
+        || address.ip().is_unspecified()
+        || public.ip().is_unspecified();
+    if address.port() == public.port() && overlaps {
+        return Err(ConfigError::new(
+            "METRICS_BIND",
+            format!(
+                "{address} is the public listener's port ({public}); metrics need a port of their own, e.g. 0.0.0.0:9100"
+            ),
+        ));
+    }
+    Ok(Some(address))
 }
 
 /// `TOKEN_MAX_DAYS`: 0 to 36500 (a hundred years).
@@ -452,6 +486,28 @@ mod tests {
                     .starts_with(&format!("invalid setting {name}:"))
             );
         }
+    }
+
+    #[test]
+    fn metrics_listen_apart_from_the_public_port_or_not_at_all() {
+        assert_eq!(settings(&[]).unwrap().metrics_bind, None);
+        let set = settings(&[("METRICS_BIND", "0.0.0.0:9100")]).unwrap();
+        assert_eq!(set.metrics_bind, Some("0.0.0.0:9100".parse().unwrap()));
+        for (pairs, needle) in [
+            (vec![("METRICS_BIND", "9100")], "not an address and port"),
+            (vec![("METRICS_BIND", "0.0.0.0:5000")], "port of their own"),
+            (
+                vec![("METRICS_BIND", "127.0.0.1:8000"), ("PORT", "8000")],
+                "port of their own",
+            ),
+        ] {
+            let err = settings(&pairs).unwrap_err();
+            assert_eq!(err.name, "METRICS_BIND");
+            assert!(err.to_string().contains(needle), "{err}");
+        }
+        // Another address with the same port does not overlap the public one.
+        let apart = settings(&[("BIND", "127.0.0.1"), ("METRICS_BIND", "10.0.0.5:5000")]).unwrap();
+        assert!(apart.metrics_bind.is_some());
     }
 
     #[test]

@@ -82,6 +82,18 @@ pub async fn next_due(db: &PgPool) -> Result<Option<Duration>, sqlx::Error> {
     Ok(seconds.map(|s| Duration::from_secs_f64(s.max(0.0))))
 }
 
+/// The outbox as an operator sees it: deliveries still to be sent or retried,
+/// and the age in seconds of the oldest of them (0 when none waits).
+pub async fn outbox(db: &PgPool) -> Result<(i64, f64), sqlx::Error> {
+    sqlx::query_as(
+        "select count(*), \
+                coalesce(extract(epoch from now() - min(created_at)), 0)::float8 \
+         from webhook_deliveries where status = 'pending'",
+    )
+    .fetch_one(db)
+    .await
+}
+
 /// An endpoint's deliveries, newest first; `before_id` pages to older ones.
 pub async fn list(
     db: &PgPool,

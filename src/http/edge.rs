@@ -3,7 +3,9 @@
 //!
 //! On the way in, the request gets its id (a client's own only when short and
 //! plain). On the way out, an error is shaped for its client ([`ErrorShaping`]),
-//! the security headers are set ([`headers::apply`]) and the request id is echoed.
+//! the security headers are set ([`headers::apply`]) and the request id is echoed,
+//! and the request is counted by its route template ([`RequestTimer`]; applied
+//! through `Router::layer`, this layer sees the route axum matched).
 //!
 //! One hand-written layer rather than a `from_fn` middleware per concern: each
 //! of those clones and boxes the rest of the stack and moves its future on every
@@ -35,6 +37,7 @@ use super::{
     request_id,
 };
 use crate::auth::session_store::DeploymentSessionStore;
+use crate::metrics::RequestTimer;
 
 /// Builds [`Edge`] around the rest of the stack.
 #[derive(Clone)]
@@ -104,6 +107,7 @@ where
     }
 
     fn call(&mut self, mut request: Request) -> Self::Future {
+        let timer = RequestTimer::start(&request);
         let id = request_id::assign(request.headers_mut());
         let is_static = headers::is_static(request.uri().path());
         let errors = ErrorShaping::of(&request, id.clone(), self.layer.dialects);
@@ -120,6 +124,7 @@ where
                 errors,
                 policy: self.layer.policy,
                 past_sessions: self.layer.scripts.is_some(),
+                timer,
             }),
         }
     }
@@ -132,6 +137,7 @@ struct After {
     errors: ErrorShaping,
     policy: HeaderPolicy,
     past_sessions: bool,
+    timer: Option<RequestTimer>,
 }
 
 pin_project_lite::pin_project! {
@@ -165,6 +171,9 @@ where
         let mut response = after.errors.shape(response);
         headers::apply(after.policy, after.is_static, &mut response);
         response.headers_mut().entry(REQUEST_ID).or_insert(after.id);
+        if let Some(timer) = after.timer {
+            timer.finish(response.status());
+        }
         Poll::Ready(Ok(response))
     }
 }

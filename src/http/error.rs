@@ -143,6 +143,9 @@ impl From<AuthError> for AppError {
 impl From<sqlx::Error> for AppError {
     fn from(error: sqlx::Error) -> Self {
         if db::is_unavailable(&error) {
+            if matches!(error, sqlx::Error::PoolTimedOut) {
+                crate::metrics::pool_timeout();
+            }
             tracing::warn!(error = %error, "database unavailable");
             return Self::database_unavailable();
         }

@@ -195,7 +195,9 @@ impl AdminSession {
             enrolment: None,
         };
         self.store(&data).await?;
-        self.0.save().await.map_err(unavailable)
+        self.0.save().await.map_err(unavailable)?;
+        crate::metrics::login(crate::metrics::LoginResult::Success);
+        Ok(())
     }
 
     /// The password was right and a second step must follow: a new session id

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use crate::http::routes::{self as r, Access, Routes};
 use crate::login::pages::LoginPage;
 use crate::login::pages::PasswordPage;
+use crate::metrics::{self, LoginResult};
 use crate::{
     auth::{AuthError, throttle::LoginKey},
     db::{self, users::Credentials},
@@ -163,11 +164,13 @@ async fn login(
     // exactly as the lookup below will find it.
     let account_key = LoginKey::from_database(db::users::login_key(&state.db, email).await?);
     if let Some(retry_after_secs) = over_limit(&state, &account_key, &address).await? {
+        metrics::login(LoginResult::Throttled);
         return again.too_many(retry_after_secs).await;
     }
     let attempt = || attempt_of(email, &headers, &address);
     let Some(account) = password_login(&state, email, form.password, attempt()).await? else {
         tracing::info!(client = %address, "failed login");
+        metrics::login(LoginResult::Failure);
         return again
             .show(StatusCode::UNAUTHORIZED, LOGIN_FAILED.to_owned())
             .await;

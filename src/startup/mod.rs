@@ -1,6 +1,7 @@
 //! Builds the service from settings and runs it until told to stop.
 
 mod api_doc;
+pub mod metrics;
 pub mod router;
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
@@ -32,6 +33,8 @@ pub struct Application {
     /// Sends the webhook outbox; stopped before the pool closes, since it
     /// records and releases what it holds.
     webhooks: Dispatcher,
+    /// `METRICS_BIND`'s listener, when it is set.
+    metrics: Option<metrics::MetricsListener>,
     /// Ends the background tasks (hearing changes made in the database, the
     /// periodic jobs, the webhook dispatcher) when the application is dropped,
     /// served or not.
@@ -138,12 +141,17 @@ impl Application {
         let listener = TcpListener::bind(address)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
+        let metrics = match state.settings.metrics_bind {
+            Some(address) => Some(metrics::MetricsListener::bind(address).await?),
+            None => None,
+        };
         let hearing_changes = CancellationToken::new();
         let webhooks = start_background(&state, deliveries_wake, &hearing_changes).await?;
         Ok(Self {
             listener,
             state,
             webhooks,
+            metrics,
             _hearing_changes: hearing_changes.drop_guard(),
         })
     }
@@ -152,6 +160,13 @@ impl Application {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// Where the metrics listener listens, when `METRICS_BIND` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
     }
 
     pub fn state(&self) -> &AppState {
@@ -177,8 +192,17 @@ impl Application {
             stopping_webhooks.cancel();
         });
         tracing::info!(%address, "listening");
+        let metrics = self.metrics.map(|listener| {
+            if let Ok(address) = listener.local_addr() {
+                tracing::info!(%address, "serving metrics");
+            }
+            listener.serve(self.state.clone(), stop.child_token())
+        });
         let max_connections = self.state.settings.max_connections;
         server::serve(self.listener, app, max_connections, stop).await;
+        if let Some(metrics) = metrics {
+            let _ = metrics.await;
+        }
         self.webhooks.shutdown().await;
         self.state.db.close().await;
         tracing::info!("stopped");

@@ -111,6 +111,7 @@ pub async fn produce(
             return;
         }
         sent += page.rows.len() as u64;
+        crate::metrics::transfer_rows(crate::metrics::Direction::Export, page.rows.len() as u64);
         progress(sent);
         match page.next {
             Some(next) => query.after = Some(next),

@@ -96,6 +96,7 @@ pub(super) async fn second_step(
         .await?
     {
         tracing::info!(user_id = account.id, client = %address, "wrong second-step code");
+        crate::metrics::two_factor_failure();
         return second_step_page(&session, StatusCode::UNAUTHORIZED, Some(WRONG_CODE.into())).await;
     }
     throttle.succeeded(account.id).await?;

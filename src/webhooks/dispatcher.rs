@@ -31,6 +31,7 @@ use crate::db::deliveries::{
     self, ClaimedDelivery,
     bookkeeping::{self, Failure},
 };
+use crate::metrics::{self, DeliveryResult};
 
 /// How many deliveries an instance sends at once.
 pub const CONCURRENCY: usize = 16;
@@ -192,6 +193,7 @@ impl Dispatching {
                     duration_ms,
                     "webhook delivered"
                 );
+                metrics::webhook_delivery(DeliveryResult::Delivered);
                 bookkeeping::record_success(
                     &self.db,
                     delivery.id,
@@ -213,6 +215,11 @@ impl Dispatching {
                         .await;
                 if let Ok(gave_up) = recorded {
                     log_failure(&delivery, &failure, gave_up);
+                    metrics::webhook_delivery(if gave_up {
+                        DeliveryResult::GaveUp
+                    } else {
+                        DeliveryResult::Failed
+                    });
                 }
                 // The retry's time may come before the loop's next look.
                 self.wake.notify_one();

@@ -96,6 +96,7 @@ impl Writer {
         });
         let at = sql::import::record_summary(&mut tx, source, &summary).await?;
         self.commit(tx).await?;
+        crate::metrics::transfer_rows(crate::metrics::Direction::Import, rows as u64);
         Ok(ImportOutcome::Applied { plan, at })
     }
 }
