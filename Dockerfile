@@ -54,6 +54,9 @@ USER 10001:10001
 ENV PORT=5000 \
     BIND=0.0.0.0
 EXPOSE 5000
+# The /metrics listener, when METRICS_BIND sets it (compose and the manifests:
+# 0.0.0.0:9100); for scrapers on the container network, never published.
+EXPOSE 9100
 
 # SIGTERM drains in-flight requests (at most 10 s) and exits 0; compose's
 # stop_grace_period and Kubernetes' terminationGracePeriodSeconds are 15 s.
