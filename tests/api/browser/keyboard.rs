@@ -88,16 +88,16 @@ async fn keyboard_and_screen_reader_users_find_their_way() {
             "as tall as its row: {cell}"
         );
     }
-    // Names break between words; only emails anywhere.
+    // Names and emails wrap inside their cell, however long their words.
     let wraps = browser
         .execute(
-            "return [getComputedStyle(document.querySelector('tbody td:nth-child(3)')).overflowWrap, \
+            "return [getComputedStyle(document.querySelector('tbody td.name')).overflowWrap, \
              getComputedStyle(document.querySelector('tbody td.email')).overflowWrap]",
             vec![],
         )
         .await
         .unwrap();
-    assert_eq!(wraps, json!(["break-word", "anywhere"]));
+    assert_eq!(wraps, json!(["anywhere", "anywhere"]));
 
     // No two links to different places share a name: the header's link to the
     // admin's account is not called like the admin's row.
@@ -154,6 +154,172 @@ async fn keyboard_and_screen_reader_users_find_their_way() {
     // Pages without errors keep their plain title.
     browser.goto(&app.url("/account/password")).await.unwrap();
     assert_eq!(title(&browser).await, "Change your password · useradmin");
+
+    browser.close().await.unwrap();
+    let _ = std::fs::remove_dir_all(profile);
+}
+
+/// Presses Tab until the focused element matches `css`; how many presses it took.
+async fn tabs_to(browser: &Client, css: &str) -> u32 {
+    for tabs in 1..=80 {
+        press(browser, Key::Tab).await;
+        let there = browser
+            .execute(
+                "return document.activeElement.matches(arguments[0])",
+                vec![json!(css)],
+            )
+            .await
+            .unwrap();
+        if there == json!(true) {
+            return tabs;
+        }
+    }
+    panic!("80 Tabs never reached {css} on {}", at(browser).await);
+}
+
+async fn checked_rows(browser: &Client) -> Value {
+    browser
+        .execute(
+            "return [...document.querySelectorAll('td.select input[type=checkbox]')].map((c) => c.checked)",
+            vec![],
+        )
+        .await
+        .unwrap()
+}
+
+/// The keyboard's way through the users list: the first row is a few Tabs away,
+/// "Select all on this page" ticks every row with Space, and the next Tab is the
+/// bulk action; the filters' summary and the date fields show their focus ring.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_keyboard_selects_all_rows_and_reaches_the_bulk_action_next() {
+    let app: TestApp = spawn_app().await;
+    app.seed_users(3).await;
+    let driver = Driver::start();
+    let profile = std::env::temp_dir().join(format!("useradmin-chromium-{}", uuid::Uuid::new_v4()));
+    let browser = driver.browser(&profile).await;
+    log_in(&browser, &app).await;
+
+    browser.goto(&app.url("/users")).await.unwrap();
+    let tabs = tabs_to(&browser, "td.select input[type=checkbox]").await;
+    eprintln!("Tabs from page load to the first row's checkbox: {tabs}");
+    // 38 before the filters folded away (a date field takes three Tabs).
+    assert!(tabs <= 27, "{tabs} Tabs to the first row's checkbox");
+
+    browser.goto(&app.url("/users")).await.unwrap();
+    let tabs = tabs_to(&browser, "#select-all").await;
+    eprintln!("Tabs from page load to Select all: {tabs}");
+    assert!(tabs <= 23, "{tabs} Tabs to Select all");
+    assert_eq!(assert_focus_ring(&browser).await, "input#select-all");
+    let select_all = browser.active_element().await.unwrap();
+    assert_eq!(
+        accessible_name(&browser, &select_all).await,
+        "Select all 4 users on this page"
+    );
+    assert_eq!(
+        checked_rows(&browser).await,
+        json!([false, false, false, false])
+    );
+    press(&browser, Key::Space).await;
+    assert_eq!(
+        checked_rows(&browser).await,
+        json!([true, true, true, true])
+    );
+    save_screenshots(&browser, "users-all-selected").await;
+    press(&browser, Key::Tab).await;
+    assert_eq!(
+        assert_focus_ring(&browser).await,
+        "select#bulk-action",
+        "the bulk action is the next stop"
+    );
+    // Unticking one row leaves Select all half ticked; Space again clears all.
+    browser
+        .find(Locator::Css("td.select input[type=checkbox]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let state = browser
+        .execute(
+            "const c = document.getElementById('select-all'); return [c.checked, c.indeterminate]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(state, json!([false, true]));
+
+    // The filters fold away behind a summary whose focus ring shows; the date
+    // fields show theirs.
+    browser.goto(&app.url("/users")).await.unwrap();
+    tabs_to(&browser, "form.list-filters summary").await;
+    assert_eq!(assert_focus_ring(&browser).await, "summary");
+    press(&browser, Key::Enter).await;
+    for date in ["#created_after", "#created_before", "#last_login_before"] {
+        tabs_to(&browser, date).await;
+        // Month, day and year: three Tabs, the ring on each.
+        for _ in 0..2 {
+            assert_eq!(assert_focus_ring(&browser).await, format!("input{date}"));
+            press(&browser, Key::Tab).await;
+        }
+        assert_eq!(assert_focus_ring(&browser).await, format!("input{date}"));
+    }
+    save_screenshots(&browser, "users-date-focused").await;
+
+    browser.close().await.unwrap();
+    let _ = std::fs::remove_dir_all(profile);
+}
+
+/// Nothing is a link dressed up as a button (a link ignores Space): what looks
+/// like a button is one, what leads to a page is a plain link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_link_pretends_to_be_a_button() {
+    let app: TestApp = spawn_app().await;
+    let user = app.create_user("Mary Jackson", "mary@example.com").await;
+    let disabled = app.create_user("Annie Easley", "annie@example.com").await;
+    let response = app
+        .api
+        .post(app.url(&format!("/users/{}/disable", disabled["id"])))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let driver = Driver::start();
+    let profile = std::env::temp_dir().join(format!("useradmin-chromium-{}", uuid::Uuid::new_v4()));
+    let browser = driver.browser(&profile).await;
+    log_in(&browser, &app).await;
+    for path in [
+        "/users".to_owned(),
+        format!("/users/{}", user["id"]),
+        format!("/users/{}", disabled["id"]),
+    ] {
+        browser.goto(&app.url(&path)).await.unwrap();
+        let fakes = browser
+            .execute(
+                "return [...document.querySelectorAll('a[role=button], [role=button]:not(button)')] \
+                 .map((a) => a.outerHTML)",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(fakes, json!([]), "links styled as buttons on {path}");
+    }
+    // The user's Edit is a link a keyboard follows with Enter.
+    browser
+        .goto(&app.url(&format!("/users/{}", user["id"])))
+        .await
+        .unwrap();
+    tabs_to(&browser, "main a[href$='/edit']").await;
+    assert_focus_ring(&browser).await;
+    save_screenshots(&browser, "user-detail-actions").await;
+    let old_root = browser.find(Locator::Css("html")).await.unwrap();
+    press(&browser, Key::Enter).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while old_root.tag_name().await.is_ok() {
+        assert!(Instant::now() < deadline, "Enter loaded no page");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(at(&browser).await, format!("/users/{}/edit", user["id"]));
 
     browser.close().await.unwrap();
     let _ = std::fs::remove_dir_all(profile);

@@ -105,7 +105,7 @@ async fn an_admin_turns_on_two_factor_login_and_logs_in_with_a_code() {
         text_of(&browser, "main .status").await
     );
     check_page(&browser, "two-factor-recovery-codes", &mut problems).await;
-    click(&browser, "main a[role=button]").await;
+    click(&browser, "ol.recovery-codes + p a").await;
     assert_eq!(at(&browser).await, "/account/2fa");
     let status = text_of(&browser, "main p.status").await;
     assert!(status.starts_with("Two-factor login is on."), "{status}");

@@ -218,6 +218,13 @@ async fn an_admin_disables_users_in_bulk_and_restores_a_deleted_one() {
 
     // The filter bar shows only them; a search keeps the filter.
     browser
+        .find(Locator::Css("form.list-filters summary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
         .find(Locator::Css("select#status"))
         .await
         .unwrap()
