@@ -11,6 +11,7 @@ mod delegation;
 mod groups;
 mod import;
 mod keyboard;
+mod outcomes;
 mod pages;
 mod roles;
 mod two_factor;
