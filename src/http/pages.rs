@@ -62,6 +62,28 @@ pub struct ErrorPage {
     pub link: Option<crate::http::error::ErrorLink>,
 }
 
+#[cfg(test)]
+mod tests {
+    use super::ErrorPage;
+
+    #[test]
+    fn error_messages_read_as_sentences() {
+        assert_eq!(
+            ErrorPage::sentence(400, "user id must be a positive integer"),
+            "User id must be a positive integer."
+        );
+        assert_eq!(
+            ErrorPage::sentence(400, "created_after must be a date"),
+            "created_after must be a date."
+        );
+        assert_eq!(
+            ErrorPage::sentence(404, "not found"),
+            "There is nothing at this address: it was deleted, or the link is wrong."
+        );
+        assert_eq!(ErrorPage::sentence(409, "Done already."), "Done already.");
+    }
+}
+
 impl ErrorPage {
     /// An error's message as the page says it: the terse messages the JSON
     /// body carries ("not found") in plain words, and any other as a sentence
@@ -86,10 +108,20 @@ impl ErrorPage {
         if !plain.is_empty() {
             return plain.to_owned();
         }
-        let mut chars = message.chars();
-        let mut sentence: String = match chars.next() {
-            Some(first) => first.to_uppercase().chain(chars).collect(),
-            None => return "Something went wrong.".to_owned(),
+        if message.is_empty() {
+            return "Something went wrong.".to_owned();
+        }
+        // A message that starts with a parameter's name ("created_after must
+        // be …", "next: …") keeps the name as it is written.
+        let first_word = message.split(' ').next().unwrap_or_default();
+        let mut sentence = if first_word.contains(['_', ':']) {
+            message.to_owned()
+        } else {
+            let mut chars = message.chars();
+            chars
+                .next()
+                .map(|first| first.to_uppercase().chain(chars).collect())
+                .unwrap_or_default()
         };
         if !sentence.ends_with(['.', '!', '?']) {
             sentence.push('.');
