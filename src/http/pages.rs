@@ -62,28 +62,6 @@ pub struct ErrorPage {
     pub link: Option<crate::http::error::ErrorLink>,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::ErrorPage;
-
-    #[test]
-    fn error_messages_read_as_sentences() {
-        assert_eq!(
-            ErrorPage::sentence(400, "user id must be a positive integer"),
-            "User id must be a positive integer."
-        );
-        assert_eq!(
-            ErrorPage::sentence(400, "created_after must be a date"),
-            "created_after must be a date."
-        );
-        assert_eq!(
-            ErrorPage::sentence(404, "not found"),
-            "There is nothing at this address: it was deleted, or the link is wrong."
-        );
-        assert_eq!(ErrorPage::sentence(409, "Done already."), "Done already.");
-    }
-}
-
 impl ErrorPage {
     /// An error's message as the page says it: the terse messages the JSON
     /// body carries ("not found") in plain words, and any other as a sentence
@@ -146,4 +124,26 @@ pub struct ConfirmPage {
     pub button: String,
     /// Where Cancel leads.
     pub cancel: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorPage;
+
+    #[test]
+    fn error_messages_read_as_sentences() {
+        assert_eq!(
+            ErrorPage::sentence(400, "user id must be a positive integer"),
+            "User id must be a positive integer."
+        );
+        assert_eq!(
+            ErrorPage::sentence(400, "created_after must be a date"),
+            "created_after must be a date."
+        );
+        assert_eq!(
+            ErrorPage::sentence(404, "not found"),
+            "There is nothing at this address: it was deleted, or the link is wrong."
+        );
+        assert_eq!(ErrorPage::sentence(409, "Done already."), "Done already.");
+    }
 }
