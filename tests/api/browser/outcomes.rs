@@ -22,6 +22,14 @@ async fn has_navigation(browser: &Client) -> bool {
             .is_empty()
 }
 
+async fn has_link(browser: &Client, css: &str) -> bool {
+    !browser
+        .find_all(Locator::Css(css))
+        .await
+        .unwrap()
+        .is_empty()
+}
+
 /// Token Revoke and Reset two-factor login: a GET page that names the token or
 /// the user and says what follows, Cancel, then the POST with its outcome in
 /// the title. Every page through axe-core.
@@ -194,6 +202,30 @@ async fn error_pages_keep_the_navigation_and_say_what_conflicts() {
     check_page(&browser, "error-409", &mut problems).await;
     link.click().await.unwrap();
     assert_eq!(at(&browser).await, format!("/users/{holder}"));
+
+    // A new user with that email: the form names and links the user who has it.
+    browser.goto(&app.url("/users/new")).await.unwrap();
+    fill(&browser, "#name", "Ann Third").await;
+    fill(&browser, "#email", "ann@example.com").await;
+    click(&browser, "form[action='/users'] button[type=submit]").await;
+    assert_error_summary(&browser, "email").await;
+    assert_eq!(
+        text_of(&browser, "#email-holder").await,
+        "Another user, Ann Other, already has this email."
+    );
+    let email = browser.find(Locator::Css("input#email")).await.unwrap();
+    assert_eq!(
+        email.attr("aria-describedby").await.unwrap().as_deref(),
+        Some("email-error email-holder")
+    );
+    assert!(
+        has_link(
+            &browser,
+            &format!("#email-holder a[href='/users/{holder}']")
+        )
+        .await
+    );
+    check_page(&browser, "user-new-email-taken", &mut problems).await;
 
     // Bulk with nobody ticked: the list again, saying so.
     browser.goto(&app.url("/users")).await.unwrap();
