@@ -78,6 +78,16 @@ pub struct ErrorBody {
 pub struct ErrorDetails {
     pub message: String,
     pub fields: Option<FieldErrors>,
+    /// What the error is about, for the page to link to (the user who holds
+    /// an email); the JSON body does not carry it.
+    pub link: Option<ErrorLink>,
+}
+
+/// A link on an error page to what the error is about.
+#[derive(Debug, Clone)]
+pub struct ErrorLink {
+    pub href: String,
+    pub text: String,
 }
 
 impl AppError {
@@ -113,6 +123,17 @@ impl AppError {
                 "is already used by another user",
             )),
         }
+    }
+
+    /// The error's response, with a page message of its own and a link to what
+    /// it is about; the JSON body stays as it is.
+    pub fn with_page(self, message: String, link: Option<ErrorLink>) -> Response {
+        let mut response = self.into_response();
+        if let Some(details) = response.extensions_mut().get_mut::<ErrorDetails>() {
+            details.message = message;
+            details.link = link;
+        }
+        response
     }
 
     pub fn last_admin() -> Self {
@@ -216,6 +237,7 @@ impl IntoResponse for AppError {
                 _ => message.clone(),
             },
             fields: fields.clone(),
+            link: None,
         };
         let mut response = (
             status,

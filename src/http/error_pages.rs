@@ -119,8 +119,9 @@ impl ErrorShaping {
                         ),
                         status: status.as_u16(),
                         reason: status.canonical_reason().unwrap_or("Error").to_owned(),
-                        message: message.to_owned(),
+                        message: pages::ErrorPage::sentence(status.as_u16(), message),
                         request_id,
+                        link: None,
                     };
                     (status, page).into_response()
                 })
@@ -169,6 +170,7 @@ fn replace_body(response: Response, render: impl FnOnce(StatusCode, &str) -> Res
         .insert(details.unwrap_or(ErrorDetails {
             message,
             fields: None,
+            link: None,
         }));
     fresh
 }
@@ -180,9 +182,10 @@ pub struct PastSessions;
 
 /// The browsers' layer just inside the session layer: marks every response
 /// as made past the sessions ([`PastSessions`]), and answers a browser's
-/// 403 with the page in the logged-in layout (the admin's name and the
-/// navigation), saying in plain words what permission was missing (SPEC §14).
-/// The admin is looked up again only for such a 403, never on the way in.
+/// client error (403, 404, 409, …) with the error page in the logged-in layout
+/// (the admin's name and the navigation), saying in plain words what went
+/// wrong (SPEC §14). The admin is looked up again only for such an error,
+/// never on the way in.
 pub async fn inside_sessions(
     State(state): State<AppState>,
     request: Request,
@@ -194,10 +197,19 @@ pub async fn inside_sessions(
     let mut response = next.run(request).await;
     response.extensions_mut().insert(PastSessions);
     match head {
-        Some(head) if is_refusal_without_page(&response) => {
+        Some(head) if is_client_error_without_page(&response) => {
+            let status = response.status();
             let details = response.extensions().get::<ErrorDetails>().cloned();
-            match forbidden_page(&state, head, details).await {
-                Some(page) => page,
+            match page_in_layout(&state, head, status, details).await {
+                Some(mut page) => {
+                    // Headers such as `Allow` and `Retry-After` stay.
+                    for name in [header::ALLOW, header::RETRY_AFTER] {
+                        if let Some(value) = response.headers().get(&name) {
+                            page.headers_mut().insert(name, value.clone());
+                        }
+                    }
+                    page
+                }
                 None => response,
             }
         }
@@ -224,9 +236,18 @@ impl RequestHead {
     }
 }
 
-/// A 403 that no handler rendered as a page.
-fn is_refusal_without_page(response: &Response) -> bool {
-    response.status() == StatusCode::FORBIDDEN
+/// A client error that no handler rendered as a page. Not a 401 (the login
+/// page answers it), nor a timeout or a throttle, which are no time to ask
+/// the database who is logged in.
+fn is_client_error_without_page(response: &Response) -> bool {
+    let status = response.status();
+    status.is_client_error()
+        && ![
+            StatusCode::UNAUTHORIZED,
+            StatusCode::REQUEST_TIMEOUT,
+            StatusCode::TOO_MANY_REQUESTS,
+        ]
+        .contains(&status)
         && !response
             .headers()
             .get(header::CONTENT_TYPE)
@@ -234,11 +255,12 @@ fn is_refusal_without_page(response: &Response) -> bool {
             .is_some_and(|v| v.starts_with("text/html"))
 }
 
-/// The 403 page in the logged-in layout, when the request's admin can be told
-/// (else the edge renders it in the anonymous one).
-async fn forbidden_page(
+/// The error page in the logged-in layout, when the request's admin can be
+/// told (else the edge renders it in the anonymous one).
+async fn page_in_layout(
     state: &AppState,
     head: RequestHead,
+    status: StatusCode,
     details: Option<ErrorDetails>,
 ) -> Option<Response> {
     let (mut parts, ()) = Request::new(()).into_parts();
@@ -250,12 +272,13 @@ async fn forbidden_page(
     let session = AdminSession::from_request_parts(&mut parts, state)
         .await
         .ok()?;
+    let reason = status.canonical_reason().unwrap_or("Error");
     let message = details.as_ref().map_or_else(
-        || "You may not do this.".to_owned(),
+        || default_message(status),
         |details| details.message.clone(),
     );
     let layout = pages::Layout {
-        title: "Forbidden".into(),
+        title: reason.into(),
         admin: Some(admin.name),
         admin_id: Some(admin.user_id),
         csrf: session.csrf_token().await.ok()?,
@@ -264,25 +287,40 @@ async fn forbidden_page(
     };
     let page = pages::ErrorPage {
         layout,
-        status: 403,
-        reason: "Forbidden".into(),
-        message: message.clone(),
+        status: status.as_u16(),
+        reason: reason.into(),
+        message: pages::ErrorPage::sentence(status.as_u16(), &message),
         request_id: parts
             .headers
             .get(super::REQUEST_ID)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned(),
+        link: details.as_ref().and_then(|details| details.link.clone()),
     };
-    let mut response = (StatusCode::FORBIDDEN, page).into_response();
+    let mut response = (status, page).into_response();
     response.extensions_mut().insert(PastSessions);
     response
         .extensions_mut()
         .insert(details.unwrap_or(ErrorDetails {
             message,
             fields: None,
+            link: None,
         }));
     Some(response)
+}
+
+/// The message of an error made outside our handlers (an unknown route, a
+/// wrong method, the CSRF origin check), which carries none.
+fn default_message(status: StatusCode) -> String {
+    match status {
+        StatusCode::FORBIDDEN => "You may not do this.".to_owned(),
+        StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge.to_string(),
+        other => other
+            .canonical_reason()
+            .unwrap_or("error")
+            .to_ascii_lowercase(),
+    }
 }
 
 /// A static file that cannot be read for any reason is simply not there (the file

@@ -182,9 +182,18 @@ fn read_csv(
         .map_err(|e| csv_error(e, 1, &lines))?
         .clone();
     let mut columns = Vec::with_capacity(headers.len());
+    if let Some((position, byte)) = control_byte(headers.as_slice()) {
+        return Err(FileError::at(
+            1,
+            format!(
+                "the file is not text (byte 0x{byte:02x} at position {position}); \
+                 upload a CSV, NDJSON or JSON file"
+            ),
+        ));
+    }
     for header in &headers {
         let name = std::str::from_utf8(header)
-            .map_err(|_| FileError::at(1, "the header row is not UTF-8"))?
+            .map_err(|_| FileError::at(1, "the header row is not UTF-8 text"))?
             .trim()
             .to_ascii_lowercase();
         columns.push(column_index(&name).map_err(|message| FileError::at(1, message))?);
@@ -290,6 +299,15 @@ impl<R: Read> Read for CountingReader<R> {
     }
 }
 
+/// The first byte that no text file holds (a control character other than
+/// tab), with its position counted from 1: such a "header" is a binary file.
+fn control_byte(header: &[u8]) -> Option<(usize, u8)> {
+    header
+        .iter()
+        .position(|byte| byte.is_ascii_control() && !matches!(byte, b'\t' | b'\r' | b'\n'))
+        .map(|index| (index + 1, header[index]))
+}
+
 fn csv_error(error: csv::Error, line: u64, lines: &LineIndex) -> FileError {
     let line = error
         .position()
@@ -306,7 +324,7 @@ fn csv_error(error: csv::Error, line: u64, lines: &LineIndex) -> FileError {
             ),
         ),
         csv::ErrorKind::Utf8 { .. } => FileError::at(line, "the row is not UTF-8"),
-        other => FileError::at(line, format!("is not valid CSV: {other:?}")),
+        _ => FileError::at(line, "is not valid CSV"),
     }
 }
 
@@ -449,7 +467,7 @@ fn column_index(name: &str) -> Result<Option<usize>, String> {
         return Err("passwords are not imported: set them on the user's page".into());
     }
     Err(format!(
-        "unknown column {name:?}; columns are {} (and, ignored, {})",
+        "unknown column “{name}”; columns are {} (and, ignored, {})",
         WRITTEN.join(", "),
         IGNORED.join(", ")
     ))
@@ -538,6 +556,21 @@ mod tests {
         assert!(error.to_string().contains("email"), "{error}");
         let error = read("email,password\na@x.com,secret\n", ImportFormat::Csv).unwrap_err();
         assert!(error.to_string().contains("passwords are not imported"));
+    }
+
+    #[test]
+    fn a_binary_file_is_refused_in_words_without_escapes() {
+        let error = read("\0\u{1}\u{2}email\n", ImportFormat::Csv).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "line 1: the file is not text (byte 0x00 at position 1); \
+             upload a CSV, NDJSON or JSON file"
+        );
+        let error = read("name,emial\nAda,a@x.com\n", ImportFormat::Csv).unwrap_err();
+        assert!(
+            error.to_string().contains("unknown column “emial”"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::db::{self, users::Scope};
 use crate::domain::Permission;
+use crate::http::error::ErrorLink;
 use crate::http::routes::{self as r, Access, Routes};
 use crate::lifecycle::forms::BulkInput;
 use crate::lifecycle::forms::DisableInput;
@@ -208,11 +209,7 @@ pub async fn restore(
 ) -> AppResult<Response> {
     let row = match state.writer.restore_user(&ctx.actor, id.get()).await {
         Ok(row) => row,
-        Err(WriteError::EmailTaken) => {
-            return Err(AppError::conflict(
-                "another user has this email now; change that user's email first, then restore",
-            ));
-        }
+        Err(WriteError::EmailTaken) => return email_taken(&state, &ctx, id.get()).await,
         Err(WriteError::NotFound) if db::users::find(&state.db, id.get()).await?.is_some() => {
             return Err(AppError::conflict("this user is not deleted"));
         }
@@ -221,6 +218,34 @@ pub async fn restore(
     let flash = format!("Restored {}.", row.name);
     let location = format!("/users/{}", row.id);
     ctx.done(&location, UserView::from(row), flash).await
+}
+
+/// A restore refused because another user has the email now: the page names
+/// that user and links to them, where the viewer may read users.
+async fn email_taken(state: &AppState, ctx: &AdminContext, id: i64) -> AppResult<Response> {
+    let error = AppError::conflict(
+        "another user has this email now; change that user's email first, then restore",
+    );
+    let Some(deleted) = db::users::find_any(&state.db, id).await? else {
+        return Err(error);
+    };
+    let holder = match db::users::find_by_email(&state.db, &deleted.email).await? {
+        Some(holder) if ctx.format.is_html() => holder,
+        _ => return Err(error),
+    };
+    let message = format!(
+        "Another user, {}, already has this email ({}). Change that user's email first, then restore {}.",
+        holder.name, holder.email, deleted.name
+    );
+    let link = ctx
+        .admin
+        .permissions
+        .contains(Permission::UsersRead)
+        .then(|| ErrorLink {
+            href: format!("/users/{}", holder.id),
+            text: format!("Go to {}", holder.name),
+        });
+    Ok(error.with_page(message, link))
 }
 
 /// `GET /users/deleted`: one page.
@@ -353,7 +378,16 @@ pub async fn bulk(
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> AppResult<Response> {
-    let request = BulkRequest::parse(&headers, &body, ctx.format.is_html())?;
+    let request = match BulkRequest::parse(&headers, &body, ctx.format.is_html()) {
+        // The list's form sent with no user ticked: back to the list, saying so.
+        Err(AppError::Validation(fields))
+            if ctx.format.is_html() && !fields.get("ids").is_empty() =>
+        {
+            let flash = format!("Nothing was changed: {}.", fields.get("ids").join("; "));
+            return ctx.redirect_with_flash("/users", flash).await;
+        }
+        parsed => parsed?,
+    };
     // The route's users.lifecycle covers the others; admin rights are roles.
     if matches!(request.action, BulkAction::Promote | BulkAction::Demote) {
         ctx.admin.require(Permission::RolesManage)?;

@@ -9,6 +9,7 @@ use axum::{
 use serde::Serialize;
 
 use crate::domain::Permission;
+use crate::http::pages::ConfirmPage;
 use crate::http::pages::Layout;
 use crate::http::routes::{self as r, Access, Routes};
 use crate::tokens::forms::NewToken;
@@ -33,7 +34,10 @@ pub fn router() -> Routes {
     let manage = Access::Permission(Permission::TokensManage);
     Routes::new()
         .route("/tokens", r::get(manage, list).post(manage, create))
-        .route("/tokens/{id}/revoke", r::post(manage, revoke))
+        .route(
+            "/tokens/{id}/revoke",
+            r::get(manage, revoke_form).post(manage, revoke),
+        )
 }
 
 /// This feature's operations in the API document, listed beside its routes.
@@ -189,6 +193,30 @@ async fn input_again(
         )
     };
     Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response())
+}
+
+/// `GET /tokens/{id}/revoke`: the confirmation, naming the token.
+async fn revoke_form(
+    State(state): State<AppState>,
+    ctx: AdminContext,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    ctx.html_only()?;
+    let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
+    let token = visible_tokens(&state, &ctx)
+        .await?
+        .into_iter()
+        .find(|t| t.id == id && t.revoked_at.is_none())
+        .ok_or(AppError::NotFound)?;
+    let page = ConfirmPage {
+        layout: ctx.layout(format!("Revoke token {}", token.label)).await?,
+        heading: format!("Revoke the token “{}”?", token.label),
+        consequence: "Every script that sends it is refused from now on. A revoked token cannot be used again; make a new one if a script still needs access.".into(),
+        action: format!("/tokens/{}/revoke", token.id),
+        button: "Revoke the token".into(),
+        cancel: "/tokens".into(),
+    };
+    Ok(page.into_response())
 }
 
 #[utoipa::path(

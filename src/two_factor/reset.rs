@@ -1,10 +1,15 @@
 //! An admin resets another admin's second factor (`POST /users/{id}/2fa/reset`).
 
-use axum::{extract::State, response::Response};
+use axum::{
+    extract::State,
+    response::{IntoResponse, Response},
+};
 use serde::Serialize;
 
+use crate::http::pages::ConfirmPage;
 use crate::{
     auth::CurrentAdmin,
+    db,
     http::error::{AppError, AppResult},
     http::{extract::UserIdPath, respond::AdminContext},
     state::AppState,
@@ -18,6 +23,39 @@ pub struct TwoFactorResetView {
     /// True when a second factor was on and is now removed; false when there was
     /// none.
     pub reset: bool,
+}
+
+/// `GET /users/{id}/2fa/reset`: the confirmation, naming the user.
+pub async fn reset_form(
+    State(state): State<AppState>,
+    ctx: AdminContext,
+    UserIdPath(id): UserIdPath,
+) -> AppResult<Response> {
+    ctx.html_only()?;
+    let user = db::users::find(&state.db, id.get())
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if ctx.admin.user_id == user.id {
+        return Err(own_reset());
+    }
+    let page = ConfirmPage {
+        layout: ctx
+            .layout(format!("Reset two-factor login of {}", user.name))
+            .await?,
+        heading: format!("Reset the two-factor login of {}?", user.name),
+        consequence: format!(
+            "{} ({}) then logs in with the password alone, or is asked to enrol again where two-factor login is required. Their authenticator app and recovery codes stop working.",
+            user.name, user.email
+        ),
+        action: format!("/users/{}/2fa/reset", user.id),
+        button: "Reset two-factor login".into(),
+        cancel: format!("/users/{}", user.id),
+    };
+    Ok(page.into_response())
+}
+
+fn own_reset() -> AppError {
+    AppError::conflict("turn your own two-factor login off on /account/2fa, with a code")
 }
 
 #[utoipa::path(
@@ -42,9 +80,7 @@ pub async fn reset(
 ) -> AppResult<Response> {
     let id = id.get();
     if admin.user_id == id {
-        return Err(AppError::conflict(
-            "turn your own two-factor login off on /account/2fa, with a code",
-        ));
+        return Err(own_reset());
     }
     let reset = state.writer.reset_two_factor(&ctx.actor, id).await?;
     let flash = if reset {

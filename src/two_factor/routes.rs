@@ -49,9 +49,10 @@ pub fn public_router() -> Routes {
 
 /// Routes for a logged-in admin (or a bearer token).
 pub fn router() -> Routes {
+    let reset_access = Access::Permission(Permission::CredentialsReset);
     Routes::new().route(
         "/users/{id}/2fa/reset",
-        r::post(Access::Permission(Permission::CredentialsReset), reset),
+        r::get(reset_access, super::reset::reset_form).post(reset_access, reset),
     )
 }
 

@@ -160,6 +160,9 @@ pub struct UserFormPage {
     pub errors: FieldErrors,
     /// Set when someone else saved first: the current values, shown in the form.
     pub conflict: Option<UserView>,
+    /// The user who holds the email entered (id, name), linked beside the
+    /// field when the email is taken and the viewer may read users.
+    pub email_holder: Option<(i64, String)>,
     pub submitted_name: String,
     pub submitted_email: String,
     /// The admin is editing their own account: a new password needs the current one.

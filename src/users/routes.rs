@@ -317,6 +317,7 @@ pub async fn create(
             let mut page = new_page(ctx.layout("New user").await?, &state).await?;
             page.keep_input(&input);
             let status = form_errors(error, &mut page.errors)?;
+            page.find_email_holder(&state, None).await?;
             return Ok((status, page).into_response());
         }
         Err(error) => return Err(error),
@@ -472,6 +473,7 @@ async fn edit_again(
     page.version = expected.first().or(page.version);
     page.keep_input(input);
     let status = form_errors(error, &mut page.errors)?;
+    page.find_email_holder(state, Some(id)).await?;
     Ok((status, page).into_response())
 }
 
@@ -610,6 +612,7 @@ async fn new_page(layout: Layout, state: &AppState) -> AppResult<UserFormPage> {
             .collect(),
         errors: FieldErrors::default(),
         conflict: None,
+        email_holder: None,
         submitted_name: String::new(),
         submitted_email: String::new(),
         is_self: false,
@@ -647,6 +650,20 @@ impl UserFormPage {
         if let Some(roles) = &input.roles {
             self.check_roles(roles);
         }
+    }
+
+    /// When the email entered is taken, the user who holds it, for the form
+    /// to link to (where the viewer may read users). `editing`: the user
+    /// the form edits, who is not "another user".
+    async fn find_email_holder(&mut self, state: &AppState, editing: Option<i64>) -> AppResult<()> {
+        if self.errors.get("email").is_empty() || !self.layout.may("users.read") {
+            return Ok(());
+        }
+        self.email_holder = db::users::find_by_email(&state.db, self.email.trim())
+            .await?
+            .filter(|holder| Some(holder.id) != editing)
+            .map(|holder| (holder.id, holder.name));
+        Ok(())
     }
 
     /// Ticks the role boxes of these names.

@@ -11,6 +11,7 @@ use axum::{
 use serde::{Deserialize, Serialize};
 
 use crate::domain::Permission;
+use crate::http::pages::ConfirmPage;
 use crate::http::routes::{self as r, Access, Routes};
 use crate::webhooks::pages::WebhookPage;
 use crate::webhooks::pages::WebhooksPage;
@@ -41,10 +42,13 @@ pub fn router() -> Routes {
                 .delete(manage, destroy),
         )
         .route("/webhooks/{id}/update", r::post(manage, update))
-        .route("/webhooks/{id}/delete", r::post(manage, destroy))
+        .route(
+            "/webhooks/{id}/delete",
+            r::get(manage, delete_form).post(manage, destroy),
+        )
         .route(
             "/webhooks/{id}/rotate-secret",
-            r::post(manage, rotate_secret),
+            r::get(manage, rotate_form).post(manage, rotate_secret),
         )
         .route("/webhooks/{id}/test", r::post(manage, test))
         .route("/webhooks/{id}/deliveries", r::get(manage, deliveries))
@@ -384,6 +388,52 @@ pub async fn update(
         flash,
     )
     .await
+}
+
+/// `GET /webhooks/{id}/delete`: the confirmation, naming the endpoint.
+async fn delete_form(
+    State(state): State<AppState>,
+    ctx: AdminContext,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    ctx.html_only()?;
+    let webhook = find_webhook(&state, &id).await?;
+    let page = ConfirmPage {
+        layout: ctx.layout(format!("Delete webhook {}", webhook.url)).await?,
+        heading: format!("Delete the webhook {}?", webhook.url),
+        consequence: "Its receiver hears of no further changes, and its delivery log is deleted with it. This cannot be undone.".into(),
+        action: format!("/webhooks/{}/delete", webhook.id),
+        button: "Delete the webhook".into(),
+        cancel: format!("/webhooks/{}", webhook.id),
+    };
+    Ok(page.into_response())
+}
+
+/// `GET /webhooks/{id}/rotate-secret`: the confirmation, naming the endpoint.
+async fn rotate_form(
+    State(state): State<AppState>,
+    ctx: AdminContext,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    ctx.html_only()?;
+    let webhook = find_webhook(&state, &id).await?;
+    let page = ConfirmPage {
+        layout: ctx.layout(format!("Rotate the secret of {}", webhook.url)).await?,
+        heading: format!("Rotate the signing secret of {}?", webhook.url),
+        consequence: "The current secret stops signing at once: the receiver refuses every delivery until it is given the new secret, which is shown only once, on the next page.".into(),
+        action: format!("/webhooks/{}/rotate-secret", webhook.id),
+        button: "Rotate the secret".into(),
+        cancel: format!("/webhooks/{}", webhook.id),
+    };
+    Ok(page.into_response())
+}
+
+async fn find_webhook(state: &AppState, raw_id: &str) -> AppResult<WebhookView> {
+    let id = webhook_id(raw_id)?;
+    let row = db::webhooks::find(&state.db, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok(WebhookView::from(row))
 }
 
 #[utoipa::path(

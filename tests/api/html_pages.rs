@@ -99,7 +99,7 @@ async fn the_list_page_searches_sorts_and_pages() {
     assert!(none.contains("No user matches"));
 
     let bad = app.page(&client, "/users?limit=5000", 400).await;
-    assert!(bad.contains("limit must be an integer"));
+    assert!(bad.contains("Limit must be an integer"));
 }
 
 #[tokio::test]
@@ -228,7 +228,7 @@ async fn the_last_admin_rule_shows_on_the_form_and_the_delete_page() {
             .text()
             .await
             .unwrap()
-            .contains("the last admin cannot be deleted or demoted")
+            .contains("The last admin cannot be deleted or demoted")
     );
 }
 
@@ -342,7 +342,7 @@ async fn error_pages_use_the_layout_and_show_the_request_id() {
     assert!(page.contains(&id), "the request id is on the page");
     assert!(page.contains("/static/app.css"));
     let page = app.page(&client, "/users/abc", 400).await;
-    assert!(page.contains("user id must be a positive integer"));
+    assert!(page.contains("User id must be a positive integer."));
 }
 
 #[tokio::test]

@@ -83,7 +83,7 @@ async fn a_viewer_sees_no_actions_and_a_refusal_keeps_the_navigation() {
         "a[href$='/delete']",
         "a[href$='/disable']",
         "form[action$='/enable']",
-        "form[action$='/2fa/reset']",
+        "a[href$='/2fa/reset']",
     ] {
         assert!(
             !has(&browser, css).await,

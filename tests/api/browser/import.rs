@@ -277,6 +277,30 @@ async fn an_admin_previews_an_import_confirms_it_and_finds_it_in_the_audit_trail
         text_of(&browser, "main .actions a[href='/users/import']").await,
         "Upload the corrected file"
     );
+    // The errors are announced and focused, like every other page's, and the
+    // valid rows are not offered as "Changes": nothing is imported yet.
+    let focused = browser.active_element().await.unwrap();
+    assert_eq!(
+        focused.attr("class").await.unwrap().as_deref(),
+        Some("error-summary"),
+        "the errors have the focus"
+    );
+    assert_eq!(
+        focused.attr("role").await.unwrap().as_deref(),
+        Some("alert")
+    );
+    assert_eq!(
+        text_of(&browser, ".error-summary h2").await,
+        "Nothing can be imported yet"
+    );
+    assert_eq!(
+        text_of(&browser, ".error-summary p").await,
+        "1 row has an error: fix it in the file and upload it again."
+    );
+    assert_eq!(
+        text_of(&browser, "#changes-heading").await,
+        "Valid rows, not imported until every row is valid"
+    );
     save_screenshot(&browser, "import-preview-errors-1440").await;
     check_page(&browser, "import-preview-errors", &mut problems).await;
     assert_eq!(user_name_by_email(&app, "carol@example.com").await, None);
@@ -324,6 +348,20 @@ async fn an_admin_previews_an_import_confirms_it_and_finds_it_in_the_audit_trail
         Some("import-error")
     );
     check_page(&browser, "import-refused", &mut problems).await;
+
+    // A file that is not text at all: refused in words, without Rust escapes.
+    browser.goto(&app.url("/users/import")).await.unwrap();
+    let binary = TempFile::new("csv", "\0\u{1}\u{2}\u{3}name,email\n");
+    upload(&browser, &binary).await;
+    assert_eq!(at(&browser).await, "/users/import");
+    let message = text_of(&browser, "#import-error").await;
+    assert!(
+        message.contains("the file is not text (byte 0x00 at position 1)"),
+        "{message}"
+    );
+    assert!(!message.contains('\\'), "no escapes: {message}");
+    assert_error_summary(&browser, "file").await;
+    check_page(&browser, "import-refused-binary", &mut problems).await;
 
     assert_no_problems(&problems);
     browser.close().await.unwrap();

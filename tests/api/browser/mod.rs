@@ -12,6 +12,7 @@ mod groups;
 mod import;
 mod keyboard;
 mod layout;
+mod outcomes;
 mod pages;
 mod roles;
 mod two_factor;

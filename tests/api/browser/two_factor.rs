@@ -13,6 +13,25 @@ fn fresh_code(secret: &[u8], used_step: u64) -> (String, u64) {
     (code(secret, step), step)
 }
 
+/// The code field names its error: `aria-describedby` leads to a message beside
+/// it, the same as the error summary's.
+async fn assert_code_error_described(browser: &Client) {
+    let field = browser.find(Locator::Css("input#code")).await.unwrap();
+    let described = field
+        .attr("aria-describedby")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(
+        described.split(' ').any(|id| id == "code-error"),
+        "the code field is described by its error: {described:?}"
+    );
+    assert_eq!(
+        text_of(browser, "#code-error").await,
+        text_of(browser, ".error-summary li").await
+    );
+}
+
 /// Two-factor login end to end: enrolment from the QR page (the code computed
 /// from the secret the page shows), the recovery codes, then a login with the
 /// password that lands on the code page, a wrong code, a right one, the users.
@@ -82,6 +101,7 @@ async fn an_admin_turns_on_two_factor_login_and_logs_in_with_a_code() {
     )
     .await;
     assert_error_summary(&browser, "code").await;
+    assert_code_error_described(&browser).await;
     let refused = text_of(&browser, ".error-summary li").await;
     eprintln!("a wrong enrolment code: {refused:?}");
     // The secret is the same after the refusal.
@@ -136,6 +156,7 @@ async fn an_admin_turns_on_two_factor_login_and_logs_in_with_a_code() {
     click(&browser, "form[action='/login/2fa'] button[type=submit]").await;
     assert_eq!(at(&browser).await, "/login/2fa");
     assert_error_summary(&browser, "code").await;
+    assert_code_error_described(&browser).await;
     eprintln!(
         "a wrong code: {:?}",
         text_of(&browser, ".error-summary li").await
@@ -148,6 +169,12 @@ async fn an_admin_turns_on_two_factor_login_and_logs_in_with_a_code() {
     assert_eq!(at(&browser).await, "/users");
     let flash = text_of(&browser, ".flash").await;
     assert_eq!(flash, "Welcome, Administrator.");
+    // The outcome of a redirect is in the title, which a screen reader reads
+    // first on the new page.
+    assert_eq!(
+        title(&browser).await,
+        "Welcome, Administrator · Users · useradmin"
+    );
     eprintln!(
         "after the code: {} with the flash {flash:?}",
         at(&browser).await

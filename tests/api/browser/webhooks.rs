@@ -270,7 +270,24 @@ async fn an_admin_adds_tests_pauses_and_deletes_a_webhook() {
     assert_eq!(text_of(&browser, toggle).await, "Resume");
     check_page(&browser, "webhook-paused", &mut problems).await;
 
-    // A new secret, shown once, unlike the first.
+    // A new secret, shown once, unlike the first, after a page that names the
+    // endpoint and says the receiver is cut off at once.
+    click(&browser, "main a[href$='/rotate-secret']").await;
+    assert_eq!(at(&browser).await, format!("{page}/rotate-secret"));
+    assert_eq!(
+        text_of(&browser, "main h1").await,
+        "Rotate the signing secret of http://127.0.0.1:9/hook?"
+    );
+    assert!(
+        text_of(&browser, "main article p")
+            .await
+            .contains("stops signing at once"),
+        "the page says what follows"
+    );
+    check_page(&browser, "webhook-rotate-confirm", &mut problems).await;
+    click(&browser, &format!("main article a[href='{page}']")).await;
+    assert_eq!(at(&browser).await, page, "Cancel leads back");
+    click(&browser, "main a[href$='/rotate-secret']").await;
     click(&browser, "main form[action$='/rotate-secret'] button").await;
     let second_secret = shown_secret(&browser).await;
     assert_ne!(second_secret, first_secret, "a new secret");
@@ -313,9 +330,20 @@ async fn an_admin_adds_tests_pauses_and_deletes_a_webhook() {
 
     // Deleted: the list is empty again.
     browser.goto(&app.url(&page)).await.unwrap();
+    click(&browser, "main a[href$='/delete']").await;
+    assert_eq!(at(&browser).await, format!("{page}/delete"));
+    assert_eq!(
+        text_of(&browser, "main h1").await,
+        "Delete the webhook http://127.0.0.1:9/hook?"
+    );
+    check_page(&browser, "webhook-delete-confirm", &mut problems).await;
     click(&browser, "main form[action$='/delete'] button.danger").await;
     assert_eq!(at(&browser).await, "/webhooks");
     assert_eq!(text_of(&browser, ".flash").await, "Webhook deleted.");
+    assert_eq!(
+        title(&browser).await,
+        "Webhook deleted · Webhooks · useradmin"
+    );
     assert_eq!(text_of(&browser, "main .empty").await, "No endpoints yet.");
     assert!(
         browser

@@ -392,7 +392,7 @@ async fn an_admin_resets_another_admins_two_factor() {
         page.contains("<dd class=\"two-factor-status\">On</dd>"),
         "{page}"
     );
-    assert!(page.contains(&format!("action=\"/users/{other_id}/2fa/reset\"")));
+    assert!(page.contains(&format!("href=\"/users/{other_id}/2fa/reset\"")));
     // No reset button for oneself, and the route refuses it too.
     let own = app
         .page(&admin, &format!("/users/{}", app.admin_id), 200)
