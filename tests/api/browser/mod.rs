@@ -367,6 +367,18 @@ async fn check_page(browser: &Client, name: &str, problems: &mut Vec<String>) {
         for violation in axe_violations(browser).await {
             problems.push(format!("{place}: {violation}"));
         }
+        // A link dressed as a button ignores Space, which a button answers.
+        let fakes = browser
+            .execute(
+                "return [...document.querySelectorAll('[role=button]:not(button)')] \
+                 .map((a) => a.outerHTML)",
+                vec![],
+            )
+            .await
+            .unwrap();
+        if fakes != json!([]) {
+            problems.push(format!("{place}: links styled as buttons: {fakes}"));
+        }
         let wide = number(browser, "return document.documentElement.scrollWidth").await;
         if wide > f64::from(width) {
             problems.push(format!(
