@@ -83,6 +83,24 @@ def _protect(case):
 
 
 CALLS = defaultdict(Counter)
+REJECTIONS = defaultdict(Counter)
+
+
+def _operation(case):
+    return f"{case.operation.method.upper()} {case.operation.path}"
+
+
+def _reason(response):
+    """The error and the fields a refusal names, e.g. `validation failed [email]`."""
+    try:
+        body = response.json()
+    except Exception:  # not JSON: the status says it all
+        return f"{response.status_code}"
+    if not isinstance(body, dict):
+        return f"{response.status_code}"
+    fields = sorted((body.get("fields") or {}).keys()) if isinstance(body.get("fields"), dict) else []
+    reason = f"{response.status_code} {str(body.get('error', ''))[:80]}"
+    return reason + (f" [{', '.join(fields)}]" if fields else "")
 
 
 @schemathesis.hook
@@ -92,7 +110,9 @@ def before_call(ctx, case, kwargs):
 
 @schemathesis.hook
 def after_call(ctx, case, response):
-    CALLS[f"{case.operation.method.upper()} {case.operation.path}"][response.status_code] += 1
+    CALLS[_operation(case)][response.status_code] += 1
+    if response.status_code in (400, 409, 412, 415, 422):
+        REJECTIONS[_operation(case)][_reason(response)] += 1
 
 
 @atexit.register
@@ -102,4 +122,9 @@ def _report():
         return
     with open(path, "a", encoding="utf-8") as out:
         for operation, statuses in CALLS.items():
-            out.write(json.dumps({"operation": operation, "statuses": dict(statuses)}) + "\n")
+            row = {
+                "operation": operation,
+                "statuses": dict(statuses),
+                "rejections": dict(REJECTIONS[operation]),
+            }
+            out.write(json.dumps(row) + "\n")
