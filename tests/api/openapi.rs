@@ -1,6 +1,6 @@
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::helpers::{json_of, spawn_app};
+use crate::helpers::{json_of, post_json, spawn_app};
 
 #[tokio::test]
 async fn the_api_document_is_openapi_3_1_and_every_operation_in_it_is_served() {
@@ -177,5 +177,79 @@ async fn every_operation_in_the_document_and_every_registered_route_declares_its
             table.access(&method.parse().unwrap(), path),
             Some(Access::Public)
         );
+    }
+}
+
+/// The pattern the document gives `schema.property`.
+fn pattern_of(doc: &Value, schema: &str, property: &str) -> regex::Regex {
+    let pattern = doc["components"]["schemas"][schema]["properties"][property]["pattern"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{schema}.{property} has no pattern"));
+    regex::Regex::new(pattern).expect("an ECMA pattern that is also a Rust one")
+}
+
+#[tokio::test]
+async fn names_and_emails_the_document_allows_are_the_ones_the_service_takes() {
+    let app = spawn_app().await;
+    let (_, doc) = json_of(
+        app.anonymous
+            .get(app.url("/openapi.json"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let role_name = pattern_of(&doc, "RoleInput", "name");
+    let user_name = pattern_of(&doc, "UserInput", "name");
+    let email = pattern_of(&doc, "UserInput", "email");
+    let names = [
+        "Alice",
+        "  Bob  ",
+        "Zoë",
+        "A\u{1}B",
+        "A\u{7f}B",
+        "A\u{85}B",
+        "tab\there",
+        "   ",
+        "\u{9f}",
+    ];
+    for (n, name) in names.into_iter().enumerate() {
+        let response = app
+            .api
+            .post(app.url("/roles"))
+            .json(&json!({ "name": name }))
+            .send()
+            .await
+            .unwrap();
+        let taken = response.status() == 201;
+        assert!(
+            taken || response.status() == 422,
+            "{name:?}: {}",
+            response.status()
+        );
+        assert_eq!(role_name.is_match(name), taken, "role name {name:?}");
+        let body = json!({ "name": name, "email": format!("n{n}@example.com") });
+        let (status, _) = post_json(&app, "/users", body).await;
+        assert_eq!(
+            user_name.is_match(name),
+            status == 201,
+            "user name {name:?}"
+        );
+    }
+    for (n, address) in [
+        "ann@example.com",
+        "o'brien+tag@mail.example.org",
+        "no-at-sign.example.com",
+        "two@@example.com",
+        "space in@example.com",
+        "a@-bad-.example",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let body = json!({ "name": format!("User {n}"), "email": address });
+        let (status, _) = post_json(&app, "/users", body).await;
+        assert!(status == 201 || status == 422, "{address}: {status}");
+        assert_eq!(email.is_match(address), status == 201, "email {address:?}");
     }
 }
