@@ -71,10 +71,17 @@ impl Drop for TestDatabase {
     }
 }
 
-/// Drops database `database_url` (with its connections: it is the test's own) and
-/// unlinks every Redis key under `key_prefix` (SCAN, never KEYS). Runs on a
-/// thread and runtime of its own, so it works from `Drop`, inside or outside a
-/// runtime and while unwinding. Best effort: a failure is printed, not raised.
+/// How long a test waits for its database to be dropped. PostgreSQL 15 makes
+/// a DROP DATABASE wait for a checkpoint, which on a busy shared server can
+/// take minutes; past this the drop goes on in the background, and if the test
+/// process ends first, `scripts/test` removes the database at the end of the run.
+const DROP_WAIT: Duration = Duration::from_secs(3);
+
+/// Unlinks every Redis key under `key_prefix` (SCAN, never KEYS), then drops
+/// database `database_url` (with its connections: it is the test's own). Runs
+/// on a thread and runtime of its own, so it works from `Drop`, inside or
+/// outside a runtime and while unwinding. Best effort: a failure is printed,
+/// not raised.
 pub fn remove_test_data(redis_url: &str, database_url: &str, key_prefix: &str) {
     if std::env::var_os("KEEP_TEST_DATA").is_some() {
         return;
@@ -84,26 +91,35 @@ pub fn remove_test_data(redis_url: &str, database_url: &str, key_prefix: &str) {
         database_url.to_owned(),
         key_prefix.to_owned(),
     );
-    let done = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
+    let (done, steps) = std::sync::mpsc::channel::<Result<(), String>>();
+    std::thread::spawn(move || {
+        let runtime = match tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| e.to_string())?;
+        {
+            Ok(runtime) => runtime,
+            Err(e) => {
+                let _ = done.send(Err(e.to_string()));
+                return;
+            }
+        };
         runtime.block_on(async {
-            let dropped = sqlx::Postgres::force_drop_database(&database_url)
-                .await
-                .map_err(|e| format!("dropping the test database: {e}"));
             let unlinked = unlink_prefix(&redis_url, &key_prefix)
                 .await
                 .map_err(|e| format!("removing the test's Redis keys: {e}"));
-            dropped.and(unlinked)
-        })
-    })
-    .join();
-    match done {
-        Ok(Ok(())) => {}
-        Ok(Err(problem)) => eprintln!("test clean-up: {problem}"),
-        Err(_) => eprintln!("test clean-up panicked"),
+            let _ = done.send(unlinked);
+            let dropped = sqlx::Postgres::force_drop_database(&database_url)
+                .await
+                .map_err(|e| format!("dropping the test database: {e}"));
+            let _ = done.send(dropped);
+        });
+    });
+    for wait in [Duration::from_secs(10), DROP_WAIT] {
+        match steps.recv_timeout(wait) {
+            Ok(Ok(())) => {}
+            Ok(Err(problem)) => eprintln!("test clean-up: {problem}"),
+            Err(_) => return,
+        }
     }
 }
 
