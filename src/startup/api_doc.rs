@@ -16,6 +16,7 @@ use utoipa::{
     },
 };
 
+use crate::domain::WEBHOOK_EVENTS;
 use crate::domain::{
     DisabledReason, MAX_SEARCH_CHARS, Password, TokenLabel, UserEmail, UserName,
     WEBHOOK_URL_MAX_CHARS,
@@ -112,6 +113,25 @@ const PATTERNS: [(&str, &str, &str); 5] = [
     ("GroupInput", "name", NAME_PATTERN),
     ("NewToken", "label", NAME_PATTERN),
 ];
+
+/// The events a webhook may subscribe to, listed as the items of
+/// `WebhookInput.events`, so that a client (or a fuzzer) picks known ones.
+fn webhook_events(openapi: &mut utoipa::openapi::OpenApi) {
+    let property = openapi
+        .components
+        .as_mut()
+        .and_then(|c| c.schemas.get_mut("WebhookInput"))
+        .and_then(|schema| match schema {
+            RefOr::T(Schema::Object(object)) => object.properties.get_mut("events"),
+            _ => None,
+        });
+    if let Some(RefOr::T(Schema::Array(array))) = property
+        && let utoipa::openapi::schema::ArrayItems::RefOrSchema(items) = &mut array.items
+        && let RefOr::T(Schema::Object(item)) = items.as_mut()
+    {
+        item.enum_values = Some(WEBHOOK_EVENTS.iter().map(|e| (*e).into()).collect());
+    }
+}
 
 struct Limits;
 
@@ -281,6 +301,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     Throttled.modify(&mut document);
     Forbidden(&super::router::access_table()).modify(&mut document);
     Limits.modify(&mut document);
+    webhook_events(&mut document);
     document
 }
 

@@ -1,6 +1,6 @@
 use serde_json::{Value, json};
 
-use crate::helpers::{json_of, post_json, spawn_app};
+use crate::helpers::{Options, json_of, post_json, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn the_api_document_is_openapi_3_1_and_every_operation_in_it_is_served() {
@@ -251,5 +251,35 @@ async fn names_and_emails_the_document_allows_are_the_ones_the_service_takes() {
         let (status, _) = post_json(&app, "/users", body).await;
         assert!(status == 201 || status == 422, "{address}: {status}");
         assert_eq!(email.is_match(address), status == 201, "email {address:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_webhook_events_the_document_lists_are_the_ones_a_webhook_takes() {
+    let app = spawn_app_with(Options {
+        env: vec![("WEBHOOK_ALLOW_PRIVATE", "true".into())],
+        ..Options::default()
+    })
+    .await;
+    let (_, doc) = json_of(
+        app.anonymous
+            .get(app.url("/openapi.json"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let listed =
+        doc["components"]["schemas"]["WebhookInput"]["properties"]["events"]["items"]["enum"]
+            .as_array()
+            .expect("the events are listed")
+            .clone();
+    assert!(listed.len() > 10, "{listed:?}");
+    for (n, event) in listed.iter().chain([&json!("user.renamed")]).enumerate() {
+        let url = format!("http://127.0.0.1:9/hook{n}");
+        let body = json!({ "url": url, "events": [event] });
+        let (status, answer) = post_json(&app, "/webhooks", body).await;
+        let expected = if listed.contains(event) { 201 } else { 422 };
+        assert_eq!(status, expected, "{event}: {answer}");
     }
 }
