@@ -115,7 +115,8 @@ const PATTERNS: [(&str, &str, &str); 5] = [
 ];
 
 /// The events a webhook may subscribe to, listed as the items of
-/// `WebhookInput.events`, so that a client (or a fuzzer) picks known ones.
+/// `WebhookInput.events` (at least one), so that a client (or a fuzzer) picks
+/// known ones.
 fn webhook_events(openapi: &mut utoipa::openapi::OpenApi) {
     let property = openapi
         .components
@@ -125,8 +126,12 @@ fn webhook_events(openapi: &mut utoipa::openapi::OpenApi) {
             RefOr::T(Schema::Object(object)) => object.properties.get_mut("events"),
             _ => None,
         });
-    if let Some(RefOr::T(Schema::Array(array))) = property
-        && let utoipa::openapi::schema::ArrayItems::RefOrSchema(items) = &mut array.items
+    let Some(RefOr::T(Schema::Array(array))) = property else {
+        return;
+    };
+    // At least one: an empty list is refused.
+    array.min_items = Some(1);
+    if let utoipa::openapi::schema::ArrayItems::RefOrSchema(items) = &mut array.items
         && let RefOr::T(Schema::Object(item)) = items.as_mut()
     {
         item.enum_values = Some(WEBHOOK_EVENTS.iter().map(|e| (*e).into()).collect());

@@ -275,6 +275,10 @@ async fn the_webhook_events_the_document_lists_are_the_ones_a_webhook_takes() {
             .expect("the events are listed")
             .clone();
     assert!(listed.len() > 10, "{listed:?}");
+    let events = &doc["components"]["schemas"]["WebhookInput"]["properties"]["events"];
+    assert_eq!(events["minItems"], 1, "{events}");
+    let body = json!({ "url": "http://127.0.0.1:9/none", "events": [] });
+    assert_eq!(post_json(&app, "/webhooks", body).await.0, 422);
     for (n, event) in listed.iter().chain([&json!("user.renamed")]).enumerate() {
         let url = format!("http://127.0.0.1:9/hook{n}");
         let body = json!({ "url": url, "events": [event] });
