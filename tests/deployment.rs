@@ -1469,7 +1469,9 @@ fn random_suffix() -> String {
     let a = std::collections::hash_map::RandomState::new()
         .build_hasher()
         .finish();
-    format!("{}_{a:016x}", std::process::id())
+    // The owner first, so that a sweep can tell a finished run's leftovers from a
+    // live one's (scripts/test).
+    format!("{}_{a:016x}", useradmin_test_support::owner_tag())
 }
 
 fn free_port() -> u16 {
@@ -1706,11 +1708,33 @@ impl Instance {
         }
     }
 
-    /// Drops this instance's database (best effort).
+    /// Removes the log; dropping removes the rest.
     async fn cleanup(self) {
-        use sqlx::migrate::MigrateDatabase;
-        let _ = sqlx::Postgres::force_drop_database(&self.services.url_of(&self.database)).await;
         let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+/// Stops the instance and removes its database and Redis keys, also when a test
+/// panics half-way.
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+        let redis_url = self.services.redis_url.clone().unwrap_or_else(|| {
+            format!(
+                "redis://{}:{}/0",
+                self.services.redis_host, self.services.redis_port
+            )
+        });
+        let prefix = self
+            .env
+            .get("REDIS_KEY_PREFIX")
+            .cloned()
+            .unwrap_or_default();
+        useradmin_test_support::remove_test_data(
+            &redis_url,
+            &self.services.url_of(&self.database),
+            &prefix,
+        );
     }
 }
 

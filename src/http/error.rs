@@ -19,6 +19,11 @@ use crate::{
 
 pub use crate::write::LAST_ADMIN;
 
+/// What a JSON client of a page for browsers (`/login`, the forms) is told.
+pub const HTML_ONLY: &str = "this is a page for browsers: send `Accept: text/html` to get it. \
+Scripts do not log in: they send `Authorization: Bearer <token>` (create one with \
+`useradmin token create --name NAME`) to the JSON API described at /openapi.json";
+
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("{0}")]
@@ -35,6 +40,10 @@ pub enum AppError {
     },
     #[error("not found")]
     NotFound,
+    /// A page for browsers asked for as JSON: it says how to get the page, and
+    /// what scripts use instead.
+    #[error("{}", HTML_ONLY)]
+    HtmlOnly,
     #[error("{message}")]
     Conflict {
         message: String,
@@ -97,6 +106,7 @@ impl AppError {
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) | Self::MissingPermission { .. } => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::HtmlOnly => StatusCode::NOT_ACCEPTABLE,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge | Self::FileTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,

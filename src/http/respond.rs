@@ -100,12 +100,12 @@ impl AdminContext {
     }
 }
 
-/// 404 for a JSON client on a page that exists only for browsers (the one
-/// policy for HTML-only routes).
+/// 406 for a JSON client on a page that exists only for browsers (the one
+/// policy for HTML-only routes), saying to ask for HTML or to use a token.
 pub fn html_only(format: Format) -> AppResult<()> {
     match format {
         Format::Html => Ok(()),
-        Format::Json => Err(AppError::NotFound),
+        Format::Json => Err(AppError::HtmlOnly),
     }
 }
 

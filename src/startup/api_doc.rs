@@ -16,6 +16,7 @@ use utoipa::{
     },
 };
 
+use crate::domain::WEBHOOK_EVENTS;
 use crate::domain::{
     DisabledReason, MAX_SEARCH_CHARS, Password, TokenLabel, UserEmail, UserName,
     WEBHOOK_URL_MAX_CHARS,
@@ -92,6 +93,51 @@ const LIMITS: [(LimitAt, Option<usize>, usize); 9] = [
     (LimitAt::Query("/users", "q"), None, MAX_SEARCH_CHARS),
 ];
 
+/// Text with no control character (`char::is_control`: U+0000–U+001F,
+/// U+007F–U+009F) and something besides white space: what a name or a label
+/// must be.
+pub const NAME_PATTERN: &str =
+    r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$";
+
+/// An address as the service takes one: the local part's characters (at most
+/// 64), `@`, and host name labels (a subset of what it takes: no IP literal,
+/// no internationalised name).
+pub const EMAIL_PATTERN: &str = r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$";
+
+/// The patterns validation holds bodies to, so that data generated from the
+/// document (a fuzzer's, a client's) gets past validation.
+const PATTERNS: [(&str, &str, &str); 5] = [
+    ("UserInput", "name", NAME_PATTERN),
+    ("UserInput", "email", EMAIL_PATTERN),
+    ("RoleInput", "name", NAME_PATTERN),
+    ("GroupInput", "name", NAME_PATTERN),
+    ("NewToken", "label", NAME_PATTERN),
+];
+
+/// The events a webhook may subscribe to, listed as the items of
+/// `WebhookInput.events` (at least one), so that a client (or a fuzzer) picks
+/// known ones.
+fn webhook_events(openapi: &mut utoipa::openapi::OpenApi) {
+    let property = openapi
+        .components
+        .as_mut()
+        .and_then(|c| c.schemas.get_mut("WebhookInput"))
+        .and_then(|schema| match schema {
+            RefOr::T(Schema::Object(object)) => object.properties.get_mut("events"),
+            _ => None,
+        });
+    let Some(RefOr::T(Schema::Array(array))) = property else {
+        return;
+    };
+    // At least one: an empty list is refused.
+    array.min_items = Some(1);
+    if let utoipa::openapi::schema::ArrayItems::RefOrSchema(items) = &mut array.items
+        && let RefOr::T(Schema::Object(item)) = items.as_mut()
+    {
+        item.enum_values = Some(WEBHOOK_EVENTS.iter().map(|e| (*e).into()).collect());
+    }
+}
+
 struct Limits;
 
 impl Modify for Limits {
@@ -125,6 +171,19 @@ impl Modify for Limits {
                 if min.is_some() {
                     object.min_length = *min;
                 }
+            }
+        }
+        for (schema, property, pattern) in PATTERNS {
+            let property = openapi
+                .components
+                .as_mut()
+                .and_then(|c| c.schemas.get_mut(schema))
+                .and_then(|schema| match schema {
+                    RefOr::T(Schema::Object(object)) => object.properties.get_mut(property),
+                    _ => None,
+                });
+            if let Some(RefOr::T(Schema::Object(object))) = property {
+                object.pattern = Some(pattern.to_owned());
             }
         }
     }
@@ -247,6 +306,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     Throttled.modify(&mut document);
     Forbidden(&super::router::access_table()).modify(&mut document);
     Limits.modify(&mut document);
+    webhook_events(&mut document);
     document
 }
 

@@ -17,6 +17,7 @@ fn useradmin(database_url: &str, extra_env: &[(&str, &str)], args: &[&str]) -> O
     command
         .args(args)
         .env("DATABASE_URL", database_url)
+        .env("REDIS_KEY_PREFIX", prefix_of(database_url))
         .env("REDIS_URL", redis_url())
         .env_remove("ADMIN_PASSWORD")
         .env_remove("RUST_LOG");
@@ -24,6 +25,12 @@ fn useradmin(database_url: &str, extra_env: &[(&str, &str)], args: &[&str]) -> O
         command.env(key, value);
     }
     command.output().unwrap()
+}
+
+/// The Redis key prefix that goes with the test database in `database_url`.
+fn prefix_of(database_url: &str) -> String {
+    let url = url::Url::parse(database_url).expect("a database URL");
+    key_prefix_for(url.path().trim_start_matches('/'))
 }
 
 fn stdout(output: &Output) -> String {
@@ -74,9 +81,11 @@ fn help_lists_every_setting() {
 
 #[test]
 fn a_log_that_is_not_a_terminal_has_no_colour_codes() {
+    let scratch = TestDatabase::new();
     let output = Command::new(BIN)
         .arg("migrate")
-        .env("DATABASE_URL", fresh_database_url())
+        .env("DATABASE_URL", scratch.url())
+        .env("REDIS_KEY_PREFIX", scratch.key_prefix())
         .env("REDIS_URL", redis_url())
         .env_remove("RUST_LOG")
         .env_remove("LOG_FORMAT")
@@ -94,7 +103,8 @@ fn a_log_that_is_not_a_terminal_has_no_colour_codes() {
 
 #[test]
 fn token_create_prints_only_the_token_and_list_and_revoke_manage_it() {
-    let db = fresh_database_url();
+    let scratch = TestDatabase::new();
+    let db = scratch.url();
     // Without any admin there is nobody to own a token.
     let output = useradmin(&db, &[], &["token", "create", "--name", "orphan"]);
     assert!(!output.status.success());
@@ -149,11 +159,13 @@ fn token_create_prints_only_the_token_and_list_and_revoke_manage_it() {
 
 #[test]
 fn create_admin_reads_the_password_from_stdin_and_promotes_existing_users() {
-    let db = fresh_database_url();
+    let scratch = TestDatabase::new();
+    let db = scratch.url();
     let run = |email: &str, password: &str| {
         let mut child = Command::new(BIN)
             .args(["create-admin", "--email", email, "--name", "Someone"])
             .env("DATABASE_URL", &db)
+            .env("REDIS_KEY_PREFIX", prefix_of(&db))
             .env_remove("ADMIN_PASSWORD")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -215,12 +227,14 @@ async fn healthcheck_exits_0_only_when_the_instance_is_healthy() {
 
 #[test]
 fn serve_creates_the_first_admin_once_and_exits_0_on_sigterm() {
-    let db = fresh_database_url();
+    let scratch = TestDatabase::new();
+    let db = scratch.url();
     let start = || {
         let port = closed_port();
         let child = Command::new(BIN)
             .arg("serve")
             .env("DATABASE_URL", &db)
+            .env("REDIS_KEY_PREFIX", prefix_of(&db))
             .env("REDIS_URL", redis_url())
             .env("PORT", port.to_string())
             .env("BIND", "127.0.0.1")
@@ -289,6 +303,7 @@ fn create_admin_on_a_terminal(database_url: &str, answers: &[&str]) -> (Option<i
     let mut child = Command::new("script")
         .args(["-q", "-e", "-E", "always", "-c", &command, "/dev/null"])
         .env("DATABASE_URL", database_url)
+        .env("REDIS_KEY_PREFIX", prefix_of(database_url))
         .env("REDIS_URL", redis_url())
         .env_remove("ADMIN_PASSWORD")
         .env_remove("RUST_LOG")
@@ -347,7 +362,8 @@ fn create_admin_on_a_terminal(database_url: &str, answers: &[&str]) -> (Option<i
 
 #[test]
 fn create_admin_on_a_terminal_asks_twice_without_echo() {
-    let db = fresh_database_url();
+    let scratch = TestDatabase::new();
+    let db = scratch.url();
     let (code, shown) = create_admin_on_a_terminal(&db, &["first typing 123", "second typing 456"]);
     assert_eq!(code, Some(1), "{shown}");
     assert!(shown.contains("differ"), "{shown}");
@@ -363,7 +379,8 @@ fn create_admin_on_a_terminal_asks_twice_without_echo() {
 
 #[test]
 fn create_admin_still_reads_one_piped_line() {
-    let db = fresh_database_url();
+    let scratch = TestDatabase::new();
+    let db = scratch.url();
     let mut child = Command::new(BIN)
         .args([
             "create-admin",
@@ -373,6 +390,7 @@ fn create_admin_still_reads_one_piped_line() {
             "Pipe",
         ])
         .env("DATABASE_URL", &db)
+        .env("REDIS_KEY_PREFIX", prefix_of(&db))
         .env("REDIS_URL", redis_url())
         .env_remove("ADMIN_PASSWORD")
         .env_remove("RUST_LOG")
@@ -398,14 +416,17 @@ struct Serving {
     child: std::process::Child,
     lines: Arc<Mutex<Vec<String>>>,
     readers: Vec<std::thread::JoinHandle<()>>,
+    _scratch: TestDatabase,
 }
 
 impl Serving {
     fn start(env: &[(&str, String)]) -> Self {
+        let scratch = TestDatabase::new();
         let mut command = Command::new(BIN);
         command
             .arg("serve")
-            .env("DATABASE_URL", fresh_database_url())
+            .env("DATABASE_URL", scratch.url())
+            .env("REDIS_KEY_PREFIX", scratch.key_prefix())
             .env("REDIS_URL", redis_url())
             .env("BIND", "127.0.0.1")
             .env("PORT", closed_port().to_string())
@@ -435,6 +456,7 @@ impl Serving {
             child,
             lines,
             readers,
+            _scratch: scratch,
         }
     }
 

@@ -62,8 +62,9 @@ async fn health_is_503_naming_redis_when_redis_is_unreachable() {
 
 #[tokio::test]
 async fn a_postgres_outage_answers_503_quickly_and_recovers_without_restart() {
-    let name = format!("ua_test_{}", uuid::Uuid::new_v4().simple());
-    let direct = database_url_for(&name);
+    let scratch = TestDatabase::new();
+    let name = scratch.name().to_owned();
+    let direct = scratch.url();
     let proxy = Proxy::start(host_port(&base_database_url())).await;
     let app = spawn_app_with(Options {
         env: vec![("DATABASE_URL", through(&direct, &proxy))],

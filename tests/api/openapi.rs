@@ -1,6 +1,6 @@
-use serde_json::Value;
+use serde_json::{Value, json};
 
-use crate::helpers::{json_of, spawn_app};
+use crate::helpers::{Options, json_of, post_json, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn the_api_document_is_openapi_3_1_and_every_operation_in_it_is_served() {
@@ -177,5 +177,113 @@ async fn every_operation_in_the_document_and_every_registered_route_declares_its
             table.access(&method.parse().unwrap(), path),
             Some(Access::Public)
         );
+    }
+}
+
+/// The pattern the document gives `schema.property`.
+fn pattern_of(doc: &Value, schema: &str, property: &str) -> regex::Regex {
+    let pattern = doc["components"]["schemas"][schema]["properties"][property]["pattern"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{schema}.{property} has no pattern"));
+    regex::Regex::new(pattern).expect("an ECMA pattern that is also a Rust one")
+}
+
+#[tokio::test]
+async fn names_and_emails_the_document_allows_are_the_ones_the_service_takes() {
+    let app = spawn_app().await;
+    let (_, doc) = json_of(
+        app.anonymous
+            .get(app.url("/openapi.json"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let role_name = pattern_of(&doc, "RoleInput", "name");
+    let user_name = pattern_of(&doc, "UserInput", "name");
+    let email = pattern_of(&doc, "UserInput", "email");
+    let names = [
+        "Alice",
+        "  Bob  ",
+        "Zoë",
+        "A\u{1}B",
+        "A\u{7f}B",
+        "A\u{85}B",
+        "tab\there",
+        "   ",
+        "\u{9f}",
+    ];
+    for (n, name) in names.into_iter().enumerate() {
+        let response = app
+            .api
+            .post(app.url("/roles"))
+            .json(&json!({ "name": name }))
+            .send()
+            .await
+            .unwrap();
+        let taken = response.status() == 201;
+        assert!(
+            taken || response.status() == 422,
+            "{name:?}: {}",
+            response.status()
+        );
+        assert_eq!(role_name.is_match(name), taken, "role name {name:?}");
+        let body = json!({ "name": name, "email": format!("n{n}@example.com") });
+        let (status, _) = post_json(&app, "/users", body).await;
+        assert_eq!(
+            user_name.is_match(name),
+            status == 201,
+            "user name {name:?}"
+        );
+    }
+    for (n, address) in [
+        "ann@example.com",
+        "o'brien+tag@mail.example.org",
+        "no-at-sign.example.com",
+        "two@@example.com",
+        "space in@example.com",
+        "a@-bad-.example",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let body = json!({ "name": format!("User {n}"), "email": address });
+        let (status, _) = post_json(&app, "/users", body).await;
+        assert!(status == 201 || status == 422, "{address}: {status}");
+        assert_eq!(email.is_match(address), status == 201, "email {address:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_webhook_events_the_document_lists_are_the_ones_a_webhook_takes() {
+    let app = spawn_app_with(Options {
+        env: vec![("WEBHOOK_ALLOW_PRIVATE", "true".into())],
+        ..Options::default()
+    })
+    .await;
+    let (_, doc) = json_of(
+        app.anonymous
+            .get(app.url("/openapi.json"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let listed =
+        doc["components"]["schemas"]["WebhookInput"]["properties"]["events"]["items"]["enum"]
+            .as_array()
+            .expect("the events are listed")
+            .clone();
+    assert!(listed.len() > 10, "{listed:?}");
+    let events = &doc["components"]["schemas"]["WebhookInput"]["properties"]["events"];
+    assert_eq!(events["minItems"], 1, "{events}");
+    let body = json!({ "url": "http://127.0.0.1:9/none", "events": [] });
+    assert_eq!(post_json(&app, "/webhooks", body).await.0, 422);
+    for (n, event) in listed.iter().chain([&json!("user.renamed")]).enumerate() {
+        let url = format!("http://127.0.0.1:9/hook{n}");
+        let body = json!({ "url": url, "events": [event] });
+        let (status, answer) = post_json(&app, "/webhooks", body).await;
+        let expected = if listed.contains(event) { 201 } else { 422 };
+        assert_eq!(status, expected, "{event}: {answer}");
     }
 }

@@ -17,7 +17,7 @@ use tokio::{
 
 use crate::{
     faults::Served,
-    helpers::{Options, database_url_for, spawn_app, spawn_app_with},
+    helpers::{Options, TestDatabase, spawn_app, spawn_app_with},
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_useradmin");
@@ -71,13 +71,8 @@ async fn read_response(stream: &mut TcpStream) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_hundred_idle_sockets_under_a_file_limit_of_256_do_not_stop_health_checks() {
-    let database_name = format!("ua_test_{}", uuid::Uuid::new_v4().simple());
-    let mut server = Served::start_with(
-        &database_url_for(&database_name),
-        &format!("useradmin:test:{database_name}:"),
-        &[],
-        Some(256),
-    );
+    let scratch = TestDatabase::new();
+    let mut server = Served::start_with(&scratch.url(), &scratch.key_prefix(), &[], Some(256));
     server.wait_healthy().await;
     let address: SocketAddr = format!("127.0.0.1:{}", server.port).parse().unwrap();
 

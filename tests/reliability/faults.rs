@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use sqlx::{Connection, PgConnection};
 use tokio::{io::AsyncWriteExt, net::TcpStream};
 
-use crate::helpers::{base_database_url, closed_port, database_url_for, redis_url, spawn_app};
+use crate::helpers::{TestDatabase, base_database_url, closed_port, redis_url, spawn_app};
 
 const BIN: &str = env!("CARGO_BIN_EXE_useradmin");
 
@@ -307,14 +307,15 @@ impl SlowCreate {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_in_flight_requests_finish_refuses_new_ones_and_exits_0() {
-    let database_name = format!("ua_test_{}", uuid::Uuid::new_v4().simple());
-    let database_url = database_url_for(&database_name);
-    let mut server = Served::start(&database_url, &format!("useradmin:test:{database_name}:"));
+    let scratch = TestDatabase::new();
+    let database_url = scratch.url();
+    let mut server = Served::start(&database_url, &scratch.key_prefix());
     server.wait_healthy().await;
 
     let output = tokio::process::Command::new(BIN)
         .args(["token", "create", "--name", "t"])
         .env("DATABASE_URL", &database_url)
+        .env("REDIS_KEY_PREFIX", scratch.key_prefix())
         .env("REDIS_URL", redis_url())
         .env_remove("RUST_LOG")
         .output()

@@ -323,3 +323,28 @@ async fn control_characters_in_account_forms_and_codes_are_refused_naming_the_fi
     assert_eq!(refused.status(), 422);
     assert_eq!(two_factor_rows(&app).await, 1, "still on");
 }
+
+#[tokio::test]
+async fn a_script_asking_for_the_login_page_learns_to_ask_for_html_or_use_a_token() {
+    let app = spawn_app().await;
+    for accept in [None, Some("application/json"), Some("*/*")] {
+        let mut request = app.anonymous.get(app.url("/login"));
+        if let Some(accept) = accept {
+            request = request.header("accept", accept);
+        }
+        let body = assert_error(request.send().await.unwrap(), 406).await;
+        let message = body["error"].as_str().unwrap();
+        for hint in ["Accept: text/html", "Bearer", "useradmin token create"] {
+            assert!(message.contains(hint), "{accept:?}: {message}");
+        }
+    }
+    // The other pages for browsers say the same.
+    let response = app.api.get(app.url("/users/new")).send().await.unwrap();
+    let body = assert_error(response, 406).await;
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("Accept: text/html")
+    );
+}

@@ -120,10 +120,11 @@ impl Instance {
 }
 
 /// A new API token, made with the command line.
-async fn cli_token(database_url: &str) -> String {
+async fn cli_token(database_url: &str, prefix: &str) -> String {
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_useradmin"))
         .args(["token", "create", "--name", "webhooks"])
         .env("DATABASE_URL", database_url)
+        .env("REDIS_KEY_PREFIX", prefix)
         .env("REDIS_URL", redis_url())
         .env_remove("RUST_LOG")
         .output()
@@ -139,9 +140,9 @@ async fn cli_token(database_url: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_made_with_the_command_line_is_sent_at_once_by_a_running_instance() {
-    let database = format!("ua_test_{}", uuid::Uuid::new_v4().simple());
-    let database_url = database_url_for(&database);
-    let prefix = format!("useradmin:test:{database}:");
+    let scratch = TestDatabase::new();
+    let database_url = scratch.url();
+    let prefix = scratch.key_prefix();
     let instance = Instance::start(&database_url, &prefix).await;
     let db = PgPool::connect(&database_url).await.unwrap();
     let receiver = Receiver::start().await;
@@ -150,7 +151,7 @@ async fn a_change_made_with_the_command_line_is_sent_at_once_by_a_running_instan
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     let started = Instant::now();
-    cli_token(&database_url).await;
+    cli_token(&database_url, &prefix).await;
     // The command has no dispatcher of its own; the instance's idle look would
     // take up to 5 s.
     let received = receiver.wait_for("/hook", 1, Duration::from_secs(3)).await;
@@ -163,9 +164,9 @@ async fn a_change_made_with_the_command_line_is_sent_at_once_by_a_running_instan
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delivery_queued_before_a_sigkill_arrives_after_a_restart() {
-    let database = format!("ua_test_{}", uuid::Uuid::new_v4().simple());
-    let database_url = database_url_for(&database);
-    let prefix = format!("useradmin:test:{database}:");
+    let scratch = TestDatabase::new();
+    let database_url = scratch.url();
+    let prefix = scratch.key_prefix();
     // The receiver is down while the first instance runs.
     let receiver_port = closed_port();
 
@@ -177,7 +178,7 @@ async fn a_delivery_queued_before_a_sigkill_arrives_after_a_restart() {
         &["user.created"],
     )
     .await;
-    let token = cli_token(&database_url).await;
+    let token = cli_token(&database_url, &prefix).await;
     let response = reqwest::Client::new()
         .post(first.url("/users"))
         .bearer_auth(&token)

@@ -33,7 +33,9 @@ use useradmin::{
     write::{Actor, WriteError},
 };
 
-use crate::helpers::{Options, TestApp, closed_port, database_url_for, redis_url, spawn_app_with};
+use crate::helpers::{
+    Options, TestApp, TestDatabase, closed_port, database_url_for, redis_url, spawn_app_with,
+};
 
 /// Settings that let deliveries reach the receiver on 127.0.0.1.
 fn allow_private() -> Vec<(&'static str, String)> {

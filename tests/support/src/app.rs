@@ -2,6 +2,7 @@
 
 use std::{collections::HashMap, sync::Once};
 
+use crate::scratch::{TestDatabase, key_prefix_for};
 use reqwest::{Client, Response, header};
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -30,11 +31,6 @@ pub fn database_url_for(name: &str) -> String {
     url.to_string()
 }
 
-/// A URL for a new database of its own (not created: the service creates it).
-pub fn fresh_database_url() -> String {
-    database_url_for(&format!("ua_test_{}", uuid::Uuid::new_v4().simple()))
-}
-
 fn init_logging() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
@@ -61,13 +57,17 @@ pub struct TestApp {
     /// The running instance's state (its caches, for white-box assertions).
     pub state: useradmin::state::AppState,
     shutdown: Option<oneshot::Sender<()>>,
+    /// The database and keys this instance made, removed when it is dropped
+    /// (after it is told to stop); `None` when it shares another's.
+    _scratch: Option<TestDatabase>,
 }
 
 /// Overrides for one test's settings (environment variable names, as the service reads them).
 #[derive(Default)]
 pub struct Options {
     pub env: Vec<(&'static str, String)>,
-    /// Reuse this database (for several instances of one service).
+    /// Reuse this database (for several instances of one service); whoever made
+    /// it removes it (the first instance, or a [`TestDatabase`] the test keeps).
     pub database_name: Option<String>,
 }
 
@@ -86,16 +86,15 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(options: Options) -> TestApp {
     init_logging();
-    let database_name = options
-        .database_name
-        .unwrap_or_else(|| format!("ua_test_{}", uuid::Uuid::new_v4().simple()));
+    let scratch = options.database_name.is_none().then(TestDatabase::new);
+    let database_name = match (&scratch, options.database_name) {
+        (Some(scratch), _) => scratch.name().to_owned(),
+        (None, name) => name.unwrap_or_default(),
+    };
     let mut env: HashMap<String, String> = [
         ("DATABASE_URL", database_url_for(&database_name)),
         ("REDIS_URL", redis_url()),
-        (
-            "REDIS_KEY_PREFIX",
-            format!("useradmin:test:{database_name}:"),
-        ),
+        ("REDIS_KEY_PREFIX", key_prefix_for(&database_name)),
         ("BIND", "127.0.0.1".into()),
         ("PORT", "0".into()),
         ("ADMIN_EMAIL", ADMIN_EMAIL.into()),
@@ -148,6 +147,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         database_name,
         state,
         shutdown: Some(shutdown),
+        _scratch: scratch,
     }
 }
 
