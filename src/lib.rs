@@ -16,6 +16,7 @@ pub mod import;
 pub mod jobs;
 pub mod lifecycle;
 pub mod login;
+pub mod reasons;
 pub mod redis;
 pub mod roles;
 pub mod scim;

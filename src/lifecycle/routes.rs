@@ -503,13 +503,11 @@ impl BulkResult {
 fn bulk_flash(action: BulkAction, results: &[BulkResult]) -> String {
     let done = results.iter().filter(|r| r.result == "done").count();
     let skipped = results.len() - done;
+    let users = crate::domain::count(done as u64, "user", "users");
     if skipped == 0 {
-        format!("{}: {done} user(s).", verb(action))
+        format!("{}: {users}.", verb(action))
     } else {
-        format!(
-            "{}: {done} user(s); {skipped} could not be changed.",
-            verb(action)
-        )
+        format!("{}: {users}; {skipped} could not be changed.", verb(action))
     }
 }
 

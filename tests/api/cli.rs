@@ -752,3 +752,141 @@ async fn role_list_grant_and_revoke_manage_roles_from_the_command_line() {
     assert_eq!(changed.len(), 2, "{changed:?}");
     assert_eq!(changed[0]["via"], "cli");
 }
+
+/// A start that cannot reach PostgreSQL says where it looked and why, in
+/// words: no `(os error 111)`, no "at line 768" of PostgreSQL's own source.
+#[test]
+fn a_start_up_error_names_the_address_and_the_cause_in_words() {
+    let port = closed_port();
+    let output = useradmin(
+        &format!("postgres://postgres:secret@127.0.0.1:{port}/nowhere"),
+        &[],
+        &["migrate"],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(
+        err.contains(&format!("PostgreSQL at 127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert!(err.contains("connection refused"), "{err}");
+    assert!(!err.contains("os error"), "{err}");
+    assert!(!err.contains("secret"), "never the password: {err}");
+
+    // PostgreSQL answers, and refuses: its message alone.
+    let url = fresh_database_url().replacen("postgres://postgres", "postgres://no_such_role", 1);
+    let output = useradmin(&url, &[], &["migrate"]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(
+        err.contains("role \"no_such_role\" does not exist"),
+        "{err}"
+    );
+    assert!(!err.contains("at line"), "{err}");
+    assert_eq!(err.matches("does not exist").count(), 1, "{err}");
+}
+
+#[test]
+fn a_malformed_rust_log_stops_start_up_with_one_line_naming_it() {
+    let output = useradmin(
+        &fresh_database_url(),
+        &[("RUST_LOG", "info,sqlx=loud")],
+        &["migrate"],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("RUST_LOG"), "{err}");
+    // A good one is taken.
+    let output = useradmin(&fresh_database_url(), &[("RUST_LOG", "warn")], &["migrate"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
+#[test]
+fn importing_a_directory_names_it() {
+    let dir = std::env::temp_dir().join(format!("ua-dir-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let output = useradmin(
+        &fresh_database_url(),
+        &[],
+        &["import", dir.to_str().unwrap()],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(err.contains(dir.to_str().unwrap()), "{err}");
+    assert!(err.contains("is a directory"), "{err}");
+    std::fs::remove_dir(dir).unwrap();
+}
+
+/// `export --sort -name`, as `--help` puts it, sorts by name descending.
+#[tokio::test]
+async fn export_sorts_descending_with_a_leading_minus() {
+    let app = spawn_app().await;
+    for (name, email) in [("Ann", "ann@example.com"), ("Zoe", "zoe@example.com")] {
+        app.create_user(name, email).await;
+    }
+    let help = stdout(
+        &Command::new(BIN)
+            .args(["export", "--help"])
+            .output()
+            .unwrap(),
+    );
+    assert!(help.contains("--sort -name"), "{help}");
+    let output = useradmin(
+        &database_url_for(&app.database_name),
+        &[("REDIS_KEY_PREFIX", app.key_prefix.as_str())],
+        &[
+            "export",
+            "--format",
+            "ndjson",
+            "--sort",
+            "-name",
+            "--q",
+            "example.com",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let names: Vec<String> = stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["name"].to_string())
+        .collect();
+    let zoe = names.iter().position(|n| n.contains("Zoe")).unwrap();
+    let ann = names.iter().position(|n| n.contains("Ann")).unwrap();
+    assert!(zoe < ann, "{names:?}");
+}
+
+/// Without `$USER` (a container, cron) the audit trail still says who ran a
+/// command: the system's name for the process's user.
+#[test]
+fn a_command_line_actor_is_named_without_user_in_the_environment() {
+    let db = fresh_database_url();
+    let mut command = Command::new(BIN);
+    command
+        .args([
+            "create-admin",
+            "--email",
+            "ops@example.com",
+            "--name",
+            "Ops",
+        ])
+        .env("DATABASE_URL", &db)
+        .env("REDIS_URL", redis_url())
+        .env("ADMIN_PASSWORD", "a strong password")
+        .env_remove("USER")
+        .env_remove("LOGNAME")
+        .env_remove("RUST_LOG");
+    let output = command.output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let whoami = Command::new("id").arg("-un").output().unwrap();
+    let expected = String::from_utf8(whoami.stdout).unwrap().trim().to_owned();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let label: String = rt.block_on(async {
+        let pool = sqlx::PgPool::connect(&db).await.unwrap();
+        sqlx::query_scalar("select actor_label from audit_events where actor_kind = 'cli' limit 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    });
+    assert_eq!(label, expected);
+    assert_ne!(label, "unknown");
+}
