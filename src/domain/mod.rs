@@ -24,7 +24,9 @@ mod webhook_events;
 
 pub use access::{AccessTextError, Description, GroupFields, GroupName, RoleFields, RoleName};
 pub use audit_action::AuditAction;
-pub use audit_query::{AuditActorFilter, AuditQuery, AuditQueryError, RawAuditQuery};
+pub use audit_query::{
+    AuditActorFilter, AuditQuery, AuditQueryError, RawAuditQuery, time_input_value,
+};
 pub use counting::{count, thousands};
 pub use external_id::{ExternalId, ExternalIdError};
 pub use field_errors::FieldErrors;
