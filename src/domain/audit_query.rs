@@ -89,23 +89,7 @@ impl AuditQuery {
                 parsed.ok_or_else(|| bad("subject must look like user:42 or token:7"))
             })
             .transpose()?;
-        let actor = present(raw.actor)
-            .map(|text| {
-                let parsed = match text.split_once(':') {
-                    None if text.contains('@') && text.len() <= 320 => {
-                        Some(AuditActorFilter::AdminEmail(text.to_lowercase()))
-                    }
-                    None if text == "cli" => Some(AuditActorFilter::Cli),
-                    None if text == "sql" => Some(AuditActorFilter::Sql),
-                    Some(("admin", id)) => id.parse().ok().map(AuditActorFilter::Admin),
-                    Some(("token", id)) => id.parse().ok().map(AuditActorFilter::Token),
-                    _ => None,
-                };
-                parsed.ok_or_else(|| {
-                    bad("actor must be an admin's email, admin:<id>, token:<id>, cli or sql")
-                })
-            })
-            .transpose()?;
+        let actor = present(raw.actor).map(parse_actor).transpose()?;
         let action = present(raw.action)
             .map(|text| {
                 let fits = text.len() <= 64
@@ -177,6 +161,21 @@ impl AuditQuery {
         }
         pairs.finish()
     }
+}
+
+/// `admin:<id>`, `token:<id>`, `cli`, `sql`, or an admin's email (any case).
+fn parse_actor(text: String) -> Result<AuditActorFilter, AuditQueryError> {
+    let parsed = match text.split_once(':') {
+        None if text.contains('@') && text.len() <= 320 => {
+            Some(AuditActorFilter::AdminEmail(text.to_lowercase()))
+        }
+        None if text == "cli" => Some(AuditActorFilter::Cli),
+        None if text == "sql" => Some(AuditActorFilter::Sql),
+        Some(("admin", id)) => id.parse().ok().map(AuditActorFilter::Admin),
+        Some(("token", id)) => id.parse().ok().map(AuditActorFilter::Token),
+        _ => None,
+    };
+    parsed.ok_or_else(|| bad("actor must be an admin's email, admin:<id>, token:<id>, cli or sql"))
 }
 
 /// RFC 3339 (`2026-12-01T09:30:00Z`, what the API documents), or what a
