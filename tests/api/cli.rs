@@ -890,3 +890,72 @@ fn a_command_line_actor_is_named_without_user_in_the_environment() {
     assert_eq!(label, expected);
     assert_ne!(label, "unknown");
 }
+
+/// `--help` lists every command, and says which use the database without
+/// leaving any out.
+#[test]
+fn help_lists_every_command() {
+    use clap::CommandFactory;
+    let help = stdout(&Command::new(BIN).arg("--help").output().unwrap());
+    for command in useradmin::cli::Cli::command().get_subcommands() {
+        let name = command.get_name();
+        assert!(
+            help.lines()
+                .any(|line| line.trim_start().starts_with(&format!("{name} "))),
+            "`useradmin --help` does not list {name}:\n{help}"
+        );
+    }
+    assert!(
+        help.contains("Every command but healthcheck uses the database"),
+        "{help}"
+    );
+}
+
+/// On a terminal the import counts the rows it has planned, with separators,
+/// and a whole rate, then leaves one summary line: "12,345 rows planned
+/// (4,100 rows/s, 3s)", never "4100.1234/s".
+#[test]
+fn import_progress_on_a_terminal_reads_as_counts() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: no `script` (util-linux) to make a terminal");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("ua-tty-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("people.ndjson");
+    let lines: String = (0..20_000)
+        .map(|i| format!("{{\"name\":\"P {i}\",\"email\":\"p{i}@example.com\"}}\n"))
+        .collect();
+    std::fs::write(&file, lines).unwrap();
+    let output = Command::new("script")
+        .args([
+            "-qec",
+            &format!("{BIN} import {} --dry-run > /dev/null", file.display()),
+            "/dev/null",
+        ])
+        .env("DATABASE_URL", fresh_database_url())
+        .env("REDIS_URL", redis_url())
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+    let screen = stdout(&output);
+    assert!(output.status.success(), "{screen}");
+    assert!(screen.contains(" rows planned ("), "{screen}");
+    assert!(screen.contains(" rows/s, "), "{screen}");
+    let mut rest = screen.as_str();
+    while let Some(end) = rest.find(" rows/s") {
+        let start = rest[..end].rfind('(').map_or(0, |at| at + 1);
+        let rate = &rest[start..end];
+        assert!(!rate.contains('.'), "a rate with decimals: {rate:?}");
+        rest = &rest[end + 1..];
+    }
+    // The summary on a line of its own, the progress line cleared.
+    assert!(
+        screen.split(['\r', '\n']).any(|line| line
+            .trim_start_matches("\x1b[2K")
+            .starts_with("dry run, nothing written: 20,000 to create")),
+        "{screen:?}"
+    );
+}
