@@ -17,6 +17,7 @@ pub mod jobs;
 pub mod lifecycle;
 pub mod login;
 pub mod metrics;
+pub mod reasons;
 pub mod redis;
 pub mod roles;
 pub mod scim;

@@ -14,6 +14,7 @@ use crate::audit::pages::AuditListPage;
 use crate::audit::views::AuditEventView;
 use crate::audit::views::AuditPageView;
 use crate::domain::Permission;
+use crate::domain::time_input_value;
 use crate::http::routes::{self as r, Access, Routes};
 use crate::{
     db,
@@ -57,10 +58,10 @@ pub struct Api;
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "page size (default 50)"),
         ("after" = Option<String>, Query, description = "`next` of the previous page"),
         ("subject" = Option<String>, Query, pattern = "^(user|token|webhook):[0-9]+$", description = "user:42"),
-        ("actor" = Option<String>, Query, pattern = "^(admin:[0-9]+|token:[0-9]+|cli|sql)$", description = "admin:<id>, token:<id>, cli or sql"),
+        ("actor" = Option<String>, Query, pattern = "^(admin:[0-9]+|token:[0-9]+|cli|sql|[^:]+@[^:]+)$", description = "an admin's email, admin:<id>, token:<id>, cli or sql"),
         ("action" = Option<String>, Query, pattern = "^[a-z0-9._]{1,64}$", description = "an action or its beginning: user. or user.updated"),
-        ("since" = Option<String>, Query, format = DateTime, description = "events at or after this time"),
-        ("until" = Option<String>, Query, format = DateTime, description = "events before this time"),
+        ("since" = Option<String>, Query, description = "events at or after this time: 2026-12-01T09:30:00Z, or 2026-12-01T09:30 or 2026-12-01 in UTC"),
+        ("until" = Option<String>, Query, description = "events before this time: 2026-12-01T09:30:00Z, or 2026-12-01T09:30 in UTC, or 2026-12-01 (that day included)"),
     ),
     responses(
         (status = 200, description = "one page of events, newest first", body = AuditPageView),
@@ -118,6 +119,25 @@ pub async fn history(
     respond(&state, &ctx, raw, view).await
 }
 
+/// The actor filter as the form shows it: an admin by email, not `admin:1`
+/// (what older links and the import's result page send).
+async fn actor_as_typed(state: &AppState, actor: Option<&str>) -> AppResult<String> {
+    let Some(actor) = actor else {
+        return Ok(String::new());
+    };
+    let admin = actor
+        .trim()
+        .strip_prefix("admin:")
+        .and_then(|id| id.parse::<i64>().ok());
+    Ok(match admin {
+        Some(id) => match db::users::find(&state.db, id).await? {
+            Some(user) => user.email,
+            None => actor.to_owned(),
+        },
+        None => actor.to_owned(),
+    })
+}
+
 /// How one of the two pages presents itself.
 struct TrailView {
     heading: String,
@@ -133,10 +153,10 @@ async fn respond(
 ) -> AppResult<Response> {
     let filters = AuditFilters {
         subject: raw.subject.clone().unwrap_or_default(),
-        actor: raw.actor.clone().unwrap_or_default(),
+        actor: actor_as_typed(state, raw.actor.as_deref()).await?,
         action: raw.action.clone().unwrap_or_default(),
-        since: raw.since.clone().unwrap_or_default(),
-        until: raw.until.clone().unwrap_or_default(),
+        since: time_input_value(raw.since.as_deref().unwrap_or_default()),
+        until: time_input_value(raw.until.as_deref().unwrap_or_default()),
     };
     let query = match AuditQuery::parse(raw) {
         Ok(query) => query,

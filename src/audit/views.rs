@@ -117,9 +117,15 @@ impl AuditEventView {
         let Some(fields) = self.changes.as_object() else {
             return Vec::new();
         };
+        // A time (an expiry, a deletion) as the pages show times, not as
+        // the database wrote it into the JSON.
         let text = |value: &serde_json::Value| match value {
             serde_json::Value::Null => None,
-            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::String(s) => Some(
+                OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                    .map(display)
+                    .unwrap_or_else(|_| s.clone()),
+            ),
             other => Some(other.to_string()),
         };
         fields

@@ -13,15 +13,29 @@ use serde_json::json;
 
 use crate::{
     config::Settings,
-    import::{ImportFormat, RowBatches},
+    import::{Counts, ImportFormat, RowBatches},
     write::{Actor, ImportMode, ImportOutcome},
 };
 
 pub async fn run(settings: Settings, path: &Path, dry_run: bool) -> anyhow::Result<ExitCode> {
-    let file = std::fs::File::open(path)
-        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
+    let shown = path.display();
+    if path.is_dir() {
+        anyhow::bail!("{shown} is a directory: name a CSV, NDJSON or JSON file in it");
+    }
+    let file = std::fs::File::open(path).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot open {shown}: {}",
+            crate::reasons::plain(&e.to_string())
+        )
+    })?;
     let mut input = BufReader::with_capacity(64 * 1024, file);
-    let format = ImportFormat::guess(path.to_str(), input.fill_buf()?);
+    let start = input.fill_buf().map_err(|e| {
+        anyhow::anyhow!(
+            "cannot read {shown}: {}",
+            crate::reasons::plain(&e.to_string())
+        )
+    })?;
+    let format = ImportFormat::guess(path.to_str(), start);
 
     let (_pool, writer) = super::writer(&settings).await?;
     let progress = super::rows_progress(if dry_run {
@@ -43,7 +57,8 @@ pub async fn run(settings: Settings, path: &Path, dry_run: bool) -> anyhow::Resu
     let outcome = writer
         .import(&Actor::cli_user(), batches, mode, &source)
         .await?;
-    progress.finish();
+    // The summary below says it all; the last drawn line would run into it.
+    progress.finish_and_clear();
     let (plan, applied) = match outcome {
         ImportOutcome::Applied { plan, .. } => (plan, true),
         ImportOutcome::Planned(plan) | ImportOutcome::Stale(plan) => (plan, false),
@@ -60,20 +75,7 @@ pub async fn run(settings: Settings, path: &Path, dry_run: bool) -> anyhow::Resu
             }
         }
     }
-    eprintln!(
-        "{}: {} to create, {} to update, {} unchanged, {} with errors",
-        if applied {
-            "imported"
-        } else if plan.is_valid() {
-            "dry run, nothing written"
-        } else {
-            "nothing written"
-        },
-        counts.create,
-        counts.update,
-        counts.unchanged,
-        counts.error
-    );
+    eprintln!("{}", summary(&counts, applied, plan.is_valid()));
     let report = json!({
         "dry_run": dry_run,
         "applied": applied,
@@ -87,4 +89,30 @@ pub async fn run(settings: Settings, path: &Path, dry_run: bool) -> anyhow::Resu
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The line on standard error after an import: what was done, in the past
+/// tense, or what would be.
+fn summary(counts: &Counts, applied: bool, valid: bool) -> String {
+    let n = crate::domain::thousands;
+    if applied {
+        return format!(
+            "imported: {} created, {} updated, {} unchanged",
+            n(counts.create),
+            n(counts.update),
+            n(counts.unchanged)
+        );
+    }
+    let planned = format!(
+        "{} to create, {} to update, {} unchanged",
+        n(counts.create),
+        n(counts.update),
+        n(counts.unchanged)
+    );
+    if valid {
+        format!("dry run, nothing written: {planned}")
+    } else {
+        let errors = crate::domain::count(counts.error, "row", "rows");
+        format!("nothing written: {errors} with errors; {planned}")
+    }
 }

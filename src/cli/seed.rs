@@ -47,7 +47,8 @@ pub async fn run(settings: Settings, count: u64, force: bool) -> anyhow::Result<
         let to = (from + BATCH - 1).min(end);
         inserted += db::seed::insert_batch(&mut tx, start, from, to, count).await?;
         eprintln!(
-            "seed-demo: {inserted} of {} ({:.1} s)",
+            "seed-demo: {} of {} ({:.1} s)",
+            crate::domain::thousands(inserted),
             plural(count, "user", "users"),
             started.elapsed().as_secs_f64()
         );
@@ -74,15 +75,19 @@ pub async fn run(settings: Settings, count: u64, force: bool) -> anyhow::Result<
     if skipped == 1 {
         println!("1 row skipped: its email was already taken");
     } else if skipped > 1 {
-        println!("{skipped} rows skipped: their email was already taken");
+        println!(
+            "{} rows skipped: their email was already taken",
+            crate::domain::thousands(skipped)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// `1 user`, `2 users`, `0 users`.
+/// `1 user`, `12,345 users` (a count is never negative here).
 fn plural(n: impl Into<i128>, one: &str, many: &str) -> String {
-    let n = n.into();
-    format!("{n} {}", if n == 1 { one } else { many })
+    let n = u64::try_from(n.into()).unwrap_or(0);
+    crate::domain::count(n, one, many)
 }
 
 #[cfg(test)]
@@ -94,5 +99,9 @@ mod tests {
         assert_eq!(plural(1_i64, "user", "users"), "1 user");
         assert_eq!(plural(0_u64, "user", "users"), "0 users");
         assert_eq!(plural(2_i64, "demo user", "demo users"), "2 demo users");
+        assert_eq!(
+            plural(12_345_u64, "demo user", "demo users"),
+            "12,345 demo users"
+        );
     }
 }

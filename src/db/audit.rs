@@ -59,6 +59,17 @@ pub async fn page(db: &PgPool, query: &AuditQuery) -> Result<(Vec<AuditRow>, boo
         Some(AuditActorFilter::Cli) => {
             sql.push(" and actor_kind = 'cli'");
         }
+        Some(AuditActorFilter::AdminEmail(email)) => {
+            // Whoever has (or, deleted, had) the email, by id: the index on
+            // (actor_kind, actor_id) answers, and their events under an
+            // earlier email count too.
+            sql.push(
+                " and actor_kind = 'admin' and actor_id in \
+                 (select id from users where lower(email) = ",
+            )
+            .push_bind(email.clone())
+            .push(")");
+        }
         Some(AuditActorFilter::Sql) => {
             sql.push(" and actor_kind = 'sql'");
         }

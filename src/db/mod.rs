@@ -83,15 +83,42 @@ pub fn pool(settings: &Settings) -> Result<PgPool, sqlx::Error> {
 /// applies pending migrations on a connection of its own: migrations may build
 /// indexes on large tables, which the request pool's statement timeout would cut.
 pub async fn prepare(settings: &Settings) -> anyhow::Result<()> {
+    use anyhow::Context;
     let url = settings.database_url.expose_secret();
+    let options = connect_options(settings)?;
+    let place = place(&options);
     if !sqlx::Postgres::database_exists(url).await.unwrap_or(true) {
         tracing::info!("creating the database");
-        sqlx::Postgres::create_database(url).await?;
+        sqlx::Postgres::create_database(url)
+            .await
+            .with_context(|| format!("cannot create the database {place}"))?;
     }
-    let mut conn = PgConnection::connect_with(&connect_options(settings)?).await?;
-    crate::MIGRATOR.run(&mut conn).await?;
+    let mut conn = PgConnection::connect_with(&options)
+        .await
+        .with_context(|| format!("cannot connect to PostgreSQL {place}"))?;
+    crate::MIGRATOR
+        .run(&mut conn)
+        .await
+        .with_context(|| format!("cannot apply the migrations to {place}"))?;
     conn.close().await?;
     Ok(())
+}
+
+/// `at 127.0.0.1:5432, database useradmin`: where the settings point, for the
+/// messages of a failed start (no user, no password).
+fn place(options: &PgConnectOptions) -> String {
+    let host = options.get_host();
+    let host = if host.starts_with('/') {
+        format!("on the socket in {host}")
+    } else if host.contains(':') {
+        format!("at [{host}]:{}", options.get_port())
+    } else {
+        format!("at {host}:{}", options.get_port())
+    };
+    match options.get_database() {
+        Some(database) => format!("{host}, database {database}"),
+        None => host,
+    }
 }
 
 /// True when the error means the database could not be reached or could not

@@ -12,6 +12,9 @@ pub enum AuditActorFilter {
     Token(i64),
     Cli,
     Sql,
+    /// An admin by email (any case): the admin who has it now, and events
+    /// recorded under it.
+    AdminEmail(String),
 }
 
 /// The `GET /audit` parameters as they arrive in the query string.
@@ -86,18 +89,7 @@ impl AuditQuery {
                 parsed.ok_or_else(|| bad("subject must look like user:42 or token:7"))
             })
             .transpose()?;
-        let actor = present(raw.actor)
-            .map(|text| {
-                let parsed = match text.split_once(':') {
-                    None if text == "cli" => Some(AuditActorFilter::Cli),
-                    None if text == "sql" => Some(AuditActorFilter::Sql),
-                    Some(("admin", id)) => id.parse().ok().map(AuditActorFilter::Admin),
-                    Some(("token", id)) => id.parse().ok().map(AuditActorFilter::Token),
-                    _ => None,
-                };
-                parsed.ok_or_else(|| bad("actor must be admin:<id>, token:<id>, cli or sql"))
-            })
-            .transpose()?;
+        let actor = present(raw.actor).map(parse_actor).transpose()?;
         let action = present(raw.action)
             .map(|text| {
                 let fits = text.len() <= 64
@@ -113,12 +105,13 @@ impl AuditQuery {
                 }
             })
             .transpose()?;
-        let time = |name: &str, raw: Option<String>| {
+        let time = |name: &str, raw: Option<String>, end_of_day: bool| {
             present(raw)
                 .map(|text| {
-                    OffsetDateTime::parse(&text, &Rfc3339).map_err(|_| {
+                    parse_time(&text, end_of_day).ok_or_else(|| {
                         bad(format!(
-                            "{name} must be a time such as 2026-12-01T09:30:00Z"
+                            "{name} must be a time such as 2026-12-01 09:30 (UTC), a date such \
+                             as 2026-12-01, or 2026-12-01T09:30:00Z"
                         ))
                     })
                 })
@@ -130,8 +123,8 @@ impl AuditQuery {
             subject,
             actor,
             action,
-            since: time("since", raw.since)?,
-            until: time("until", raw.until)?,
+            since: time("since", raw.since, false)?,
+            until: time("until", raw.until, true)?,
         })
     }
 
@@ -148,6 +141,7 @@ impl AuditQuery {
                 AuditActorFilter::Token(id) => format!("token:{id}"),
                 AuditActorFilter::Cli => "cli".into(),
                 AuditActorFilter::Sql => "sql".into(),
+                AuditActorFilter::AdminEmail(email) => email.clone(),
             };
             pairs.append_pair("actor", &text);
         }
@@ -166,6 +160,58 @@ impl AuditQuery {
             pairs.append_pair("after", &cursor.to_string());
         }
         pairs.finish()
+    }
+}
+
+/// `admin:<id>`, `token:<id>`, `cli`, `sql`, or an admin's email (any case).
+fn parse_actor(text: String) -> Result<AuditActorFilter, AuditQueryError> {
+    let parsed = match text.split_once(':') {
+        None if text.contains('@') && text.len() <= 320 => {
+            Some(AuditActorFilter::AdminEmail(text.to_lowercase()))
+        }
+        None if text == "cli" => Some(AuditActorFilter::Cli),
+        None if text == "sql" => Some(AuditActorFilter::Sql),
+        Some(("admin", id)) => id.parse().ok().map(AuditActorFilter::Admin),
+        Some(("token", id)) => id.parse().ok().map(AuditActorFilter::Token),
+        _ => None,
+    };
+    parsed.ok_or_else(|| bad("actor must be an admin's email, admin:<id>, token:<id>, cli or sql"))
+}
+
+/// RFC 3339 (`2026-12-01T09:30:00Z`, what the API documents), or what a
+/// page's `datetime-local` input sends (`2026-12-01T09:30`, with or without
+/// seconds, a space for the `T` too), or a date: all read as UTC, as the pages
+/// show times. A date alone is the start of that day, or for `until` (events
+/// before it) the end of it, so that "until 2026-12-01" includes that day.
+fn parse_time(text: &str, end_of_day: bool) -> Option<OffsetDateTime> {
+    use time::macros::format_description;
+    if let Ok(at) = OffsetDateTime::parse(text, &Rfc3339) {
+        return Some(at);
+    }
+    let local = text.replacen(' ', "T", 1);
+    let minutes = format_description!("[year]-[month]-[day]T[hour]:[minute]");
+    let seconds = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+    for format in [minutes, seconds] {
+        if let Ok(at) = time::PrimitiveDateTime::parse(&local, format) {
+            return Some(at.assume_utc());
+        }
+    }
+    let day = time::Date::parse(text, format_description!("[year]-[month]-[day]")).ok()?;
+    let day = if end_of_day { day.next_day()? } else { day };
+    Some(day.midnight().assume_utc())
+}
+
+/// A time as a page's `datetime-local` input takes it (UTC, to the second),
+/// to show a filter again; what is not a time is shown as typed.
+pub fn time_input_value(text: &str) -> String {
+    match OffsetDateTime::parse(text.trim(), &Rfc3339) {
+        Ok(at) => {
+            let utc = at.to_offset(time::UtcOffset::UTC);
+            let format =
+                time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+            utc.format(format).unwrap_or_else(|_| text.to_owned())
+        }
+        Err(_) => text.to_owned(),
     }
 }
 
@@ -239,5 +285,47 @@ mod tests {
             "subject=user%3A42&action=user.&after=17"
         );
         assert_eq!(query.link(None), "subject=user%3A42&action=user.");
+    }
+
+    #[test]
+    fn times_come_as_the_pages_send_them_and_as_rfc_3339() {
+        let at = |text: &str, end: bool| parse_time(text, end).map(|t| t.format(&Rfc3339).unwrap());
+        assert_eq!(
+            at("2026-12-01T09:30", false).as_deref(),
+            Some("2026-12-01T09:30:00Z")
+        );
+        assert_eq!(
+            at("2026-12-01 09:30:15", false).as_deref(),
+            Some("2026-12-01T09:30:15Z")
+        );
+        assert_eq!(
+            at("2026-12-01T10:30:00+01:00", false).as_deref(),
+            Some("2026-12-01T10:30:00+01:00")
+        );
+        assert_eq!(
+            at("2026-12-01", false).as_deref(),
+            Some("2026-12-01T00:00:00Z")
+        );
+        assert_eq!(
+            at("2026-12-01", true).as_deref(),
+            Some("2026-12-02T00:00:00Z")
+        );
+        assert_eq!(at("yesterday", false), None);
+        assert_eq!(
+            time_input_value("2026-12-01T10:30:00.5+01:00"),
+            "2026-12-01T09:30:00"
+        );
+        assert_eq!(time_input_value("2026-12-01"), "2026-12-01");
+    }
+
+    #[test]
+    fn an_email_names_an_admin() {
+        let query = parse(&[("actor", "Ops@Example.com")]).unwrap();
+        assert_eq!(
+            query.actor,
+            Some(AuditActorFilter::AdminEmail("ops@example.com".into()))
+        );
+        assert!(query.link(None).contains("actor=ops%40example.com"));
+        assert!(parse(&[("actor", "root")]).is_err());
     }
 }

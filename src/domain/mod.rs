@@ -4,6 +4,7 @@
 pub mod access;
 mod audit_action;
 mod audit_query;
+mod counting;
 mod external_id;
 mod field_errors;
 mod list_query;
@@ -23,7 +24,10 @@ mod webhook_events;
 
 pub use access::{AccessTextError, Description, GroupFields, GroupName, RoleFields, RoleName};
 pub use audit_action::AuditAction;
-pub use audit_query::{AuditActorFilter, AuditQuery, AuditQueryError, RawAuditQuery};
+pub use audit_query::{
+    AuditActorFilter, AuditQuery, AuditQueryError, RawAuditQuery, time_input_value,
+};
+pub use counting::{count, thousands};
 pub use external_id::{ExternalId, ExternalIdError};
 pub use field_errors::FieldErrors;
 pub use list_query::{

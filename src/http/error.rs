@@ -58,6 +58,9 @@ pub enum AppError {
     FileTooLarge(String),
     #[error("send the body as application/json or application/x-www-form-urlencoded")]
     UnsupportedMediaType,
+    /// A route that takes other media types than JSON and forms, naming them.
+    #[error("{0}")]
+    UnsupportedMediaTypeOf(String),
     #[error("validation failed")]
     Validation(FieldErrors),
     #[error("{0}")]
@@ -110,7 +113,9 @@ impl AppError {
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge | Self::FileTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::UnsupportedMediaType | Self::UnsupportedMediaTypeOf(_) => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
             Self::Validation(_) | Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

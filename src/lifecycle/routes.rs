@@ -537,13 +537,11 @@ impl BulkResult {
 fn bulk_flash(action: BulkAction, results: &[BulkResult]) -> String {
     let done = results.iter().filter(|r| r.result == "done").count();
     let skipped = results.len() - done;
+    let users = crate::domain::count(done as u64, "user", "users");
     if skipped == 0 {
-        format!("{}: {done} user(s).", verb(action))
+        format!("{}: {users}.", verb(action))
     } else {
-        format!(
-            "{}: {done} user(s); {skipped} could not be changed.",
-            verb(action)
-        )
+        format!("{}: {users}; {skipped} could not be changed.", verb(action))
     }
 }
 
@@ -566,5 +564,37 @@ fn verb(action: BulkAction) -> &'static str {
         BulkAction::Restore => "Restore",
         BulkAction::Promote => "Make admin",
         BulkAction::Demote => "Remove admin rights from",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn results(done: usize, conflicts: usize) -> Vec<BulkResult> {
+        let one = |result| BulkResult {
+            id: 1,
+            result,
+            message: None,
+        };
+        let mut all: Vec<BulkResult> = (0..done).map(|_| one("done")).collect();
+        all.extend((0..conflicts).map(|_| one("conflict")));
+        all
+    }
+
+    #[test]
+    fn the_bulk_flash_counts_users_in_words_that_fit() {
+        assert_eq!(
+            bulk_flash(BulkAction::Disable, &results(1, 0)),
+            "Disable: 1 user."
+        );
+        assert_eq!(
+            bulk_flash(BulkAction::Delete, &results(3, 0)),
+            "Delete: 3 users."
+        );
+        assert_eq!(
+            bulk_flash(BulkAction::Enable, &results(0, 2)),
+            "Enable: 0 users; 2 could not be changed."
+        );
     }
 }

@@ -298,8 +298,8 @@ impl<'a> LoginAgain<'a> {
 
     /// 429, with the wait.
     async fn too_many(&self, retry_after_secs: u64) -> AppResult<Response> {
-        let minutes = retry_after_secs.div_ceil(60);
-        let error = format!("Too many failed attempts. Try again in {minutes} minute(s).");
+        let minutes = crate::domain::count(retry_after_secs.div_ceil(60), "minute", "minutes");
+        let error = format!("Too many failed attempts. Try again in {minutes}.");
         let mut response = self.show(StatusCode::TOO_MANY_REQUESTS, error).await?;
         response
             .headers_mut()

@@ -456,9 +456,10 @@ impl Refused {
             Self::File(error) => error.to_string(),
             Self::Empty => "the file holds no users".into(),
             Self::NoFile => "choose a file to import".into(),
-            Self::MediaType => {
-                "send text/csv, application/x-ndjson or a JSON array (application/json)".into()
-            }
+            Self::MediaType => "send the file as CSV (Content-Type: text/csv), NDJSON \
+                 (application/x-ndjson) or a JSON array (application/json), or as the file \
+                 field of a multipart/form-data form"
+                .into(),
             Self::Form(message) => message.clone(),
             Self::Expired => {
                 "That preview has expired or belongs to another session; upload the file again."
@@ -470,7 +471,7 @@ impl Refused {
     fn into_error(self) -> AppError {
         match self {
             Self::File(FileError::TooLarge(message)) => AppError::FileTooLarge(message),
-            Self::MediaType => AppError::UnsupportedMediaType,
+            Self::MediaType => AppError::UnsupportedMediaTypeOf(self.message()),
             other => AppError::BadRequest(other.message()),
         }
     }

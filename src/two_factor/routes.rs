@@ -175,7 +175,7 @@ pub(super) fn too_many(status_page: Response, retry_after_secs: u64) -> Response
 
 pub(super) fn too_many_message(retry_after_secs: u64) -> String {
     format!(
-        "Too many wrong codes. Try again in {} minute(s).",
-        retry_after_secs.div_ceil(60)
+        "Too many wrong codes. Try again in {}.",
+        crate::domain::count(retry_after_secs.div_ceil(60), "minute", "minutes")
     )
 }

@@ -43,7 +43,8 @@ pub enum UrlRefused {
     Unresolvable { host: String, reason: String },
     #[error(
         "{host} is {ip}, a {kind} address; webhooks may not reach loopback, private, \
-         link-local or metadata addresses"
+         link-local or metadata addresses unless the server runs with \
+         WEBHOOK_ALLOW_PRIVATE=true"
     )]
     Forbidden {
         host: String,

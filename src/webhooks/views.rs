@@ -84,6 +84,29 @@ impl DeliveryView {
     pub fn next_display(&self) -> String {
         self.next_attempt_at.map(display).unwrap_or_default()
     }
+
+    /// The status as the delivery log shows it: a pending delivery that has
+    /// failed before is "retrying at 2026-12-01 09:30 UTC".
+    pub fn status_display(&self) -> String {
+        match (self.status.as_str(), self.next_attempt_at) {
+            ("pending", Some(next)) if self.attempts > 0 => {
+                format!("retrying at {}", display(next))
+            }
+            ("failed", _) => "failed, no more retries".into(),
+            (status, _) => status.to_owned(),
+        }
+    }
+
+    /// The last error in a few words: "connection refused", not the network
+    /// library's chain with its OS error number. A receiver's answer is quoted
+    /// as it was.
+    pub fn error_display(&self) -> Option<String> {
+        let error = self.error.as_deref()?;
+        Some(match self.response_code {
+            Some(_) => error.to_owned(),
+            None => crate::reasons::plain(error),
+        })
+    }
 }
 
 /// `GET /webhooks/{id}/deliveries`.

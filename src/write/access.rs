@@ -169,9 +169,10 @@ impl Writer {
         }
         if !force && (role.user_count > 0 || role.group_count > 0) {
             return Err(WriteError::Conflict(format!(
-                "the role is granted to {} user(s) and {} group(s); delete it with ?force=true \
-                 to take it from them",
-                role.user_count, role.group_count
+                "the role is granted to {} and {}; delete it with ?force=true to take it from \
+                 them",
+                crate::domain::count(role.user_count.unsigned_abs(), "user", "users"),
+                crate::domain::count(role.group_count.unsigned_abs(), "group", "groups"),
             )));
         }
         sql::delete_role(&mut tx, id).await?;

@@ -78,10 +78,14 @@ impl Actor {
     }
 
     /// The operating-system user running the command line, for its actor label.
+    /// `$USER` (or `$LOGNAME`); when neither is set (a container, cron,
+    /// `env -i`), the name the system gives the process's user id, else
+    /// `uid 1000`.
     pub fn cli_user() -> Self {
-        let who = std::env::var("USER")
-            .or_else(|_| std::env::var("LOGNAME"))
-            .unwrap_or_else(|_| "unknown".into());
+        let named = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let who = named("USER")
+            .or_else(|| named("LOGNAME"))
+            .unwrap_or_else(system_user);
         Self::cli(who)
     }
 
@@ -94,4 +98,30 @@ impl Actor {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("an actor always serialises")
     }
+}
+
+/// The process's user by name from `/etc/passwd`, or by id (from
+/// `/proc/self/status`), without asking the environment.
+fn system_user() -> String {
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("Uid:"))
+                .and_then(|ids| ids.split_whitespace().next().map(str::to_owned))
+        });
+    let Some(uid) = uid else {
+        return "unknown user".into();
+    };
+    let name = std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|passwd| {
+            passwd.lines().find_map(|line| {
+                let mut fields = line.split(':');
+                let name = fields.next()?;
+                (fields.nth(1)? == uid).then(|| name.to_owned())
+            })
+        });
+    name.unwrap_or_else(|| format!("uid {uid}"))
 }

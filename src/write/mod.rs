@@ -46,7 +46,7 @@ use crate::{auth::PasswordHasher, cache::Generation, db, domain::FieldErrors};
 /// Why a write was not made. Nothing was changed in any of these cases.
 /// Why the last-admin rule refused a change (SPEC §3, §9): only an active admin
 /// with a password can log in, so only those count.
-pub const LAST_ADMIN: &str = "the last admin cannot be deleted or demoted: no other active admin with a password would be left to log in";
+pub const LAST_ADMIN: &str = "the last admin cannot be disabled, deleted or demoted: no other active admin with a password would be left to log in";
 
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
@@ -56,7 +56,7 @@ pub enum WriteError {
     #[error("the record has changed since it was read")]
     VersionMismatch,
     /// Would leave no active admin with a password (see [`LAST_ADMIN`]).
-    #[error("the last admin cannot be deleted or demoted")]
+    #[error("the last admin cannot be disabled, deleted or demoted")]
     LastAdmin,
     #[error("a user with this email already exists")]
     EmailTaken,

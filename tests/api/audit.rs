@@ -767,3 +767,44 @@ async fn seed_demo_and_create_admin_are_recorded_as_the_command_line() {
     );
     assert!(audit_events(&app, "actor=sql").await.is_empty());
 }
+
+/// The JSON API takes what the page's form sends as well as RFC 3339 and
+/// `admin:<id>`: an admin's email, a day and a time without a zone (UTC).
+#[tokio::test]
+async fn filters_take_an_email_and_times_as_a_form_sends_them() {
+    let app = spawn_app().await;
+    app.create_user("Ann", "ann@example.com").await;
+    let client = crate::helpers::browser();
+    app.log_in_as_admin(&client).await;
+    let csrf = app.csrf(&client).await;
+    let form = crate::helpers::UserForm::new(&csrf, "Bob", "bob@example.com");
+    let response = crate::helpers::submit_user_form(client.post(app.url("/users")), form).await;
+    assert_eq!(response.status(), 303);
+    let by_id = audit_events(&app, &format!("actor=admin:{}", app.admin_id)).await;
+    assert!(!by_id.is_empty());
+    let by_email = audit_events(&app, &format!("actor={}", ADMIN_EMAIL.to_uppercase())).await;
+    assert_eq!(by_email, by_id);
+    let now = time::OffsetDateTime::now_utc();
+    let day = now.date();
+    let minute = now
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]"
+        ))
+        .unwrap();
+    let today = audit_events(&app, &format!("since={day}&until={day}")).await;
+    assert!(!today.is_empty(), "until a day includes that day");
+    let created = audit_events(&app, "action=user.created").await;
+    let later = audit_events(&app, &format!("action=user.created&since={minute}")).await;
+    assert!(later.len() <= created.len());
+    let tomorrow = day.next_day().unwrap();
+    assert!(
+        audit_events(&app, &format!("since={tomorrow}"))
+            .await
+            .is_empty()
+    );
+    assert!(
+        audit_events(&app, "actor=nobody@example.com")
+            .await
+            .is_empty()
+    );
+}

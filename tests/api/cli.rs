@@ -774,3 +774,210 @@ async fn role_list_grant_and_revoke_manage_roles_from_the_command_line() {
     assert_eq!(changed.len(), 2, "{changed:?}");
     assert_eq!(changed[0]["via"], "cli");
 }
+
+/// A start that cannot reach PostgreSQL says where it looked and why, in
+/// words: no `(os error 111)`, no "at line 768" of PostgreSQL's own source.
+#[test]
+fn a_start_up_error_names_the_address_and_the_cause_in_words() {
+    let port = closed_port();
+    let output = useradmin(
+        &format!("postgres://postgres:secret@127.0.0.1:{port}/nowhere"),
+        &[],
+        &["migrate"],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(
+        err.contains(&format!("PostgreSQL at 127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert!(err.contains("connection refused"), "{err}");
+    assert!(!err.contains("os error"), "{err}");
+    assert!(!err.contains("secret"), "never the password: {err}");
+
+    // PostgreSQL answers, and refuses: its message alone.
+    let url = fresh_database_url().replacen("postgres://postgres", "postgres://no_such_role", 1);
+    let output = useradmin(&url, &[], &["migrate"]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(
+        err.contains("role \"no_such_role\" does not exist"),
+        "{err}"
+    );
+    assert!(!err.contains("at line"), "{err}");
+    assert_eq!(err.matches("does not exist").count(), 1, "{err}");
+}
+
+#[test]
+fn a_malformed_rust_log_stops_start_up_with_one_line_naming_it() {
+    let output = useradmin(
+        &fresh_database_url(),
+        &[("RUST_LOG", "info,sqlx=loud")],
+        &["migrate"],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("RUST_LOG"), "{err}");
+    // A good one is taken.
+    let output = useradmin(&fresh_database_url(), &[("RUST_LOG", "warn")], &["migrate"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
+#[test]
+fn importing_a_directory_names_it() {
+    let dir = std::env::temp_dir().join(format!("ua-dir-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let output = useradmin(
+        &fresh_database_url(),
+        &[],
+        &["import", dir.to_str().unwrap()],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert!(err.contains(dir.to_str().unwrap()), "{err}");
+    assert!(err.contains("is a directory"), "{err}");
+    std::fs::remove_dir(dir).unwrap();
+}
+
+/// `export --sort -name`, as `--help` puts it, sorts by name descending.
+#[tokio::test]
+async fn export_sorts_descending_with_a_leading_minus() {
+    let app = spawn_app().await;
+    for (name, email) in [("Ann", "ann@example.com"), ("Zoe", "zoe@example.com")] {
+        app.create_user(name, email).await;
+    }
+    let help = stdout(
+        &Command::new(BIN)
+            .args(["export", "--help"])
+            .output()
+            .unwrap(),
+    );
+    assert!(help.contains("--sort -name"), "{help}");
+    let output = useradmin(
+        &database_url_for(&app.database_name),
+        &[("REDIS_KEY_PREFIX", app.key_prefix.as_str())],
+        &[
+            "export",
+            "--format",
+            "ndjson",
+            "--sort",
+            "-name",
+            "--q",
+            "example.com",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let names: Vec<String> = stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["name"].to_string())
+        .collect();
+    let zoe = names.iter().position(|n| n.contains("Zoe")).unwrap();
+    let ann = names.iter().position(|n| n.contains("Ann")).unwrap();
+    assert!(zoe < ann, "{names:?}");
+}
+
+/// Without `$USER` (a container, cron) the audit trail still says who ran a
+/// command: the system's name for the process's user.
+#[test]
+fn a_command_line_actor_is_named_without_user_in_the_environment() {
+    let db = fresh_database_url();
+    let mut command = Command::new(BIN);
+    command
+        .args([
+            "create-admin",
+            "--email",
+            "ops@example.com",
+            "--name",
+            "Ops",
+        ])
+        .env("DATABASE_URL", &db)
+        .env("REDIS_URL", redis_url())
+        .env("ADMIN_PASSWORD", "a strong password")
+        .env_remove("USER")
+        .env_remove("LOGNAME")
+        .env_remove("RUST_LOG");
+    let output = command.output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let whoami = Command::new("id").arg("-un").output().unwrap();
+    let expected = String::from_utf8(whoami.stdout).unwrap().trim().to_owned();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let label: String = rt.block_on(async {
+        let pool = sqlx::PgPool::connect(&db).await.unwrap();
+        sqlx::query_scalar("select actor_label from audit_events where actor_kind = 'cli' limit 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    });
+    assert_eq!(label, expected);
+    assert_ne!(label, "unknown");
+}
+
+/// `--help` lists every command, and says which use the database without
+/// leaving any out.
+#[test]
+fn help_lists_every_command() {
+    use clap::CommandFactory;
+    let help = stdout(&Command::new(BIN).arg("--help").output().unwrap());
+    for command in useradmin::cli::Cli::command().get_subcommands() {
+        let name = command.get_name();
+        assert!(
+            help.lines()
+                .any(|line| line.trim_start().starts_with(&format!("{name} "))),
+            "`useradmin --help` does not list {name}:\n{help}"
+        );
+    }
+    assert!(
+        help.contains("Every command but healthcheck uses the database"),
+        "{help}"
+    );
+}
+
+/// On a terminal the import counts the rows it has planned, with separators,
+/// and a whole rate, then leaves one summary line: "12,345 rows planned
+/// (4,100 rows/s, 3s)", never "4100.1234/s".
+#[test]
+fn import_progress_on_a_terminal_reads_as_counts() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: no `script` (util-linux) to make a terminal");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("ua-tty-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("people.ndjson");
+    let lines: String = (0..20_000)
+        .map(|i| format!("{{\"name\":\"P {i}\",\"email\":\"p{i}@example.com\"}}\n"))
+        .collect();
+    std::fs::write(&file, lines).unwrap();
+    let output = Command::new("script")
+        .args([
+            "-qec",
+            &format!("{BIN} import {} --dry-run > /dev/null", file.display()),
+            "/dev/null",
+        ])
+        .env("DATABASE_URL", fresh_database_url())
+        .env("REDIS_URL", redis_url())
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(dir).unwrap();
+    let screen = stdout(&output);
+    assert!(output.status.success(), "{screen}");
+    assert!(screen.contains(" rows planned ("), "{screen}");
+    assert!(screen.contains(" rows/s, "), "{screen}");
+    let mut rest = screen.as_str();
+    while let Some(end) = rest.find(" rows/s") {
+        let start = rest[..end].rfind('(').map_or(0, |at| at + 1);
+        let rate = &rest[start..end];
+        assert!(!rate.contains('.'), "a rate with decimals: {rate:?}");
+        rest = &rest[end + 1..];
+    }
+    // The summary on a line of its own, the progress line cleared.
+    assert!(
+        screen.split(['\r', '\n']).any(|line| line
+            .trim_start_matches("\x1b[2K")
+            .starts_with("dry run, nothing written: 20,000 to create")),
+        "{screen:?}"
+    );
+}

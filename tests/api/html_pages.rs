@@ -214,7 +214,7 @@ async fn the_last_admin_rule_shows_on_the_form_and_the_delete_page() {
             .text()
             .await
             .unwrap()
-            .contains("the last admin cannot be deleted or demoted")
+            .contains("the last admin cannot be disabled, deleted or demoted")
     );
     let response = client
         .post(app.url(&format!("{path}/delete")))
@@ -228,7 +228,7 @@ async fn the_last_admin_rule_shows_on_the_form_and_the_delete_page() {
             .text()
             .await
             .unwrap()
-            .contains("The last admin cannot be deleted or demoted")
+            .contains("The last admin cannot be disabled, deleted or demoted")
     );
 }
 

@@ -152,7 +152,15 @@ async fn parallel_disables_of_the_last_two_active_admins_leave_one() {
         .send()
         .await
         .unwrap();
-    assert_error(response, 409).await;
+    let body = assert_error(response, 409).await;
+    // The refusal names what was asked: disabling, not only deleting.
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("the last admin cannot be disabled"),
+        "{body}"
+    );
 }
 
 #[tokio::test]

@@ -449,7 +449,7 @@ async fn the_last_admin_cannot_be_deleted_or_demoted() {
     let body = assert_error(app.api.delete(app.url(&path)).send().await.unwrap(), 409).await;
     assert_eq!(
         body["error"],
-        "the last admin cannot be deleted or demoted: no other active admin with a password would be left to log in"
+        "the last admin cannot be disabled, deleted or demoted: no other active admin with a password would be left to log in"
     );
     let response = app
         .api

@@ -205,6 +205,11 @@ async fn ipv4_translated_addresses_are_refused_at_registration() {
         assert_eq!(status, 422, "{url}: {body}");
         let message = body["fields"]["url"][0].as_str().unwrap_or_default();
         assert!(message.contains("may not reach"), "{url}: {body}");
+        // And how to allow it on purpose (a receiver on the same network).
+        assert!(
+            message.contains("WEBHOOK_ALLOW_PRIVATE=true"),
+            "{url}: {body}"
+        );
     }
     let count: i64 = sqlx::query_scalar("select count(*) from webhooks")
         .fetch_one(&app.db)

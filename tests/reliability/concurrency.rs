@@ -266,7 +266,7 @@ async fn twenty_admins_demoting_themselves_at_once_leave_exactly_one_admin() {
     let (_, refused) = results.iter().find(|(s, _)| *s == 409).unwrap();
     assert_eq!(
         refused["error"],
-        "the last admin cannot be deleted or demoted: no other active admin with a password would be left to log in"
+        "the last admin cannot be disabled, deleted or demoted: no other active admin with a password would be left to log in"
     );
     let remaining: i64 = sqlx::query_scalar("select count(*) from users where is_admin")
         .fetch_one(&app.db)

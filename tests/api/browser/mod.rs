@@ -7,6 +7,7 @@
 //! screenshots, filling, clicking and pressing, logging in); each feature has
 //! a file of its own.
 
+mod audit;
 mod delegation;
 mod groups;
 mod import;

@@ -229,7 +229,9 @@ async fn an_admin_adds_tests_pauses_and_deletes_a_webhook() {
     let row = &rows[0];
     assert_eq!(row[0], "webhook.test", "{row:?}");
     assert!(
-        row[1].starts_with("pending") || row[1].starts_with("failed"),
+        ["pending", "retrying at ", "failed"]
+            .iter()
+            .any(|status| row[1].starts_with(status)),
         "not delivered, since nothing listens: {row:?}"
     );
     assert!(
@@ -248,6 +250,24 @@ async fn an_admin_adds_tests_pauses_and_deletes_a_webhook() {
             .starts_with("Redeliver delivery "),
         "each Redeliver button is named for its delivery"
     );
+    // Once tried: when it is tried again, and why the last try failed, in
+    // words ("connection refused", not the network library's chain).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        browser.refresh().await.unwrap();
+        let status = text_of(&browser, "table.deliveries td.delivery-status").await;
+        if status.starts_with("retrying at ") || std::time::Instant::now() > deadline {
+            break status;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    };
+    assert!(status.starts_with("retrying at 20"), "{status}");
+    assert!(status.contains(" UTC"), "the display format: {status}");
+    assert!(
+        status.contains("last error: connection refused"),
+        "{status}"
+    );
+    assert!(!status.contains("os error"), "{status}");
     save_screenshot(&browser, "webhook-log").await;
     check_page(&browser, "webhook-log", &mut problems).await;
 

@@ -39,13 +39,14 @@ async fn failed_logins_are_throttled_per_account_and_address_across_instances() 
             .parse()
             .unwrap();
         assert!((1..=900).contains(&retry));
-        assert!(
-            response
-                .text()
-                .await
-                .unwrap()
-                .contains("Too many failed attempts")
-        );
+        let page = response.text().await.unwrap();
+        assert!(page.contains("Too many failed attempts"), "{page}");
+        // The wait in words that fit it: never "minute(s)".
+        let wait = match retry.div_ceil(60) {
+            1 => "Try again in 1 minute.".to_owned(),
+            minutes => format!("Try again in {minutes} minutes."),
+        };
+        assert!(page.contains(&wait), "{page}");
     }
     // Another account from the same address is not locked by that.
     first
