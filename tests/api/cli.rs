@@ -796,7 +796,10 @@ fn a_start_up_error_names_the_address_and_the_cause_in_words() {
     assert!(!err.contains("secret"), "never the password: {err}");
 
     // PostgreSQL answers, and refuses: its message alone.
-    let url = fresh_database_url().replacen("postgres://postgres", "postgres://no_such_role", 1);
+    let scratch = TestDatabase::new();
+    let url = scratch
+        .url()
+        .replacen("postgres://postgres", "postgres://no_such_role", 1);
     let output = useradmin(&url, &[], &["migrate"]);
     assert_eq!(output.status.code(), Some(1));
     let err = stderr(&output);
@@ -810,8 +813,9 @@ fn a_start_up_error_names_the_address_and_the_cause_in_words() {
 
 #[test]
 fn a_malformed_rust_log_stops_start_up_with_one_line_naming_it() {
+    let scratch = TestDatabase::new();
     let output = useradmin(
-        &fresh_database_url(),
+        &scratch.url(),
         &[("RUST_LOG", "info,sqlx=loud")],
         &["migrate"],
     );
@@ -820,7 +824,7 @@ fn a_malformed_rust_log_stops_start_up_with_one_line_naming_it() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("RUST_LOG"), "{err}");
     // A good one is taken.
-    let output = useradmin(&fresh_database_url(), &[("RUST_LOG", "warn")], &["migrate"]);
+    let output = useradmin(&scratch.url(), &[("RUST_LOG", "warn")], &["migrate"]);
     assert!(output.status.success(), "{}", stderr(&output));
 }
 
@@ -828,11 +832,8 @@ fn a_malformed_rust_log_stops_start_up_with_one_line_naming_it() {
 fn importing_a_directory_names_it() {
     let dir = std::env::temp_dir().join(format!("ua-dir-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let output = useradmin(
-        &fresh_database_url(),
-        &[],
-        &["import", dir.to_str().unwrap()],
-    );
+    let scratch = TestDatabase::new();
+    let output = useradmin(&scratch.url(), &[], &["import", dir.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1));
     let err = stderr(&output);
     assert!(err.contains(dir.to_str().unwrap()), "{err}");
@@ -881,7 +882,8 @@ async fn export_sorts_descending_with_a_leading_minus() {
 /// command: the system's name for the process's user.
 #[test]
 fn a_command_line_actor_is_named_without_user_in_the_environment() {
-    let db = fresh_database_url();
+    let scratch = TestDatabase::new();
+    let db = scratch.url();
     let mut command = Command::new(BIN);
     command
         .args([
@@ -892,6 +894,7 @@ fn a_command_line_actor_is_named_without_user_in_the_environment() {
             "Ops",
         ])
         .env("DATABASE_URL", &db)
+        .env("REDIS_KEY_PREFIX", scratch.key_prefix())
         .env("REDIS_URL", redis_url())
         .env("ADMIN_PASSWORD", "a strong password")
         .env_remove("USER")
@@ -938,10 +941,7 @@ fn help_lists_every_command() {
 /// (4,100 rows/s, 3s)", never "4100.1234/s".
 #[test]
 fn import_progress_on_a_terminal_reads_as_counts() {
-    if Command::new("script").arg("--version").output().is_err() {
-        eprintln!("skipped: no `script` (util-linux) to make a terminal");
-        return;
-    }
+    let scratch = TestDatabase::new();
     let dir = std::env::temp_dir().join(format!("ua-tty-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("people.ndjson");
@@ -955,7 +955,8 @@ fn import_progress_on_a_terminal_reads_as_counts() {
             &format!("{BIN} import {} --dry-run > /dev/null", file.display()),
             "/dev/null",
         ])
-        .env("DATABASE_URL", fresh_database_url())
+        .env("DATABASE_URL", scratch.url())
+        .env("REDIS_KEY_PREFIX", scratch.key_prefix())
         .env("REDIS_URL", redis_url())
         .env("NO_COLOR", "1")
         .env_remove("RUST_LOG")
