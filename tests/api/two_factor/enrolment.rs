@@ -92,9 +92,17 @@ async fn enrolment_shows_a_qr_code_and_the_secret_and_needs_a_right_code() {
     assert_eq!(enabled[0]["actor"]["kind"], "admin");
     assert_eq!(enabled[0]["via"], "session");
     assert_eq!(enabled[0]["changes"], json!({}));
-    // The pages and the JSON API never hand out the secret.
-    let (status, _) = app.get_json("/account/2fa").await;
-    assert_eq!(status, 404);
+    // The pages and the JSON API never hand out the secret: a script asking
+    // for the page is told to ask for HTML (or use a token), nothing more.
+    let (status, body) = app.get_json("/account/2fa").await;
+    assert_eq!(status, 406, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("text/html"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
