@@ -15,7 +15,6 @@
 import atexit
 import json
 import os
-import random
 from collections import Counter, defaultdict
 
 import schemathesis
@@ -104,22 +103,9 @@ def _reason(response):
     return reason + (f" [{', '.join(fields)}]" if fields else "")
 
 
-def _mostly_current(case):
-    """Drops three in four generated `If-Match` headers: a random version is
-    always stale (412), which hid what the write does with the rest of the case.
-    The fourth keeps the precondition's refusal covered."""
-    headers = case.headers
-    if not isinstance(headers, dict):
-        return
-    for name in [n for n in headers if n.lower() == "if-match"]:
-        if random.random() < 0.75:
-            del headers[name]
-
-
 @schemathesis.hook
 def before_call(ctx, case, kwargs):
     _protect(case)
-    _mostly_current(case)
 
 
 @schemathesis.hook
