@@ -3,12 +3,18 @@
 //! `bench/run` measures it beside useradmin, so their ratio shows what the
 //! service's own layers cost.
 //!
-//!     DATABASE_URL=postgres://... PORT=5873 [PEER_NO_PING=1] useradmin-bench-peer
+//! With `PEER_PAGE_FILE`, it also answers `GET /page` with that file's bytes,
+//! read once at start and held in memory: the cheapest answer axum can give,
+//! the reference of the cached user list (same bytes, no cache look-up).
+//!
+//!     DATABASE_URL=postgres://... PORT=5873 [PEER_NO_PING=1] [PEER_PAGE_FILE=page.json] \
+//!         useradmin-bench-peer
 
 use axum::{
     Json, Router,
+    body::Bytes,
     extract::{Path, State},
-    http::StatusCode,
+    http::{StatusCode, header},
     routing::get,
 };
 use serde::Serialize;
@@ -65,10 +71,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .test_before_acquire(ping)
         .connect(&url)
         .await?;
-    let app = Router::new()
+    let mut app = Router::new()
         .route("/users/{id}", get(user))
         .route("/health", get(|| async { "ok" }))
         .with_state(db);
+    if let Some(file) = std::env::var_os("PEER_PAGE_FILE") {
+        // Cloning `Bytes` bumps a reference count: no copy per request.
+        let page = Bytes::from(std::fs::read(file)?);
+        app = app.route(
+            "/page",
+            get(move || {
+                let page = page.clone();
+                async move { ([(header::CONTENT_TYPE, "application/json")], page) }
+            }),
+        );
+    }
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     axum::serve(listener, app).await?;
     Ok(())
