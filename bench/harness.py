@@ -10,6 +10,10 @@ OUT, so the report can be rebuilt from a finished run):
   pgbench OUT ID TITLE FILE LOGPREFIX   record a pgbench run (tps; p50/p99 from its -l logs)
   redis OUT ID TITLE CSVFILE TEST       record one test of redis-benchmark --csv
   cursor-after-id ID                    print a list cursor (sort by id) positioned after ID
+  cpu-ticks OUT NAME PID DB             save CPU ticks (utime+stime) of PID with its descendants
+                                        and of PostgreSQL's processes serving DB to OUT/cpu/NAME.json
+  cpu OUT ID                            record CPU per request of scenario ID from the cpu-ticks
+                                        ID.before and ID.after taken around its measured run
   json-field FIELD                      read JSON on stdin, print one top-level field
   value-of OUT KEY                      print a scalar recorded by `value`
   report OUT RESULTS_MD                 print the table and write RESULTS_MD
@@ -17,7 +21,9 @@ OUT, so the report can be rebuilt from a finished run):
 
 import base64
 import json
+import os
 import re
+import subprocess
 import sys
 import time
 import urllib.error
@@ -166,6 +172,85 @@ def cursor_after_id(ident):
     return 0
 
 
+def process_table():
+    """{pid: (ppid, comm, utime + stime in ticks)} from /proc."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # exited meanwhile
+        # comm is in parentheses and may hold spaces; the fields after it are plain.
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        table[int(entry.name)] = (int(fields[1]), comm, int(fields[11]) + int(fields[12]))
+    return table
+
+
+def postgres_pids(db):
+    """PostgreSQL's processes that work for DB: its client backends and
+    autovacuum workers, the shared ones (WAL writer, checkpointer, background
+    writer, ...: no database), and the postmaster. Other databases' backends
+    are left out: the machine may serve other work meanwhile."""
+    query = "select pid from pg_stat_activity where datname = current_database() or datname is null"
+    try:
+        text = subprocess.run(
+            ["psql", "-X", "-d", db, "-tAc", query], capture_output=True, text=True, check=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return set()
+    return {int(line) for line in text.split() if line.isdigit()}
+
+
+def cpu_ticks(out, name, pid, db):
+    """Saves the ticks of PID and its descendants and, per process, of
+    PostgreSQL's processes for DB (those running on this host), with the time."""
+    pg_pids = postgres_pids(db)
+    table = process_table()
+    tree, frontier = set(), {int(pid)}
+    while frontier:
+        tree |= frontier
+        frontier = {p for p, (ppid, _, _) in table.items() if ppid in frontier} - tree
+    pg = {p: table[p][2] for p in pg_pids if p in table and table[p][1] == "postgres"}
+    postmasters = {table[p][0] for p in pg}
+    pg.update({p: table[p][2] for p in postmasters if p in table and table[p][1] == "postgres"})
+    snapshot = {
+        "app": sum(table[p][2] for p in tree if p in table),
+        "pg": pg,
+        "ns": time.time_ns(),
+    }
+    Path(out, "cpu").mkdir(exist_ok=True)
+    Path(out, "cpu", f"{name}.json").write_text(json.dumps(snapshot), encoding="utf-8")
+    return 0
+
+
+def cpu(out, ident):
+    """CPU µs per request of the app and of PostgreSQL during one measured run,
+    and the cores each kept busy on average. PostgreSQL's figure sums the
+    processes seen both before and after (a connection opened or closed
+    meanwhile is left out; the pools keep theirs open)."""
+    tick_us = 1e6 / os.sysconf("SC_CLK_TCK")
+    before, after = (
+        json.loads(Path(out, "cpu", f"{ident}.{when}.json").read_text(encoding="utf-8"))
+        for when in ("before", "after")
+    )
+    results, _ = load(out)
+    row = results.get(ident)
+    if row is None or row.get("failed") or not row.get("requests"):
+        return 1
+    wall_us = (after["ns"] - before["ns"]) / 1000
+    ticks = {"app": after["app"] - before["app"]}
+    both = set(before["pg"]) & set(after["pg"])
+    if both:  # PostgreSQL runs on this host
+        ticks["pg"] = sum(after["pg"][p] - before["pg"][p] for p in both)
+    for who, n in ticks.items():
+        value(out, f"cpu_{ident}_{who}_us", n * tick_us / row["requests"])
+        value(out, f"cpu_{ident}_{who}_cores", n * tick_us / wall_us)
+    return 0
+
+
 def value_of(out, key):
     _, values = load(out)
     v = values.get(key)
@@ -263,13 +348,33 @@ def targets(results, values):
         "`redis-benchmark` GET ops/s (same value size)",
         1.00,
     )
+    ratio(
+        "cached list of 1,000",
+        "1k_list_cached",
+        "ref_peer_page",
+        "the peer serving the same bytes from memory",
+        0.90,
+    )
+    create, flask = rps("1k_create"), rps("1k_create_flask")
+    rows.append(
+        (
+            "create ≥ 4× the original Flask service (reconstructed, gunicorn sync workers)",
+            "not measured" if not (create and flask)
+            else f"{fmt_num(create)} / {fmt_num(flask)} = {create / flask:.2f}×",
+            None if not (create and flask) else create / flask >= 4.0,
+        )
+    )
     for ident, label, limit in [
         ("1m_first_uncached", "1M first page p99 (uncached)", 10.0),
         ("1m_deep_uncached", "1M deep cursor page p99 (uncached)", 10.0),
         ("1m_name_uncached", "1M `sort=name` p99 (uncached)", 10.0),
         ("1m_created_uncached", "1M `sort=-created_at` p99 (uncached)", 10.0),
         ("1m_disabled_name_uncached", "1M `status=disabled&sort=name` p99 (uncached)", 10.0),
-        ("1m_q_uncached", "1M `q` search p99 (uncached)", 50.0),
+        (
+            "1m_q_uncached",
+            f"1M `q` search p99 (uncached, {values.get('page_connections', 0):.0f} connections)",
+            50.0,
+        ),
     ]:
         v = p99(ident)
         rows.append(
@@ -309,11 +414,12 @@ def targets(results, values):
         )
     )
     p50, p99 = values.get("webhook_p50_ms"), values.get("webhook_p99_ms")
+    missing = values.get("webhook_missing") or 0
     rows.append(
         (
-            "webhook delivery, commit → receipt at 200 changes/s (p50 / p99)",
-            "not measured" if p50 is None else f"{p50:.1f} / {p99:.1f} ms ({fmt_num(values.get('webhook_missing') or 0)} missing)",
-            None if p50 is None else (values.get("webhook_missing") or 0) == 0,
+            "webhook delivery, commit → receipt at 200 changes/s: p99 < 50 ms, none missing (p50 / p99)",
+            "not measured" if p99 is None else f"{p50:.1f} / {p99:.1f} ms ({fmt_num(missing)} missing)",
+            None if p99 is None else p99 < 50 and missing == 0,
         )
     )
     for key, title, limit in [
@@ -334,6 +440,96 @@ def targets(results, values):
     return rows
 
 
+def size_label(n):
+    n = int(n)
+    if n >= 1_000_000 and n % 1_000_000 == 0:
+        return f"{n // 1_000_000}M"
+    if n >= 1000 and n % 1000 == 0:
+        return f"{n // 1000}k"
+    return f"{n:,}"
+
+
+def growth_table(results, values):
+    """The cost growth table: a row per measurement, a column per database size.
+    The smaller sizes come from the growth section of bench/run (ids and keys
+    growth_<n>_...); the largest from the large-table section (1m_...)."""
+    sizes = [int(n) for n in str(values.get("growth_sizes") or "").split()]
+    large = values.get("large_users")
+    columns = [(n, f"growth_{n}_") for n in sizes if n != large]
+    if large:
+        columns.append((int(large), None))
+    if not columns:
+        return ""
+
+    def page(ident):
+        row = results.get(ident)
+        if row is None:
+            return "–"
+        if row.get("failed"):
+            return "failed"
+        text = f"{fmt_ms(row['p99_ms'])} ms / {fmt_num(row['rps'])}"
+        return text + (f" ({row['errors']} errors)" if row["errors"] else "")
+
+    def scalar(key, unit):
+        v = values.get(key)
+        if v is None:
+            return "–"
+        if unit == "KiB":
+            return f"{v / 1024:.1f} MiB"
+        if unit == "s":
+            return f"{v:.2f} s"
+        return fmt_num(v)
+
+    rows = [
+        ("first page (limit 50): p99 / req/s", "first", "1m_first_uncached", None),
+        ("deep page via cursor (at 90 %): p99 / req/s", "deep", "1m_deep_uncached", None),
+        ("`q` search (8 surnames): p99 / req/s", "q", "1m_q_uncached", None),
+        ("CSV export: rows/s", "export_rows_per_s", "export_1m_rows_per_s", "rows/s"),
+        ("import of 100,000 new users, applied in one transaction", "import_apply_s", "import_100k_apply_s", "s"),
+        ("peak RSS (VmHWM) after the pages and the export", "rss_export_kib", "rss_peak_1m_export_kib", "KiB"),
+        ("peak RSS (VmHWM) after the import", "rss_import_kib", "rss_peak_1m_import_kib", "KiB"),
+    ]
+    lines = [
+        "| measurement | " + " | ".join(f"{size_label(n)} users" for n, _ in columns) + " |",
+        "|---|" + "---:|" * len(columns),
+    ]
+    for label, growth_key, large_key, unit in rows:
+        cells = []
+        for _, prefix in columns:
+            key = large_key if prefix is None else prefix + growth_key
+            cells.append(page(key) if unit is None else scalar(key, unit))
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def cpu_rows(results, values):
+    """Rows of "Other measurements": CPU per create of the app and of PostgreSQL,
+    and what the audit trigger costs per row."""
+    cores = values.get("cores")
+    rows = []
+    for ident in ("1k_create", "1k_create_unaudited", "1k_create_hooked", "1k_create_flask"):
+        app, pg = values.get(f"cpu_{ident}_app_us"), values.get(f"cpu_{ident}_pg_us")
+        if app is None or ident not in results:
+            continue
+        busy_app, busy_pg = values.get(f"cpu_{ident}_app_cores"), values.get(f"cpu_{ident}_pg_cores")
+        of = f" of {cores:.0f}" if cores else ""
+        if pg is None:  # PostgreSQL on another host
+            text = f"{app:,.0f} / – µs (cores busy: app {busy_app:.2f}{of})"
+        else:
+            text = f"{app:,.0f} / {pg:,.0f} µs (cores busy: app {busy_app:.2f}, PostgreSQL {busy_pg:.2f}{of})"
+        rows.append((f"CPU per request, {results[ident]['title']}: app / PostgreSQL", text))
+    audited, unaudited = values.get("cpu_1k_create_pg_us"), values.get("cpu_1k_create_unaudited_pg_us")
+    if audited is not None and unaudited is not None:
+        app_a, app_u = values.get("cpu_1k_create_app_us"), values.get("cpu_1k_create_unaudited_app_us")
+        rows.append(
+            (
+                "the audit trigger per created row: PostgreSQL CPU (audited − unaudited)",
+                f"{audited - unaudited:,.0f} µs (app: {app_a - app_u:,.0f} µs)",
+            )
+        )
+    return rows
+
+
 def verdict(ok):
     return "–" if ok is None else ("met" if ok else "**missed**")
 
@@ -347,9 +543,11 @@ def report(out, results_md):
     # Grouped in the order groups first appear (references measured beside a
     # scenario stay with the other references).
     first = {}
-    for row in results.values():
+    # The growth section's rows have a table of their own.
+    scenarios = [row for row in results.values() if not row["id"].startswith("growth_")]
+    for row in scenarios:
         first.setdefault(row["group"], len(first))
-    for row in sorted(results.values(), key=lambda row: first[row["group"]]):
+    for row in sorted(scenarios, key=lambda row: first[row["group"]]):
         if row["group"] != group:
             group = row["group"]
             lines.append(f"| **{group}** | | | | |")
@@ -399,7 +597,26 @@ def report(out, results_md):
             else:
                 text = f"{fmt_num(v)} {unit}"
             other.append(f"| {label} | {text} |")
+    for label, text in cpu_rows(results, values):
+        other.append(f"| {label} | {text} |")
     other_table = "\n".join(other)
+
+    growth = growth_table(results, values)
+    notes_path = Path(__file__).with_name("growth-notes.md")
+    notes = notes_path.read_text(encoding="utf-8").strip() if notes_path.exists() else ""
+    growth_section = ""
+    if growth:
+        growth_section = f"""
+## Cost growth
+
+The uncached instance's figures at each size: databases ua_bench_<size>, filled like the
+large one (1 % of the users disabled). Smaller sizes: {values.get('page_connections', 0):.0f} connections,
+{values.get('growth_duration', 0):.0f}s per page scenario. The largest column is the large-table section
+above, with its durations (its peak RSS after the import also covers the dry run and the
+re-import). Pages: p99 ms / requests/s.
+
+{growth}
+{chr(10) + notes + chr(10) if notes else ""}"""
 
     machine = Path(out, "machine.txt").read_text(encoding="utf-8") if Path(out, "machine.txt").exists() else ""
     settings = Path(out, "settings.txt").read_text(encoding="utf-8") if Path(out, "settings.txt").exists() else ""
@@ -410,6 +627,9 @@ def report(out, results_md):
     print(target_table)
     print()
     print(other_table)
+    if growth:
+        print()
+        print(growth)
 
     md = f"""# Benchmark results
 
@@ -450,8 +670,16 @@ milliseconds; errors are connection errors, timeouts and non-2xx answers.
 
 ## Other measurements
 
+CPU per request is utime + stime from /proc, sampled right before and after the measured
+run, divided by the requests answered: of the app process (with its workers, for the
+Flask service) and of the PostgreSQL processes serving its database (its backends and
+autovacuum workers, the shared WAL writer, checkpointer and background writer, and the
+postmaster; other databases' backends are left out). "Cores busy" is that CPU time over
+the run's wall time; wrk shares the cores, so the larger of the two shows which side bounds
+the rate.
+
 {other_table}
-"""
+{growth_section}"""
     Path(results_md).write_text(md, encoding="utf-8")
     print(f"\nwritten to {results_md}")
     return 0
@@ -469,6 +697,8 @@ def main(argv):
         "pgbench": pgbench,
         "redis": redis,
         "cursor-after-id": cursor_after_id,
+        "cpu-ticks": cpu_ticks,
+        "cpu": cpu,
         "json-field": json_field,
         "value-of": value_of,
         "report": report,
