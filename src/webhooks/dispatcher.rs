@@ -23,13 +23,14 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     backoff, payload,
+    recorder::{self, Successes},
     sender::{Message, Outcome, Sender},
     wake,
 };
 use crate::auth::webhook_signature as signature;
 use crate::db::deliveries::{
     self, ClaimedDelivery,
-    bookkeeping::{self, Failure},
+    bookkeeping::{self, Failure, Success},
 };
 use crate::metrics::{self, DeliveryResult};
 
@@ -69,13 +70,22 @@ impl Dispatcher {
     ) -> Result<Self, rustls::Error> {
         let sender = Sender::new(allow_private)?;
         wake::listen(db.clone(), wake.clone(), stop.clone()).await;
+        let (successes, recording) = recorder::start(db.clone());
         let dispatching = Dispatching {
             db,
             sender,
+            successes,
             wake,
             stop: stop.clone(),
         };
-        let task = tokio::spawn(dispatching.run());
+        let task = tokio::spawn(async move {
+            dispatching.run().await;
+            // Every attempt has ended and dropped its handle: what they queued
+            // is written before the pool closes.
+            if let Err(e) = recording.await {
+                tracing::error!(error = %e, "the webhook recorder ended abnormally");
+            }
+        });
         Ok(Self { stop, task })
     }
 
@@ -98,6 +108,7 @@ impl Dispatcher {
 struct Dispatching {
     db: PgPool,
     sender: Sender,
+    successes: Successes,
     wake: Arc<Notify>,
     stop: CancellationToken,
 }
@@ -194,14 +205,13 @@ impl Dispatching {
                     "webhook delivered"
                 );
                 metrics::webhook_delivery(DeliveryResult::Delivered);
-                bookkeeping::record_success(
-                    &self.db,
-                    delivery.id,
-                    delivery.attempts,
-                    i32::from(*status),
+                self.successes.record(Success {
+                    id: delivery.id,
+                    attempt: delivery.attempts,
+                    response_code: i32::from(*status),
                     duration_ms,
-                )
-                .await
+                });
+                Ok(())
             }
             Outcome::Failed { status, error } => {
                 let failure = Failure {

@@ -10,6 +10,7 @@
 //! * [`sender`]: one HTTP attempt.
 //! * [`backoff`]: when a failed attempt is tried again.
 //! * [`dispatcher`]: claiming, sending and recording; graceful shutdown.
+//! * [`recorder`]: delivered attempts, written in batches.
 //!
 //! The SQL is in [`crate::db::deliveries`].
 
@@ -18,6 +19,7 @@ pub mod backoff;
 pub mod dispatcher;
 pub mod pages;
 pub mod payload;
+mod recorder;
 pub mod routes;
 pub mod sender;
 pub mod views;
