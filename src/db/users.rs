@@ -255,10 +255,34 @@ pub struct PageRows {
     pub prev: Option<Cursor>,
 }
 
+/// How many users a list matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Total {
+    pub count: i64,
+    /// True when a search matched more than [`SEARCH_COUNT_CAP`] users: `count`
+    /// is then the cap, and the true number is larger.
+    pub is_lower_bound: bool,
+}
+
+impl Total {
+    fn exact(count: i64) -> Self {
+        Self {
+            count,
+            is_lower_bound: false,
+        }
+    }
+}
+
+/// A search counts its matches exactly up to this many. Counting a broad match
+/// means visiting every matching row (a trigram index cannot count), which at a
+/// million users costs more than the page itself; past the cap the list says
+/// "at least" instead.
+pub const SEARCH_COUNT_CAP: i64 = 10_000;
+
 /// One page of users in keyset order, with the cursors of its neighbours and the
 /// number of users matching the search. Costs the same on page 10,000 as on
 /// page 1: it seeks by index, never skips rows.
-pub async fn page(db: &PgPool, query: &ListQuery) -> Result<(PageRows, i64), sqlx::Error> {
+pub async fn page(db: &PgPool, query: &ListQuery) -> Result<(PageRows, Total), sqlx::Error> {
     page_of(db, query, Scope::Live).await
 }
 
@@ -296,30 +320,63 @@ pub async fn page_of(
     db: &PgPool,
     query: &ListQuery,
     scope: Scope,
-) -> Result<(PageRows, i64), sqlx::Error> {
+) -> Result<(PageRows, Total), sqlx::Error> {
     let Some(search) = &query.search else {
         // Without a search the count needs no rows of the page: both in parallel
         // (and without filters, the kept count answers at once).
-        return tokio::try_join!(list(db, query, scope), count(db, query, scope));
+        let (rows, count) = tokio::try_join!(list(db, query, scope), count(db, query, scope))?;
+        return Ok((rows, Total::exact(count)));
     };
-    // With a search, both need the same matching rows: find them once.
+    // With a search, both need the matching rows: find them once, keeping only
+    // their ids and sort keys, then read the page's rows by id.
+    let found: Vec<RowWithTotal> = search_page(query, scope, search)?
+        .build_query_as()
+        .fetch_all(db)
+        .await?;
+    let count = match found.first() {
+        Some(row) => row.total,
+        // An empty page carries no total: count on its own.
+        None => count_capped(db, query, scope).await?,
+    };
+    if count > SEARCH_COUNT_CAP {
+        // The matches found were only the first ones: the page is read in
+        // sort order by itself.
+        let rows = list(db, query, scope).await?;
+        let total = Total {
+            count: SEARCH_COUNT_CAP,
+            is_lower_bound: true,
+        };
+        return Ok((rows, total));
+    }
+    let rows = found.into_iter().map(|row| row.user).collect();
+    Ok((finish_page(query, rows), Total::exact(count)))
+}
+
+/// The statement of a searched page: up to one more match than the cap (ids
+/// and sort keys only), the page among them, then the page's rows, each with
+/// the number of matches.
+fn search_page(
+    query: &ListQuery,
+    scope: Scope,
+    search: &str,
+) -> Result<QueryBuilder<Postgres>, sqlx::Error> {
     let mut sql: QueryBuilder<Postgres> =
-        QueryBuilder::new("with matches as materialized (select ");
-    sql.push(COLUMNS).push(scope.condition());
+        QueryBuilder::new("with matches as materialized (select id");
+    if query.sort != SortKey::Id {
+        sql.push(", ").push(query.sort.column());
+    }
+    sql.push(scope.condition());
     push_search(&mut sql, search);
     push_filters(&mut sql, &query.filters);
-    sql.push(") select ")
-        .push(concat!(stored_columns!(), ", roles, groups, permissions"))
-        .push(", (select count(*) from matches) as total from matches where true");
+    sql.push(" limit ")
+        .push_bind(SEARCH_COUNT_CAP + 1)
+        .push("), page as (select id from matches where true");
     push_keyset(&mut sql, query)?;
-    let found: Vec<RowWithTotal> = sql.build_query_as().fetch_all(db).await?;
-    let total = match found.first() {
-        Some(row) => row.total,
-        // An empty page carries no total; count on its own (cheap: few matches).
-        None => count(db, query, scope).await?,
-    };
-    let rows = found.into_iter().map(|row| row.user).collect();
-    Ok((finish_page(query, rows), total))
+    sql.push(") select ").push(COLUMNS).push(
+        ", (select count(*) from matches) as total from users where id in (select id from page)",
+    );
+    push_order(&mut sql, query);
+    Ok(sql)
 }
 
 #[derive(sqlx::FromRow)]
@@ -352,11 +409,7 @@ fn push_keyset(sql: &mut QueryBuilder<Postgres>, query: &ListQuery) -> Result<()
     // Paging backwards reads in the opposite order; `finish_page` turns it round.
     let backwards = query.before.is_some();
     let ascending = (query.order == SortOrder::Ascending) != backwards;
-    let (direction, comparison) = if ascending {
-        ("asc", ">")
-    } else {
-        ("desc", "<")
-    };
+    let comparison = if ascending { ">" } else { "<" };
     if let Some(cursor) = query.after.as_ref().or(query.before.as_ref()) {
         match &cursor.key {
             None => {
@@ -381,13 +434,22 @@ fn push_keyset(sql: &mut QueryBuilder<Postgres>, query: &ListQuery) -> Result<()
             }
         }
     }
+    push_order(sql, query);
+    // One row more than asked tells whether the list goes on in this direction.
+    sql.push(" limit ").push_bind(i64::from(query.limit) + 1);
+    Ok(())
+}
+
+/// The order a page is read in (the opposite of the list's when paging back).
+fn push_order(sql: &mut QueryBuilder<Postgres>, query: &ListQuery) {
+    let column = query.sort.column();
+    let backwards = query.before.is_some();
+    let ascending = (query.order == SortOrder::Ascending) != backwards;
+    let direction = if ascending { "asc" } else { "desc" };
     sql.push(format_args!(" order by {column} {direction}"));
     if query.sort != SortKey::Id {
         sql.push(format_args!(", id {direction}"));
     }
-    // One row more than asked tells whether the list goes on in this direction.
-    sql.push(" limit ").push_bind(i64::from(query.limit) + 1);
-    Ok(())
 }
 
 /// Trims the extra row, restores the order and works out the neighbours' cursors.
@@ -425,6 +487,20 @@ pub async fn count(db: &PgPool, query: &ListQuery, scope: Scope) -> Result<i64, 
         push_search(&mut sql, search);
     }
     push_filters(&mut sql, &query.filters);
+    sql.build_query_scalar().fetch_one(db).await
+}
+
+/// How many users match a search, counting no further than one past the cap.
+async fn count_capped(db: &PgPool, query: &ListQuery, scope: Scope) -> Result<i64, sqlx::Error> {
+    let mut sql: QueryBuilder<Postgres> = QueryBuilder::new("select count(*) from (select 1");
+    sql.push(scope.condition());
+    if let Some(search) = &query.search {
+        push_search(&mut sql, search);
+    }
+    push_filters(&mut sql, &query.filters);
+    sql.push(" limit ")
+        .push_bind(SEARCH_COUNT_CAP + 1)
+        .push(") m");
     sql.build_query_scalar().fetch_one(db).await
 }
 
@@ -467,13 +543,22 @@ fn push_filters(sql: &mut QueryBuilder<Postgres>, filters: &UserFilters) {
     }
 }
 
+/// A case-insensitive substring of the name or the email, looked up in the one
+/// trigram index over both (migration 0021: the expression must be written as
+/// it is there).
 fn push_search(sql: &mut QueryBuilder<Postgres>, search: &str) {
     let pattern = format!("%{}%", super::escape_like(search));
-    sql.push(" and (name ilike ")
+    sql.push(" and (lower(name) || E'\\n' || lower(email)) like lower(")
         .push_bind(pattern.clone())
-        .push(" or email ilike ")
-        .push_bind(pattern)
         .push(")");
+    // Only a term holding the separator could match across the two.
+    if search.contains('\n') {
+        sql.push(" and (name ilike ")
+            .push_bind(pattern.clone())
+            .push(" or email ilike ")
+            .push_bind(pattern)
+            .push(")");
+    }
 }
 
 fn cursor_at(query: &ListQuery, last: &UserRow) -> Cursor {

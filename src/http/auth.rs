@@ -17,6 +17,8 @@
 //! (the state's [`AccessTable`](crate::auth::access::AccessTable), by the
 //! matched route template and method): one hash lookup and a bit test.
 
+use std::sync::Arc;
+
 use axum::{
     body::Body,
     extract::{FromRequestParts, MatchedPath, OptionalFromRequestParts, Request},
@@ -49,7 +51,7 @@ impl FromRequestParts<AppState> for CurrentAdmin {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        Ok(authenticated(parts, state).await?.admin)
+        Ok(authenticated(parts, state).await?.admin.clone())
     }
 }
 
@@ -61,8 +63,8 @@ impl FromRequestParts<AppState> for Authorized {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let admin = authenticated(parts, state).await?.admin;
-        authorize(&admin, parts, state)?;
+        let found = authenticated(parts, state).await?;
+        authorize(&found.admin, parts, state)?;
         Ok(Self)
     }
 }
@@ -93,7 +95,7 @@ impl FromRequestParts<AppState> for KnownGeneration {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        Ok(Self(authenticated(parts, state).await?.generation))
+        Ok(Self(authenticated(parts, state).await?.generation.clone()))
     }
 }
 
@@ -149,11 +151,16 @@ impl OptionalFromRequestParts<AppState> for Actor {
     }
 }
 
-async fn authenticated(parts: &mut Parts, state: &AppState) -> Result<Authenticated, AppError> {
-    if let Some(found) = parts.extensions.get::<Authenticated>() {
+/// Shared rather than copied: the guard, then the handler's extractors, read
+/// the same outcome.
+async fn authenticated(
+    parts: &mut Parts,
+    state: &AppState,
+) -> Result<Arc<Authenticated>, AppError> {
+    if let Some(found) = parts.extensions.get::<Arc<Authenticated>>() {
         return Ok(found.clone());
     }
-    let found = authenticate(parts, state).await?;
+    let found = Arc::new(authenticate(parts, state).await?);
     parts.extensions.insert(found.clone());
     Ok(found)
 }

@@ -52,11 +52,21 @@ pub fn apply(policy: HeaderPolicy, is_static: bool, response: &mut Response) {
 
 /// Adds `Accept` to `Vary`, keeping what is there (compression's `accept-encoding`).
 fn add_vary_accept(headers: &mut HeaderMap) {
-    let mut existing = headers.get_all(header::VARY).iter().peekable();
-    if existing.peek().is_none() {
-        headers.insert(header::VARY, HeaderValue::from_static("Accept"));
-        return;
-    }
+    let mut values = headers.get_all(header::VARY).iter();
+    let added = match (values.next(), values.next()) {
+        (None, _) => HeaderValue::from_static("Accept"),
+        // What the compression layer leaves on almost every response:
+        // answered without building the list.
+        (Some(only), None) if only.as_bytes().eq_ignore_ascii_case(b"accept-encoding") => {
+            HeaderValue::from_static("accept-encoding, Accept")
+        }
+        _ => return add_to_vary_list(headers),
+    };
+    headers.insert(header::VARY, added);
+}
+
+fn add_to_vary_list(headers: &mut HeaderMap) {
+    let existing = headers.get_all(header::VARY).iter();
     let existing: Vec<String> = existing
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))

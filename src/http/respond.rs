@@ -46,6 +46,24 @@ impl FromRequestParts<AppState> for AdminContext {
     }
 }
 
+/// The [`AdminContext`] of a browser's request, and nothing for a script's: a
+/// read whose JSON answer needs only the row skips the admin's session, actor
+/// and copies of its name (the router's guard has already let it through).
+pub struct PageContext(pub Option<AdminContext>);
+
+impl FromRequestParts<AppState> for PageContext {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        if !Format::from_headers(&parts.headers).is_html() {
+            return Ok(Self(None));
+        }
+        Ok(Self(Some(
+            AdminContext::from_request_parts(parts, state).await?,
+        )))
+    }
+}
+
 impl AdminContext {
     /// The shared part of a page: the admin's name, the session's CSRF token
     /// and the flash message left by the previous request (shown once).

@@ -23,6 +23,7 @@ pub struct DeletedUsersPage {
     pub layout: Layout,
     pub users: Vec<DeletedUserView>,
     pub total: i64,
+    pub total_is_lower_bound: bool,
     pub q: String,
     pub next_href: Option<String>,
     /// How long a deleted user can be restored.

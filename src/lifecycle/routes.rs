@@ -255,6 +255,8 @@ pub struct DeletedPageView {
     pub next: Option<String>,
     pub prev: Option<String>,
     pub total: i64,
+    /// As in `GET /users`: true when a search's count stopped at 10,000.
+    pub total_is_lower_bound: bool,
 }
 
 #[utoipa::path(
@@ -295,7 +297,8 @@ pub async fn deleted(
                 })
             })
             .collect(),
-        total,
+        total: total.count,
+        total_is_lower_bound: total.is_lower_bound,
     };
     match ctx.format {
         Format::Json => Ok(Json(view).into_response()),
@@ -323,6 +326,7 @@ async fn deleted_page(
         }),
         users: view.data,
         total: view.total,
+        total_is_lower_bound: view.total_is_lower_bound,
         q: query.search.clone().unwrap_or_default(),
         restore_days: state.settings.user_restore.as_secs() / 86_400,
     }

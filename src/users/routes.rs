@@ -20,7 +20,7 @@ use crate::http::{
     conditional::IfMatch,
     extract::UserIdPath,
     negotiate::Format,
-    respond::{AdminContext, form_errors},
+    respond::{AdminContext, PageContext, form_errors},
 };
 use crate::users::forms::DeleteForm;
 use crate::users::forms::UserBody;
@@ -171,7 +171,8 @@ pub(crate) async fn read_page(state: &AppState, query: &ListQuery) -> AppResult<
         data: rows.rows.into_iter().map(UserView::from).collect(),
         next: rows.next.map(|cursor| cursor.encode()),
         prev: rows.prev.map(|cursor| cursor.encode()),
-        total,
+        total: total.count,
+        total_is_lower_bound: total.is_lower_bound,
     };
     let bytes = page.to_bytes();
     Ok((page, bytes))
@@ -341,13 +342,13 @@ pub async fn create(
 )]
 pub async fn show(
     State(state): State<AppState>,
-    ctx: AdminContext,
+    PageContext(page): PageContext,
     UserIdPath(id): UserIdPath,
 ) -> AppResult<Response> {
     let user = find(&state, id.get()).await?;
-    if !ctx.format.is_html() {
+    let Some(ctx) = page else {
         return Ok(user.into_response());
-    }
+    };
     let recent = AuditQuery {
         limit: RECENT_HISTORY,
         subject: Some(("user".into(), user.id)),

@@ -23,6 +23,11 @@ pub struct UserPage {
     /// Cursor for `before=`: the page before this one (not in the original contract).
     pub prev: Option<String>,
     pub total: i64,
+    /// True when `total` is only the cap of a search's count (see
+    /// [`UserListResponse::total_is_lower_bound`]); absent from pages cached
+    /// before it was added.
+    #[serde(default)]
+    pub total_is_lower_bound: bool,
 }
 
 impl UserPage {
@@ -43,8 +48,13 @@ pub struct UserListResponse {
     pub next: Option<String>,
     /// Send as `before` for the previous page.
     pub prev: Option<String>,
-    /// How many users match `q` (all users without it).
+    /// How many users match `q` (all users without it); exact unless
+    /// `total_is_lower_bound`.
     pub total: i64,
+    /// True only for a search matching more than 10,000 users: `total` is then
+    /// 10,000 and the true number is larger. Lists without `q` are always
+    /// counted exactly.
+    pub total_is_lower_bound: bool,
 }
 
 /// The response body of `GET /users`: `{"source": …}` followed by the fields of a

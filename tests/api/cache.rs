@@ -143,6 +143,7 @@ async fn a_slow_reader_cannot_store_its_pre_write_page_where_readers_look() {
         next: None,
         prev: None,
         total: 1,
+        total_is_lower_bound: false,
     };
     // ...then pauses while a write commits and returns...
     app.create_user("Written", "written@mail.com").await;

@@ -144,6 +144,68 @@ async fn q_matches_a_case_insensitive_substring_of_name_or_email() {
     assert_eq!(ids.len(), 12);
 }
 
+/// A search matching more than 10,000 users says "at least 10,000" rather
+/// than visiting every match to count it; its page is still the right one.
+/// Narrower searches, and lists without one, are counted exactly.
+#[tokio::test]
+async fn a_broad_search_counts_to_ten_thousand_and_says_so() {
+    let app = spawn_app().await;
+    sqlx::query(
+        "insert into users (name, email) \
+         select 'Crowd ' || n, 'crowd' || n || '@example.com' from generate_series(1, 10005) as n",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let first: Vec<i64> =
+        sqlx::query_scalar("select id from users where name like 'Crowd %' order by id limit 3")
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
+
+    let (_, page) = app.get_json("/users?q=crowd&limit=3").await;
+    assert_eq!(page["total"], 10_000);
+    assert_eq!(page["total_is_lower_bound"], true);
+    assert_eq!(ids_of(&page), first);
+    assert!(page["next"].is_string());
+    let (_, page) = app.get_json("/users?q=CROWD&sort=-name&limit=2").await;
+    let names: Vec<&str> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Crowd 9999", "Crowd 9998"]);
+    assert_eq!(page["total_is_lower_bound"], true);
+
+    // "crowd 99": Crowd 99, 990–999 and 9900–9999.
+    let (_, page) = app.get_json("/users?q=crowd%2099&limit=1").await;
+    assert_eq!(page["total"], 111);
+    assert_eq!(page["total_is_lower_bound"], false);
+    let (_, page) = app.get_json("/users?limit=1").await;
+    let everyone: i64 = sqlx::query_scalar("select count(*) from users")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(page["total"], everyone);
+    assert_eq!(page["total_is_lower_bound"], false);
+}
+
+/// Name and email are searched as one lower-cased text with a newline between
+/// them; a term holding a newline still matches within one field only.
+#[tokio::test]
+async fn a_search_never_matches_across_the_name_and_the_email() {
+    let app = spawn_app().await;
+    sqlx::query("insert into users (name, email) values ('Two\nLines', 'edge@example.com')")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let (_, page) = app.get_json("/users?q=lines%0Aedge").await;
+    assert_eq!(page["total"], 0, "{page}");
+    let (_, page) = app.get_json("/users?q=two%0Alines").await;
+    assert_eq!(page["total"], 1, "{page}");
+}
+
 /// List parameters the API refuses with a 400. `{name cursor}` stands for the
 /// cursor of a list sorted by name (used with another sort), `{201 characters}`
 /// for a search one character over the limit.
