@@ -1,7 +1,11 @@
 //! The bare peer of `GET /users/{id}`: the same SELECT by id and the same JSON,
 //! on the same axum and sqlx, with no middleware, no authentication and no cache.
 //! `bench/run` measures it beside useradmin, so their ratio shows what the
-//! service's own layers cost.
+//! service's own layers cost. The JSON is byte for byte the service's user
+//! object, with what the user holds (`roles`, `groups`, `permissions`, kept in
+//! the users row by the database since migration 0020): a peer that read fewer
+//! columns would leave their decoding and serialising on the service's side of
+//! the ratio.
 //!
 //! With `PEER_PAGE_FILE`, it also answers `GET /page` with that file's bytes,
 //! read once at start and held in memory: the cheapest answer axum can give,
@@ -39,12 +43,23 @@ struct User {
     #[serde(with = "time::serde::rfc3339::option")]
     last_login_at: Option<OffsetDateTime>,
     external_id: Option<String>,
+    roles: Vec<String>,
+    groups: sqlx::types::Json<Vec<GroupRef>>,
+    permissions: Vec<String>,
+}
+
+/// A group as the service's user object names it.
+#[derive(Serialize, serde::Deserialize)]
+struct GroupRef {
+    id: i64,
+    name: String,
 }
 
 async fn user(State(db): State<PgPool>, Path(id): Path<i64>) -> Result<Json<User>, StatusCode> {
     sqlx::query_as(
         "select id, name, email, is_admin, created_at, updated_at, version, status, \
-         disabled_reason, disabled_at, last_login_at, external_id \
+         disabled_reason, disabled_at, last_login_at, external_id, \
+         access_roles as roles, access_groups as groups, access_permissions as permissions \
          from users where id = $1 and deleted_at is null",
     )
     .bind(id)
