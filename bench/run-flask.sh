@@ -4,7 +4,7 @@
 #
 #   bench/run-flask.sh PORT [PIDFILE]
 #
-# Installs Flask, gunicorn, psycopg[binary] and psycopg_pool into a venv under
+# Installs Flask, gunicorn, psycopg[binary], psycopg_pool and redis into a venv under
 # target/flask-venv (once; later runs reuse it), creates the database
 # (ua_bench_flask unless FLASK_DATABASE) if it is missing, then runs gunicorn in the
 # foreground on 127.0.0.1:PORT: stop it with SIGTERM to this script's pid (it execs
@@ -25,11 +25,11 @@ database=${FLASK_DATABASE:-ua_bench_flask}
 workers=${FLASK_WORKERS:-$(( 2 * $(nproc) + 1 ))}
 venv=target/flask-venv
 
-if ! "$venv/bin/python" -c 'import flask, gunicorn, psycopg, psycopg_pool' 2>/dev/null; then
+if ! "$venv/bin/python" -c 'import flask, gunicorn, psycopg, psycopg_pool, redis' 2>/dev/null; then
     echo "bench/run-flask.sh: installing Flask, gunicorn, psycopg, psycopg_pool into $venv" >&2
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check \
-        flask gunicorn 'psycopg[binary]' psycopg_pool
+        flask gunicorn 'psycopg[binary]' psycopg_pool redis
 fi
 
 if [ -z "$(psql -d postgres -tAc "select 1 from pg_database where datname = '$database'")" ]; then

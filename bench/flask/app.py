@@ -17,15 +17,18 @@ header is ignored), keeps users in PostgreSQL and serves JSON only.
     DELETE /users/<id>        {"message": ...}
     GET    /health            {"status": "healthy", "checks": {"database": "up"}}; 503
 
-The original cached list pages in Redis; this reconstruction does not (every list
-answer says "source": "database"): the benchmark compares it on creates and gets.
+Like the original ("source": "cache" | "database"), it keeps list pages in Redis
+under a generation number that every write moves on after its commit, so a page
+cached before a write is never served after it.
 
 Served as such a service is deployed: gunicorn, sync workers, 2 × cores + 1 of them
 (bench/run-flask.sh). Each worker holds its own small psycopg_pool, opened on its
 first request, after the fork. The table is created at start, under an advisory
 lock, since every worker imports this module.
 
-Environment: FLASK_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/ua_bench_flask).
+Environment: FLASK_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/ua_bench_flask),
+FLASK_REDIS_URL (default redis://127.0.0.1:6379/0), FLASK_CACHE_PREFIX (default
+"flask-users:"), FLASK_CACHE_TTL (seconds, default 300).
 """
 
 import base64
@@ -35,6 +38,7 @@ import os
 import re
 
 import psycopg
+import redis
 from flask import Flask, jsonify, request
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
@@ -44,6 +48,18 @@ from werkzeug.security import generate_password_hash
 DATABASE_URL = os.environ.get(
     "FLASK_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/ua_bench_flask"
 )
+CACHE = redis.Redis.from_url(os.environ.get("FLASK_REDIS_URL", "redis://127.0.0.1:6379/0"))
+CACHE_PREFIX = os.environ.get("FLASK_CACHE_PREFIX", "flask-users:")
+CACHE_TTL = int(os.environ.get("FLASK_CACHE_TTL", "300"))
+
+
+def cache_key(generation):
+    return f"{CACHE_PREFIX}page:{generation}:{request.query_string.decode()}"
+
+
+def changed():
+    """After a committed write: pages cached under the old generation are dead."""
+    CACHE.incr(CACHE_PREFIX + "generation")
 
 SCHEMA = """
 create table if not exists users (
@@ -241,6 +257,7 @@ def create_user():
             ).fetchone()
     except psycopg.errors.UniqueViolation as error:
         raise email_taken(error) from None
+    changed()
     response = user_response(row, 201)
     response.headers["Location"] = f"/users/{row['id']}"
     return response
@@ -280,6 +297,10 @@ def list_users():
     if sort not in SORTS:
         raise ApiError(400, "unknown sort")
     q = args.get("q", "").strip()
+    generation = CACHE.get(CACHE_PREFIX + "generation") or b"0"
+    cached = CACHE.get(cache_key(generation.decode()))
+    if cached is not None:
+        return app.response_class(b'{"source":"cache",' + cached[1:], mimetype="application/json")
 
     where, params = [], []
     if q:
@@ -308,14 +329,13 @@ def list_users():
         total = conn.execute(f"select count(*) as n from users {count_clause}", count_params).fetchone()["n"]
     more = len(rows) > limit
     rows = rows[:limit]
-    return jsonify(
-        {
-            "source": "database",
-            "data": [user_json(row) for row in rows],
-            "next": encode_cursor(sort, rows[-1]) if more else None,
-            "total": total,
-        }
-    )
+    page = {
+        "data": [user_json(row) for row in rows],
+        "next": encode_cursor(sort, rows[-1]) if more else None,
+        "total": total,
+    }
+    CACHE.set(cache_key(generation.decode()), json.dumps(page), ex=CACHE_TTL)
+    return jsonify({"source": "database", **page})
 
 
 @app.get("/users/<raw_id>")
@@ -350,6 +370,7 @@ def update_user(raw_id):
             ).fetchone()
     except psycopg.errors.UniqueViolation as error:
         raise email_taken(error) from None
+    changed()
     return user_response(row)
 
 
@@ -364,4 +385,5 @@ def delete_user(raw_id):
         if last_admin(conn, row):
             raise ApiError(409, "the last admin cannot be deleted")
         conn.execute("delete from users where id = %s", [ident])
+    changed()
     return jsonify({"message": f"user {ident} deleted"})
